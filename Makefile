@@ -1,0 +1,31 @@
+# qconv developer commands. `make demo` and `make test` work on a fresh machine with
+# Python >= 3.10, g++ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+QCONV  := $(VENV)/bin/qconv
+DEMO   := build/demo
+
+.PHONY: demo test test-fast venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,csim]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) examples/make_jet_mlp.py $(DEMO)/jet_mlp.onnx
+	$(QCONV) inspect $(DEMO)/jet_mlp.onnx
+	$(QCONV) build $(DEMO)/jet_mlp.onnx -o $(DEMO)/prj --csim --samples 1000
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -ra
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -ra -m 'not slow'
+
+clean:
+	rm -rf build $(VENV) .pytest_cache

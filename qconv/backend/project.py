@@ -1,0 +1,152 @@
+"""Write the HLS project (DESIGN.md section 5) for a typed `Graph` by rendering `templates/`.
+
+<out>/firmware/<name>.cpp, <name>.h, defines.h, parameters.h, weights/*.h, qconv/ (kernels)
+<out>/tb/<name>_test.cpp      <out>/tb_data/inputs.dat, expected.dat
+<out>/build_prj.tcl           <out>/Makefile          <out>/qconv_project.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from .. import __version__
+from ..fixed import FixedType
+from ..ir import Graph, Node
+from .resources import hls_testbench_dir, templates_dir
+
+CXXFLAGS = "-std=c++14 -O1"
+
+
+@dataclass(frozen=True)
+class HlsOptions:
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period: float = 5.0
+
+
+def raw_ctype(t: FixedType) -> str:
+    """The narrowest C integer type holding every mantissa of `t`."""
+    bits = t.width + (0 if t.signed else 1)
+    for n in (8, 16, 32, 64):
+        if bits <= n:
+            return f"int{n}_t"
+    return "int64_t"
+
+
+def _ints(values: np.ndarray) -> str:
+    return ",".join(map(str, np.asarray(values, np.int64).reshape(-1).tolist()))
+
+
+def _var(name: str) -> str:
+    return f"{name}_out"
+
+
+def _layer(graph: Graph, node: Node) -> dict:
+    src = graph.node(node.inputs[0])
+    d = {
+        "name": node.name, "op": node.op, "origin": node.origin or node.op,
+        "in_var": src.name if src.op == "Input" else _var(src.name), "in_typedef": f"{src.name}_t",
+        "out_var": _var(node.name), "out_typedef": f"{node.name}_t",
+        "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(),
+    }
+    if node.op == "Dense":
+        w, b = node.consts["W"], node.consts.get("b")
+        d.update(n_in=w.values.shape[0], n_out=w.values.shape[1], has_bias=b is not None,
+                 weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(),
+                 weight_raw=raw_ctype(w.fixed), weights=_ints(w.values))
+        if b is not None:
+            d.update(bias_cpp=b.fixed.to_cpp(), bias_raw=raw_ctype(b.fixed), biases=_ints(b.values))
+        else:
+            d.update(bias_cpp=d["accum_cpp"], bias_raw="int8_t", biases=_ints(np.zeros(d["n_out"])))
+    return d
+
+
+def _var_of(graph: Graph, name: str) -> str:
+    return name if graph.node(name).op == "Input" else _var(name)
+
+
+def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
+    nodes = list(graph.topo())
+    tensors = [{"typedef": f"{n.name}_t", "cpp": n.out.fixed.to_cpp(), "size": n.out.size,
+                "size_macro": f"N_{n.name.upper()}"} for n in nodes]
+    ports = [{"var": n, "typedef": f"{n}_t", "size_macro": f"N_{n.upper()}", "is_input": True,
+              "size": graph.node(n).out.size, "onnx_name": graph.node(n).attrs.get("onnx_name", n)}
+             for n in graph.inputs]
+    copies = []
+    for i, (out_node, out_name) in enumerate(zip(graph.outputs, graph.output_names)):
+        var = f"out{i}"
+        ports.append({"var": var, "typedef": f"{out_node}_t", "size_macro": f"N_{out_node.upper()}",
+                      "is_input": False, "onnx_name": out_name,
+                      "size": graph.node(out_node).out.size})
+        copies.append({"dst": var, "src": _var_of(graph, out_node), "size": graph.node(out_node).out.size})
+    return {
+        "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
+        "layers": [_layer(graph, n) for n in nodes if n.op != "Input"], "output_copies": copies,
+        "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
+    }
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(templates_dir()), str(hls_testbench_dir())]),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+
+def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
+                  expected: dict[str, np.ndarray] | None = None, hls: HlsOptions = HlsOptions(),
+                  ap_types: str = "/path/to/ap_types", meta: dict | None = None) -> Path:
+    """Render the project into `out`. `inputs` (input node -> mantissas) and `expected`
+    (output name -> mantissas) become the testbench data when given."""
+    out = Path(out)
+    fw = out / "firmware"
+    for sub in (fw / "weights", fw / "qconv", out / "tb", out / "tb_data"):
+        sub.mkdir(parents=True, exist_ok=True)
+    ctx = render_context(graph, hls, ap_types)
+    env = _env()
+    name = graph.name
+    files = {
+        fw / f"{name}.cpp": "firmware/top.cpp.j2", fw / f"{name}.h": "firmware/top.h.j2",
+        fw / "defines.h": "firmware/defines.h.j2", fw / "parameters.h": "firmware/parameters.h.j2",
+        out / "tb" / f"{name}_test.cpp": "testbench.cpp.j2",
+        out / "build_prj.tcl": "build_prj.tcl.j2", out / "Makefile": "Makefile.j2",
+    }
+    for path, tpl in files.items():
+        path.write_text(env.get_template(tpl).render(**ctx))
+    weights_tpl = env.get_template("firmware/weights.h.j2")
+    for layer in ctx["layers"]:
+        if layer["op"] == "Dense":
+            (fw / "weights" / f"{layer['name']}.h").write_text(weights_tpl.render(l=layer, version=__version__))
+    for header in (templates_dir() / "kernels").glob("*.h"):
+        shutil.copy(header, fw / "qconv" / header.name)
+    if inputs is not None:
+        _write_rows(out / "tb_data" / "inputs.dat", [inputs[n] for n in graph.inputs])
+    if expected is not None:
+        _write_rows(out / "tb_data" / "expected.dat", [expected[n] for n in graph.output_names])
+    info = {
+        "name": name, "qconv_version": __version__,
+        "inputs": [p for p in ctx["ports"] if p["is_input"]],
+        "outputs": [p for p in ctx["ports"] if not p["is_input"]],
+        "output_types": {p["onnx_name"]: graph.node(n).out.fixed.to_cpp()
+                         for p, n in zip([p for p in ctx["ports"] if not p["is_input"]], graph.outputs)},
+        "layers": [n.name for n in graph.topo() if n.op != "Input"],
+        **(meta or {}),
+    }
+    (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
+    return out
+
+
+def _write_rows(path: Path, arrays: list[np.ndarray]) -> None:
+    """One line per sample: every array's values (flattened per sample), space separated."""
+    n = arrays[0].shape[0]
+    flat = np.concatenate([np.asarray(a, np.int64).reshape(n, -1) for a in arrays], axis=1)
+    np.savetxt(path, flat, fmt="%d", delimiter=" ")
+
+
+def read_rows(path: Path) -> np.ndarray:
+    rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    return np.array(rows, dtype=np.int64).reshape(len(rows), -1)

@@ -1,0 +1,184 @@
+"""The `qconv` command line: glue between the pipeline, simulator, backend and csim."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__
+from .errors import MismatchError, QconvError
+
+TYPE_HELP = "a C++ type, e.g. 'ap_fixed<8,3>' or 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'"
+
+
+def _user_errors(fn):
+    """Print QconvErrors as one line on stderr and exit with their code; never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except QconvError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+    return wrapper
+
+
+def _type_options(fn):
+    fn = click.option("--default-type", help=f"type of every tensor no quantizer covers: {TYPE_HELP}")(fn)
+    fn = click.option("--input-type", help=f"type of graph inputs no quantizer covers: {TYPE_HELP}")(fn)
+    return fn
+
+
+@click.group()
+@click.version_option(__version__, prog_name="qconv")
+def main():
+    """Compile quantized ONNX/QONNX networks to bit-exact ap_fixed HLS C++."""
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@_type_options
+@_user_errors
+def inspect(model, input_type, default_type):
+    """Print the compiled graph: ops, shapes, types, constants."""
+    from .pipeline import compile_model
+    click.echo(compile_model(model, input_type, default_type).dump())
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-i", "--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
+              help=".npz with one array per graph input (batch first), or .npy for one input")
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False), help="output .npz")
+@click.option("--raw", is_flag=True, help="write integer mantissas instead of float64 values")
+@click.option("--trace", is_flag=True, help="report per-layer overflow counts and ranges")
+@_type_options
+@_user_errors
+def sim(model, inputs_path, output_path, raw, trace, input_type, default_type):
+    """Run the bit-exact numpy simulator on a model."""
+    from .pipeline import compile_model, load_inputs
+    from .sim import simulate
+    graph = compile_model(model, input_type, default_type)
+    result = simulate(graph, load_inputs(inputs_path, graph), trace=trace)
+    outs = result.outputs if raw else result.as_float()
+    np.savez(output_path, **outs)
+    for name, t in result.types.items():
+        click.echo(f"{name}: {outs[name].shape} {t.to_cpp()}{' (mantissas)' if raw else ''}")
+    _report_overflow(graph, result)
+    if trace:
+        for name, v in result.trace.items():
+            t = graph.node(name).out.fixed
+            click.echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
+                       f"(type range [{t.min_value}, {t.max_value}])")
+
+
+def _report_overflow(graph, result):
+    for name, count in result.overflows.items():
+        t = graph.node(name).out.fixed
+        click.echo(f"overflow: {name}: {count} values outside {t.to_cpp()} ({t.overflow})", err=True)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="project folder")
+@click.option("-i", "--inputs", "inputs_path", type=click.Path(dir_okay=False),
+              help="test inputs (.npz/.npy); default: random values over the input types")
+@click.option("--samples", default=1000, show_default=True, help="number of random test samples")
+@click.option("--seed", default=0, show_default=True, help="seed of the random test samples")
+@click.option("--part", default="xcvu13p-flga2577-2-e", show_default=True, help="FPGA part for build_prj.tcl")
+@click.option("--clock-period", default=5.0, show_default=True, help="clock period in ns")
+@click.option("--csim", "do_csim", is_flag=True, help="also compile and run the C simulation")
+@click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
+@_type_options
+@_user_errors
+def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types,
+          input_type, default_type):
+    """Write the HLS project for a model (and optionally run its C simulation)."""
+    from .backend.project import HlsOptions, write_project
+    from .pipeline import compile_model, load_inputs, random_inputs
+    from .sim import quantize_inputs, run
+    from .toolchain import find_ap_types
+    t0 = time.perf_counter()
+    graph = compile_model(model, input_type, default_type)
+    if inputs_path:
+        mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph))
+    else:
+        mantissas = random_inputs(graph, samples, seed)
+    result = run(graph, mantissas)
+    try:
+        headers = str(find_ap_types(ap_types))
+    except QconvError:
+        if do_csim:
+            raise
+        headers = "/path/to/ap_types"
+    meta = {"model": str(Path(model).resolve()), "input_type": input_type, "default_type": default_type}
+    write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta)
+    n = next(iter(mantissas.values())).shape[0]
+    click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
+               f"in {time.perf_counter() - t0:.2f} s")
+    _report_overflow(graph, result)
+    if do_csim:
+        _csim(out_dir, ap_types)
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
+@_user_errors
+def csim(project, ap_types):
+    """Compile the project's C simulation with g++, run it, compare with the numpy simulator."""
+    _csim(project, ap_types)
+
+
+def _csim(project, ap_types):
+    from .backend.csim import run_csim
+    r = run_csim(project, ap_types)
+    click.echo(f"g++ build {r.compile_seconds:.2f} s, run {r.run_seconds:.2f} s")
+    if r.bit_exact:
+        click.echo(f"bit-exact: {r.matching}/{r.samples} samples")
+        return
+    m = r.first_mismatch
+    click.echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
+    click.echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
+               f"sim {m['expected']}, csim {m['got']}")
+    _locate_layer(Path(project), m["sample"], ap_types)
+    raise MismatchError("C simulation and numpy simulator disagree (a qconv bug: please report it)")
+
+
+def _locate_layer(project: Path, sample: int, ap_types):
+    """Re-run one sample with per-layer tracing on both sides and name the first layer that differs."""
+    from .backend.csim import trace_sample
+    from .backend.project import read_rows
+    from .pipeline import compile_model
+    from .sim import run
+    info = json.loads((project / "qconv_project.json").read_text())
+    if not Path(info.get("model", "")).is_file():
+        click.echo("(model file not found: cannot trace layers)")
+        return
+    graph = compile_model(info["model"], info.get("input_type"), info.get("default_type"))
+    row = read_rows(project / "tb_data" / "inputs.dat")[sample]
+    mantissas, offset = {}, 0
+    for name in graph.inputs:
+        node = graph.node(name)
+        mantissas[name] = row[offset:offset + node.out.size].reshape((1, *node.out.shape))
+        offset += node.out.size
+    sim_trace = run(graph, mantissas, trace=True).trace
+    csim_trace = trace_sample(project, sample, ap_types)
+    for name in info["layers"]:
+        want, got = sim_trace[name].reshape(-1), csim_trace.get(name)
+        if got is None or got.shape != want.shape or (got != want).any():
+            i = int(np.nonzero(got != want)[0][0]) if got is not None and got.shape == want.shape else 0
+            click.echo(f"first differing layer: {name} ({graph.node(name).op}), element {i}: "
+                       f"sim {want[i]}, csim {None if got is None else got[i]}")
+            return
+    click.echo("all layers agree when traced (the difference is in the output ports)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""User-facing errors.
+
+Every mistake a user can make (a bad file, an unsupported op, a type that cannot hold a value,
+missing tools) raises a `QconvError`. The CLI prints its message as one line and exits with
+`exit_code`; it never shows a traceback for these.
+"""
+
+
+class QconvError(Exception):
+    """A problem with the user's input or environment, described so they can act on it."""
+
+    exit_code = 2
+
+
+class UnsupportedError(QconvError):
+    """The model uses an op, attribute or quantizer form that qconv does not implement."""
+
+
+class ModelError(QconvError):
+    """The model file is malformed or inconsistent."""
+
+
+class TypeOverflowError(QconvError):
+    """A fixed-point type is too wide for exact simulation, or cannot hold what it must."""
+
+
+class ToolchainError(QconvError):
+    """g++ or the Xilinx ap_types headers are missing or failed."""
+
+
+class MismatchError(QconvError):
+    """The C simulation and the numpy simulator disagree: a release-blocking bug."""
+
+    exit_code = 1

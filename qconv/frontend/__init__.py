@@ -1,0 +1,3 @@
+from .onnx import import_onnx
+
+__all__ = ["import_onnx"]

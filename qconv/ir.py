@@ -1,0 +1,149 @@
+"""The qconv intermediate representation: a small dataflow graph on top of networkx.
+
+A `Graph` holds `Node`s keyed by name in a `networkx.DiGraph`; an edge `a -> b` means `b` reads
+the output of `a`. Every node has exactly one output tensor, typed by a `TensorType` (per-sample
+shape without the batch dimension, plus a `FixedType` once type inference has run). Constant
+operands (weights, biases) live on the node that uses them as `Const` values: integer mantissas
+plus their fixed-point type, or float values before quantizer absorption has quantized them.
+
+Canonical ops (what passes, simulator and backend understand):
+  Input     a graph input; `out.fixed` is the type the user's values are quantized to
+  Dense     y = x @ W (+ b); consts W [n_in, n_out], optional b [n_out]; attrs accum (FixedType)
+  Relu      y = max(x, 0)
+  Reshape   same data, new shape (Flatten and Reshape); no data movement
+  Quant     an activation quantizer still to be absorbed: attrs type (FixedType)
+  Cast      y = (out type) x, a quantizer that could not be merged into its producer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import networkx as nx
+import numpy as np
+
+from .fixed import FixedType
+
+
+@dataclass
+class TensorType:
+    """Per-sample shape (batch dimension excluded) and fixed-point type of a tensor."""
+
+    shape: tuple[int, ...]
+    fixed: FixedType | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __str__(self) -> str:
+        dims = "x".join(str(d) for d in self.shape) or "scalar"
+        return f"{dims} {self.fixed.to_cpp() if self.fixed else '<untyped>'}"
+
+
+@dataclass
+class Const:
+    """A constant operand. `fixed` is None while `values` still holds floats (before
+    quantization); afterwards `values` holds int64 mantissas of type `fixed`."""
+
+    values: np.ndarray
+    fixed: FixedType | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.fixed is not None
+
+    def as_float(self) -> np.ndarray:
+        return self.fixed.to_float(self.values) if self.fixed else np.asarray(self.values, np.float64)
+
+    def __str__(self) -> str:
+        shape = "x".join(str(d) for d in self.values.shape) or "scalar"
+        return f"{shape} {self.fixed.to_cpp() if self.fixed else 'float'}"
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    inputs: list[str] = field(default_factory=list)
+    out: TensorType = field(default_factory=lambda: TensorType(()))
+    attrs: dict = field(default_factory=dict)
+    consts: dict[str, Const] = field(default_factory=dict)
+    origin: str = ""  # where it came from, for error messages: "ONNX node 'fc1' (Gemm)"
+
+    def describe(self) -> str:
+        return self.origin or f"node '{self.name}' ({self.op})"
+
+
+class Graph:
+    """A DAG of `Node`s; `inputs`/`outputs` list the graph's input and output node names in order."""
+
+    def __init__(self, name: str = "model"):
+        self.name = name
+        self.g = nx.DiGraph()
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        # ONNX tensor names of the graph outputs, parallel to `outputs` (for out.npz keys)
+        self.output_names: list[str] = []
+
+    # -- building ---------------------------------------------------------------------------
+    def add(self, node: Node) -> Node:
+        if node.name in self.g:
+            raise ValueError(f"duplicate node name {node.name!r}")
+        self.g.add_node(node.name, node=node)
+        for src in node.inputs:
+            self.g.add_edge(src, node.name)
+        return node
+
+    def node(self, name: str) -> Node:
+        return self.g.nodes[name]["node"]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.g
+
+    def __len__(self) -> int:
+        return self.g.number_of_nodes()
+
+    # -- walking ----------------------------------------------------------------------------
+    def topo(self) -> Iterator[Node]:
+        """Nodes in a deterministic topological order (ties broken by insertion order)."""
+        order = {n: i for i, n in enumerate(self.g.nodes)}
+        for name in nx.lexicographical_topological_sort(self.g, key=order.__getitem__):
+            yield self.node(name)
+
+    def consumers(self, name: str) -> list[Node]:
+        return [self.node(s) for s in self.g.successors(name)]
+
+    def producers(self, node: Node) -> list[Node]:
+        return [self.node(i) for i in node.inputs]
+
+    # -- rewriting --------------------------------------------------------------------------
+    def bypass(self, node: Node) -> None:
+        """Remove a single-input node, wiring its consumers (and graph outputs) to its input."""
+        (src,) = node.inputs
+        for c in self.consumers(node.name):
+            c.inputs = [src if i == node.name else i for i in c.inputs]
+            self.g.add_edge(src, c.name)
+        self.outputs = [src if o == node.name else o for o in self.outputs]
+        self.g.remove_node(node.name)
+
+    def remove(self, node: Node) -> None:
+        """Remove a node that nothing reads any more."""
+        if any(True for _ in self.g.successors(node.name)) or node.name in self.outputs:
+            raise ValueError(f"cannot remove {node.name!r}: it is still read")
+        self.g.remove_node(node.name)
+
+    # -- printing ---------------------------------------------------------------------------
+    def dump(self) -> str:
+        """A readable, one line per node text form (what `qconv inspect` prints)."""
+        lines = [f"graph {self.name}: inputs {', '.join(self.inputs)} -> outputs {', '.join(self.outputs)}"]
+        for n in self.topo():
+            args = ", ".join(n.inputs)
+            lines.append(f"  {n.name} = {n.op}({args}) -> {n.out}")
+            for k, c in n.consts.items():
+                lines.append(f"      {k}: {c}")
+            for k, v in n.attrs.items():
+                shown = v.to_cpp() if isinstance(v, FixedType) else v
+                lines.append(f"      {k} = {shown}")
+        return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""The pass pipeline, in order. Each pass is `apply(graph, options) -> graph`.
+
+  fuse_bias           Dense followed by a constant Add  -> Dense with bias
+  absorb_quantizers   activation Quant nodes           -> output type of their producer (or Cast)
+  quantize_constants  float weights/biases             -> mantissas of --default-type
+  infer_types         untyped tensors                   -> lossless (or default) fixed types,
+                                                          Dense accumulator types
+  validate            every tensor typed and simulable  -> clear error otherwise
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..fixed import FixedType
+from ..ir import Graph
+from . import absorb_quantizers, fuse_bias, infer_types, quantize_constants, validate
+
+
+@dataclass(frozen=True)
+class Options:
+    """User choices that passes need."""
+
+    input_type: FixedType | None = None    # graph inputs no quantizer covers
+    default_type: FixedType | None = None  # every tensor no quantizer covers
+
+
+PIPELINE = [fuse_bias, absorb_quantizers, quantize_constants, infer_types, validate]
+
+
+def run(graph: Graph, options: Options = Options()) -> Graph:
+    for p in PIPELINE:
+        graph = p.apply(graph, options)
+    return graph

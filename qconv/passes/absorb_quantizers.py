@@ -1,0 +1,26 @@
+"""Absorb activation quantizers into the tensor types they constrain.
+
+A `Quant` whose producer has no other reader and no type yet becomes that producer's output
+type (with the quantizer's rounding and overflow modes): the producer computes exactly, then
+casts once. A Quant on a graph input types the input. Any other Quant becomes a `Cast` node.
+"""
+
+from __future__ import annotations
+
+from ..ir import Graph
+
+
+def apply(graph: Graph, options=None) -> Graph:
+    for node in list(graph.topo()):
+        if node.op != "Quant":
+            continue
+        qtype = node.attrs.pop("type")
+        (src,) = graph.producers(node)
+        exclusive = len(graph.consumers(src.name)) == 1 and src.name not in graph.outputs
+        if exclusive and src.out.fixed is None and src.op != "Reshape":
+            src.out.fixed = qtype
+            graph.bypass(node)
+        else:
+            node.op = "Cast"
+            node.out.fixed = qtype
+    return graph

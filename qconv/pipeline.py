@@ -1,0 +1,59 @@
+"""The compiler driver shared by the CLI and the tests: ONNX file -> typed, validated Graph,
+plus the data plumbing around it (input files, random test inputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import passes
+from .errors import ModelError, QconvError
+from .fixed import FixedType
+from .frontend import import_onnx
+from .ir import Graph
+
+
+def parse_type(text: str | None, option: str) -> FixedType | None:
+    if text is None:
+        return None
+    try:
+        return FixedType.parse(text)
+    except QconvError as exc:
+        raise QconvError(f"{option}: {exc}") from None
+
+
+def compile_model(path: str | Path, input_type: str | None = None, default_type: str | None = None) -> Graph:
+    """Import, run the pass pipeline and return the typed graph."""
+    options = passes.Options(parse_type(input_type, "--input-type"), parse_type(default_type, "--default-type"))
+    return passes.run(import_onnx(path), options)
+
+
+def load_inputs(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
+    """Float inputs keyed by ONNX input name from an .npz (one array per input) or .npy file."""
+    path = Path(path)
+    names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
+    try:
+        if path.suffix == ".npy":
+            if len(names) != 1:
+                raise ModelError(f"{path}: the model has {len(names)} inputs; give an .npz keyed by input name")
+            return {names[0]: np.load(path)}
+        with np.load(path) as data:
+            arrays = dict(data)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read inputs ({exc})") from None
+    if len(names) == 1 and names[0] not in arrays and len(arrays) == 1:
+        arrays = {names[0]: next(iter(arrays.values()))}  # a single unnamed array
+    return arrays
+
+
+def random_inputs(graph: Graph, samples: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Mantissas drawn uniformly over each input type's whole range (keyed by input node)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in graph.inputs:
+        node = graph.node(name)
+        t = node.out.fixed
+        out[name] = rng.integers(t.min_mantissa, t.max_mantissa, size=(samples, *node.out.shape),
+                                 endpoint=True, dtype=np.int64)
+    return out

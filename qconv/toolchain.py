@@ -1,0 +1,65 @@
+"""Locate and run the C++ toolchain: g++ and the Xilinx ap_types headers (ap_fixed.h)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from qconv.errors import ToolchainError
+
+
+def _ap_types_candidates(explicit=None):
+    """(description, folder or None) in search order."""
+    yield "the explicit argument", explicit
+    yield "$QCONV_AP_TYPES", os.environ.get("QCONV_AP_TYPES")
+    for var in ("XILINX_HLS", "XILINX_VIVADO"):
+        root = os.environ.get(var)
+        yield f"${var}/include", os.path.join(root, "include") if root else None
+    spec = None
+    try:  # find hls4ml without importing it (importing it is slow)
+        spec = importlib.util.find_spec("hls4ml")
+    except (ImportError, ValueError):
+        pass
+    folder = None
+    if spec is not None and spec.submodule_search_locations:
+        folder = os.path.join(list(spec.submodule_search_locations)[0], "templates", "vivado", "ap_types")
+    yield "the hls4ml package (templates/vivado/ap_types)", folder
+
+
+def find_ap_types(explicit=None) -> Path:
+    """Folder holding the genuine Xilinx ``ap_fixed.h``; raises ToolchainError if none is found."""
+    searched = []
+    for what, folder in _ap_types_candidates(explicit):
+        if folder and (Path(folder) / "ap_fixed.h").is_file():
+            return Path(folder)
+        searched.append(f"{what} ({folder or 'not set'})")
+    raise ToolchainError(
+        "Xilinx ap_types headers (ap_fixed.h) not found; searched " + ", ".join(searched)
+        + ". Install them with `pip install 'qconv[csim]'` (which installs hls4ml), or set "
+        "QCONV_AP_TYPES to a folder containing ap_fixed.h, or XILINX_HLS to a Vitis HLS install.")
+
+
+def find_gxx() -> str:
+    """Path of the C++ compiler: $CXX if set, else g++ on PATH."""
+    cxx = os.environ.get("CXX") or "g++"
+    path = shutil.which(cxx)
+    if path is None:
+        raise ToolchainError("g++ not found: install g++ (e.g. apt-get install g++) or set CXX"
+                             + (f" (CXX={cxx!r} is not an executable)" if os.environ.get("CXX") else ""))
+    return path
+
+
+def compile_cpp(sources, output, include_dirs=(), opt="-O1", extra=(), max_error_lines=20) -> Path:
+    """Compile C++ `sources` into the executable `output` (C++14); raise ToolchainError on failure."""
+    cmd = [find_gxx(), "-std=c++14", opt, *(f"-I{d}" for d in include_dirs),
+           *map(str, sources), "-o", str(output), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln] or lines
+        raise ToolchainError(f"g++ failed (exit {proc.returncode}) compiling "
+                             f"{', '.join(map(str, sources))}:\n" + "\n".join(errors[:max_error_lines]))
+    return Path(output)

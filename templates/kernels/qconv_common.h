@@ -1,0 +1,48 @@
+// qconv kernel library: common helpers. Copied verbatim into every generated project.
+#ifndef QCONV_COMMON_H_
+#define QCONV_COMMON_H_
+
+#include "ap_fixed.h"
+#include "ap_int.h"
+
+namespace qconv {
+
+// A value of fixed-point type T whose two's-complement bits are `raw` (the mantissa).
+// Weights are stored as plain integers so that g++ and HLS read them as constant data.
+template <class T>
+inline T from_raw(long long raw) {
+#pragma HLS INLINE
+    T v;
+    v.range(T::width - 1, 0) = raw;
+    return v;
+}
+
+// The mantissa of v as a signed 64-bit integer (sign-extended for signed types).
+template <int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+inline long long to_raw(const ap_fixed_base<W, I, S, Q, O, N> &v) {
+    unsigned long long bits = v.range(W - 1, 0).to_uint64();
+    if (W < 64 && S && ((bits >> (W - 1)) & 1ULL))
+        bits |= ~0ULL << W;
+    return (long long)bits;
+}
+
+} // namespace qconv
+
+#ifdef QCONV_TRACE
+#include <cstdio>
+extern FILE *qconv_trace_file;
+// Writes one layer's output mantissas as a line "name v0 v1 ..." (C simulation only).
+#define QCONV_TRACE_LAYER(NAME, ARR, N)                                          \
+    do {                                                                       \
+        if (qconv_trace_file) {                                                \
+            std::fprintf(qconv_trace_file, "%s", NAME);                        \
+            for (unsigned i_ = 0; i_ < (N); i_++)                              \
+                std::fprintf(qconv_trace_file, " %lld", qconv::to_raw(ARR[i_])); \
+            std::fprintf(qconv_trace_file, "\n");                              \
+        }                                                                      \
+    } while (0)
+#else
+#define QCONV_TRACE_LAYER(NAME, ARR, N) do {} while (0)
+#endif
+
+#endif
