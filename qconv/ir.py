@@ -13,6 +13,7 @@ Canonical ops (what passes, simulator and backend understand):
   Reshape   same data, new shape (Flatten and Reshape); no data movement
   Quant     an activation quantizer still to be absorbed: attrs type (FixedType)
   Cast      y = (out type) x, a quantizer that could not be merged into its producer
+  Table     y = fn(x) by a precomputed lookup table (attrs fn, lo, hi; const table)
 """
 
 from __future__ import annotations

@@ -111,6 +111,17 @@ def _build_cases():
             else:
                 dst = _random_type(rng, q, o, signed)
             from_fixed.append((src, dst, _source_mantissas(rng, src, dst, VALUES_PER_TYPE)))
+    # int64 edges for every (rounding, overflow): 63/64-bit types, shifts around and beyond 64 bits
+    for n, (q, o) in enumerate(itertools.product(ROUNDING_MODES, OVERFLOW_MODES)):
+        signed = n % 2 == 0
+        dst = FixedType(64 if signed else 63, [-10, 0, 11, 64, 80, 1, 40][n % 7], signed, q, o)
+        from_double.append((dst, _double_values(rng, dst, VALUES_PER_TYPE)))
+        src_signed = n % 3 != 2
+        src = FixedType(64 if src_signed else 63, [-3, 0, 30, 64, 70][n % 5], src_signed)
+        shift = [63, 64, 65, 90, 62, -1, -10, -63, -64, -70][n % 10]
+        w = int(rng.choice([1, 2, 23, 64 if signed else 63]))
+        dst = FixedType(w, w - (src.frac - shift), signed, q, o)
+        from_fixed.append((src, dst, _source_mantissas(rng, src, dst, VALUES_PER_TYPE)))
     return from_double, from_fixed
 
 

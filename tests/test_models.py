@@ -86,7 +86,7 @@ def test_float_input_models_csim_bit_exact(rel, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rel", ["example-models/three_layer_keras.onnx"])
+@pytest.mark.parametrize("rel", ["example-models/two_layer_keras.onnx", "example-models/three_layer_keras.onnx"])
 def test_float_mlp_with_default_type_csim_bit_exact(rel, tmp_path):
     path, ref = _ref(rel)
     if "three_layer" in rel:

@@ -42,6 +42,11 @@ def _ints(values: np.ndarray) -> str:
     return ",".join(map(str, np.asarray(values, np.int64).reshape(-1).tolist()))
 
 
+def _array(var: str, values: np.ndarray, t: FixedType, doc: str) -> dict:
+    return {"var": var, "ctype": raw_ctype(t), "size": values.size, "data": _ints(values),
+            "doc": f"{doc}; mantissas of {t.to_cpp()}"}
+
+
 def _var(name: str) -> str:
     return f"{name}_out"
 
@@ -54,15 +59,26 @@ def _layer(graph: Graph, node: Node) -> dict:
         "out_var": _var(node.name), "out_typedef": f"{node.name}_t",
         "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(),
     }
+    d["arrays"] = []
     if node.op == "Dense":
         w, b = node.consts["W"], node.consts.get("b")
         d.update(n_in=w.values.shape[0], n_out=w.values.shape[1], has_bias=b is not None,
-                 weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(),
-                 weight_raw=raw_ctype(w.fixed), weights=_ints(w.values))
+                 weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(), weight_raw=raw_ctype(w.fixed))
+        d["arrays"].append(_array(f"{node.name}_w", w.values, w.fixed,
+                                  "weights[i * n_out + j]: from input i to output j"))
         if b is not None:
-            d.update(bias_cpp=b.fixed.to_cpp(), bias_raw=raw_ctype(b.fixed), biases=_ints(b.values))
-        else:
-            d.update(bias_cpp=d["accum_cpp"], bias_raw="int8_t", biases=_ints(np.zeros(d["n_out"])))
+            d.update(bias_cpp=b.fixed.to_cpp(), bias_raw=raw_ctype(b.fixed))
+            d["arrays"].append(_array(f"{node.name}_b", b.values, b.fixed, "biases"))
+        else:  # the kernel ignores biases when has_bias is false
+            d.update(bias_cpp=d["accum_cpp"], bias_raw="int8_t")
+            d["arrays"].append({"var": f"{node.name}_b", "ctype": "int8_t", "size": d["n_out"],
+                                "data": _ints(np.zeros(d["n_out"])), "doc": "no bias"})
+    elif node.op == "Table":
+        t = node.consts["table"]
+        d.update(fn=node.attrs["fn"], lo=node.attrs["lo"], hi=node.attrs["hi"], table_size=t.values.size,
+                 table_raw=raw_ctype(t.fixed))
+        d["arrays"].append(_array(f"{node.name}_table", t.values, t.fixed,
+                                  f"{node.attrs['fn']}(x) for input mantissas lo..hi"))
     return d
 
 
@@ -119,7 +135,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
         path.write_text(env.get_template(tpl).render(**ctx))
     weights_tpl = env.get_template("firmware/weights.h.j2")
     for layer in ctx["layers"]:
-        if layer["op"] == "Dense":
+        if layer["arrays"]:
             (fw / "weights" / f"{layer['name']}.h").write_text(weights_tpl.render(l=layer, version=__version__))
     for header in (templates_dir() / "kernels").glob("*.h"):
         shutil.copy(header, fw / "qconv" / header.name)

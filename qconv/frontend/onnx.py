@@ -207,6 +207,11 @@ def _relu(imp: _Importer, n, attrs):
     imp.emit(n, "Relu", [x], x.out.shape)
 
 
+def _sigmoid(imp: _Importer, n, attrs):
+    x = imp.act(n, n.input[0])
+    imp.emit(n, "Table", [x], x.out.shape, attrs={"fn": "sigmoid"})
+
+
 def _flatten(imp: _Importer, n, attrs):
     x = imp.act(n, n.input[0])
     if attrs.get("axis", 1) != 1:
@@ -232,7 +237,7 @@ def _reshape(imp: _Importer, n, attrs):
 HANDLERS = {
     "Quant": _quant, "IntQuant": _quant,
     "Identity": _alias, "Dropout": _alias, "Constant": _constant,
-    "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "Relu": _relu,
+    "Gemm": _gemm, "MatMul": _matmul, "Add": _add, "Relu": _relu, "Sigmoid": _sigmoid,
     "Flatten": _flatten, "Reshape": _reshape,
 }
 

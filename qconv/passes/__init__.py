@@ -5,6 +5,7 @@
   quantize_constants  float weights/biases             -> mantissas of --default-type
   infer_types         untyped tensors                   -> lossless (or default) fixed types,
                                                           Dense accumulator types
+  build_tables        Table activations (Sigmoid)       -> precomputed lookup tables
   validate            every tensor typed and simulable  -> clear error otherwise
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from ..fixed import FixedType
 from ..ir import Graph
-from . import absorb_quantizers, fuse_bias, infer_types, quantize_constants, validate
+from . import absorb_quantizers, build_tables, fuse_bias, infer_types, quantize_constants, validate
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Options:
     default_type: FixedType | None = None  # every tensor no quantizer covers
 
 
-PIPELINE = [fuse_bias, absorb_quantizers, quantize_constants, infer_types, validate]
+PIPELINE = [fuse_bias, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
 
 
 def run(graph: Graph, options: Options = Options()) -> Graph:

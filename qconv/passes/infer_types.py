@@ -4,14 +4,18 @@ Dense: the product of input and weight types (`<Wx+Ww, Ix+Iw>`), grown by ceil(l
 integer bits for the sum, then aligned with the bias and grown one bit for the bias add: the
 accumulator can hold every partial sum exactly. Its output type is the absorbed quantizer's,
 else `--default-type`, else the accumulator type itself. Relu and Reshape keep their input type
-(Relu: the default type if one was given). Inputs take `--input-type`, then `--default-type`.
+(Relu: the default type if one was given). Table activations (Sigmoid, output in [0, 1])
+take the quantizer's or default type, else TABLE_OUTPUT. Inputs take `--input-type`, then
+`--default-type`.
 """
 
 from __future__ import annotations
 
 from ..errors import UnsupportedError
-from ..fixed import accumulate_type, product_type, sum_type
+from ..fixed import FixedType, accumulate_type, product_type, sum_type
 from ..ir import Graph
+
+TABLE_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
 
 
 def apply(graph: Graph, options) -> Graph:
@@ -31,6 +35,8 @@ def apply(graph: Graph, options) -> Graph:
             node.out.fixed = node.out.fixed or options.default_type or acc
         elif node.op == "Relu":
             node.out.fixed = node.out.fixed or options.default_type or ins[0]
+        elif node.op == "Table":
+            node.out.fixed = node.out.fixed or options.default_type or TABLE_OUTPUT
         elif node.op == "Reshape":
             node.out.fixed = ins[0]
     return graph

@@ -35,6 +35,11 @@ def relu(node, xs, xts):
     return node.out.fixed.cast(np.maximum(xs[0], 0), xts[0], return_overflow=True)
 
 
+def table(node, xs, xts):
+    lo, hi = node.attrs["lo"], node.attrs["hi"]
+    return node.consts["table"].values[np.clip(xs[0], lo, hi) - lo], None
+
+
 def cast(node, xs, xts):
     return node.out.fixed.cast(xs[0], xts[0], return_overflow=True)
 
@@ -43,4 +48,4 @@ def reshape(node, xs, xts):
     return xs[0].reshape((xs[0].shape[0],) + node.out.shape), None
 
 
-KERNELS = {"Dense": dense, "Relu": relu, "Cast": cast, "Reshape": reshape}
+KERNELS = {"Dense": dense, "Relu": relu, "Cast": cast, "Reshape": reshape, "Table": table}

@@ -26,6 +26,21 @@ void cast(const data_T data[N], res_T res[N]) {
     }
 }
 
+// A monotone function by table lookup over the input's mantissas: clamp to [lo, hi] (outside
+// that range the function's rounded output is constant), then read table[raw - lo].
+template <class data_T, class res_T, class CONFIG_T>
+void table_activation(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n],
+                      const typename CONFIG_T::table_raw_t table[CONFIG_T::table_size]) {
+#pragma HLS INLINE
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        long long raw = to_raw(data[i]);
+        if (raw < CONFIG_T::lo) raw = CONFIG_T::lo;
+        if (raw > CONFIG_T::hi) raw = CONFIG_T::hi;
+        res[i] = from_raw<res_T>(table[raw - CONFIG_T::lo]);
+    }
+}
+
 } // namespace qconv
 
 #endif

@@ -1,0 +1,98 @@
+"""ONNX import forms (Gemm attributes, bias shapes, layouts) against qonnx's reference executor,
+and the Sigmoid table against the directly rounded function, exactly."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from qconv.fixed import FixedType
+from qconv.ir import Const, Graph, Node, TensorType
+from qconv.passes import build_tables
+from qconv.pipeline import compile_model
+from qconv.sim import simulate
+
+from .conftest import qonnx_reference
+
+QD = "qonnx.custom_op.general"
+
+
+def _quant(name, src, scale, bits, inits, signed=1, narrow=0):
+    for suffix, v in (("s", scale), ("z", 0.0), ("b", float(bits))):
+        inits.append(numpy_helper.from_array(np.array(v, np.float32), f"{name}_{suffix}"))
+    return helper.make_node("Quant", [src, f"{name}_s", f"{name}_z", f"{name}_b"], [name], name=name, domain=QD,
+                            signed=signed, narrow=narrow, rounding_mode="ROUND")
+
+
+def _save(tmp_path, nodes, inits, in_shape, name):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)])
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+GEMM_FORMS = list(itertools.product([0, 1], [1.0, 0.5, 4.0], [1.0, 0.25], [(6,), (1, 6)]))
+
+
+@pytest.mark.parametrize("trans_b,alpha,beta,bias_shape", GEMM_FORMS)
+def test_gemm_forms_equal_qonnx(tmp_path, trans_b, alpha, beta, bias_shape):
+    rng = np.random.default_rng(7)
+    w = rng.normal(0, 1, (6, 10) if trans_b else (10, 6)).astype(np.float32)
+    b = rng.normal(0, 1, bias_shape).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+    nodes = [_quant("xq", "x", 2.0**-4, 8, inits), _quant("wq", "w", 2.0**-3, 5, inits, narrow=1),
+             _quant("bq", "b", 2.0**-5, 8, inits),
+             helper.make_node("Gemm", ["xq", "wq", "bq"], ["y"], name="fc", transB=trans_b, alpha=alpha, beta=beta)]
+    path = _save(tmp_path, nodes, inits, [1, 10], "gemm")
+    x = rng.uniform(-9, 9, (16, 10))
+    y = simulate(compile_model(path), {"x": x}).as_float()["y"]
+    np.testing.assert_array_equal(y, qonnx_reference(path, x))
+
+
+@pytest.mark.parametrize("in_shape", [[1, 2, 3, 4], [1, 3, 4, 2]], ids=["channels_first", "channels_last"])
+def test_flatten_layouts_equal_qonnx(tmp_path, in_shape):
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 1, (24, 5)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w")]
+    nodes = [_quant("xq", "x", 2.0**-3, 6, inits), helper.make_node("Flatten", ["xq"], ["f"], name="flat"),
+             _quant("wq", "w", 2.0**-2, 4, inits), helper.make_node("MatMul", ["f", "wq"], ["m"], name="mm"),
+             helper.make_node("Relu", ["m"], ["r"], name="relu"), _quant("y", "r", 2.0**-1, 4, inits, signed=0)]
+    path = _save(tmp_path, nodes, inits, in_shape, "flat")
+    x = rng.uniform(-5, 5, (32, *in_shape[1:]))
+    y = simulate(compile_model(path), {"x": x}).as_float()["y"]
+    np.testing.assert_array_equal(y, qonnx_reference(path, x))
+
+
+@pytest.mark.parametrize("t_in,t_out", [("ap_fixed<10,4>", "ap_ufixed<8,0,AP_RND,AP_SAT>"),
+                                        ("ap_fixed<16,6>", "ap_fixed<16,6>"),
+                                        ("ap_ufixed<7,7>", "ap_fixed<12,2,AP_RND_CONV,AP_SAT>")])
+def test_sigmoid_table_equals_rounded_function_on_every_input(t_in, t_out):
+    tin, tout = FixedType.parse(t_in), FixedType.parse(t_out)
+    g = Graph("t")
+    g.add(Node("x", "Input", [], TensorType((1,), tin)))
+    g.add(Node("s", "Table", ["x"], TensorType((1,), tout), attrs={"fn": "sigmoid"}))
+    g.inputs, g.outputs, g.output_names = ["x"], ["s"], ["s"]
+    build_tables.apply(g)
+    node = g.node("s")
+    assert node.attrs["hi"] - node.attrs["lo"] + 1 == node.consts["table"].values.size < 2**16
+    codes = np.arange(tin.min_mantissa, tin.max_mantissa + 1)
+    from qconv.sim import run
+    got = run(g, {"x": codes.reshape(-1, 1)}).outputs["s"].reshape(-1)
+    want = tout.from_float(1.0 / (1.0 + np.exp(-tin.to_float(codes))))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_const_quantization_with_per_channel_power_of_two_scales():
+    from qconv.quantizers import IntQuant
+    q = IntQuant.from_inputs(np.array([[0.5], [0.125]], np.float32), 0.0, 4, signed=1, narrow=0)
+    w = np.array([[1.3, -2.0, 7.0], [0.3, -0.06, 5.0]])
+    mant, t = q.quantize_constant(w)
+    np.testing.assert_array_equal(t.to_float(mant), q(w))
+    assert t == FixedType(6, 3, True)
+    assert Const(mant, t).as_float().tolist() == [[1.5, -2.0, 3.5], [0.25, -0.0, 0.875]]
