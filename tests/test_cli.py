@@ -13,6 +13,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from click.testing import CliRunner
+
+from qconv.cli import main
+
 from .helpers import build_and_csim, cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,3 +187,12 @@ def test_project_json_records_types(demo_model, tmp_path):
     info = json.loads((tmp_path / "prj/qconv_project.json").read_text())
     assert info["output_types"] == {"y": "ap_fixed<12,6,AP_RND_CONV,AP_SAT>"}
     assert len((tmp_path / "prj/tb_data/inputs.dat").read_text().splitlines()) == 3
+
+
+def test_sim_trace_reports_ranges_and_overflow(demo_model, tmp_path):
+    np.save(tmp_path / "in.npy", np.random.default_rng(0).uniform(-4, 4, (200, 16)))
+    r = CliRunner().invoke(main, ["sim", str(demo_model), "-i", str(tmp_path / "in.npy"),
+                                                  "-o", str(tmp_path / "o.npz"), "--trace"])
+    assert r.exit_code == 0, r.output
+    assert "dense0: min" in r.output and "(type range [-512.0, 511.998046875])" in r.output
+    assert "overflow: relu0: 12 values outside ap_ufixed<6,3,AP_RND_CONV,AP_SAT> (SAT)" in r.stderr
