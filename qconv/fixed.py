@@ -7,6 +7,12 @@ the destination's quantization mode, then the destination's overflow mode is app
 rounded (carry included) value. Everything is vectorized and exact; nothing goes through a float
 or through an int64 that could overflow. The differential test against the real headers lives in
 tests/test_fixed_vs_ap_fixed.py.
+
+Header behaviours worth knowing (all reproduced here, all checked by that test):
+* AP_SAT_SYM on a 1-bit signed type acts as AP_SAT (the header's -max pattern is min | 1 == min).
+* Doubles are decoded without special-casing subnormals, inf or NaN (see `FixedType.from_float`).
+* A rounding cast that drops more bits than the source has asserts in a C simulation built
+  without NDEBUG (`csim_cast_asserts`); the value computed with NDEBUG is what `cast` returns.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def find_ap_types(explicit=None) -> Path:
     for what, folder in _ap_types_candidates(explicit):
         if folder and (Path(folder) / "ap_fixed.h").is_file():
             return Path(folder)
-        searched.append(f"{what} ({folder or 'not set'})")
+        searched.append(f"{what} ({folder or ('not installed' if 'hls4ml' in what else 'not set')})")
     raise ToolchainError(
         "Xilinx ap_types headers (ap_fixed.h) not found; searched " + ", ".join(searched)
         + ". Install them with `pip install 'qconv[csim]'` (which installs hls4ml), or set "

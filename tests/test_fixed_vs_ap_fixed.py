@@ -16,9 +16,10 @@ import time
 import numpy as np
 import pytest
 
-from qconv.errors import ToolchainError
 from qconv.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType, csim_cast_asserts
-from qconv.toolchain import compile_cpp, find_ap_types, find_gxx
+from qconv.toolchain import compile_cpp
+
+from .conftest import require_toolchain
 
 pytestmark = pytest.mark.slow
 
@@ -122,6 +123,8 @@ def _build_cases():
         w = int(rng.choice([1, 2, 23, 64 if signed else 63]))
         dst = FixedType(w, w - (src.frac - shift), signed, q, o)
         from_fixed.append((src, dst, _source_mantissas(rng, src, dst, VALUES_PER_TYPE)))
+    for dst in (FixedType(64, -1000, True, "RND_CONV", "SAT"), FixedType(40, -1030, False, "RND", "WRAP")):
+        from_double.append((dst, _double_values(rng, dst, VALUES_PER_TYPE)))  # subnormal inputs
     return from_double, from_fixed
 
 
@@ -159,11 +162,7 @@ CPP_TAIL = """
 
 @pytest.fixture(scope="module")
 def header_results(tmp_path_factory):
-    try:
-        ap_types = find_ap_types()
-        find_gxx()
-    except ToolchainError as exc:
-        pytest.skip(str(exc))
+    ap_types, _ = require_toolchain()
     from_double, from_fixed = _build_cases()
     cases, lines, cpp = [], [], [CPP_HEAD]
     for fid, (dst, vals) in enumerate(from_double):
@@ -247,11 +246,7 @@ def test_ap_fixed_to_ap_fixed_matches_headers(header_results):
 ])
 def test_rounding_cast_beyond_source_msb_asserts(tmp_path, src, dst, aborts):
     """Without NDEBUG, the header aborts on a rounding cast that drops more bits than src has."""
-    try:
-        ap_types = find_ap_types()
-        find_gxx()
-    except ToolchainError as exc:
-        pytest.skip(str(exc))
+    ap_types, _ = require_toolchain()
     assert csim_cast_asserts(dst, src) == aborts
     assert not csim_cast_asserts(dst.with_modes("TRN"), src)
     cpp = tmp_path / "abort.cpp"

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ModelError, ToolchainError
 from ..toolchain import compile_cpp, find_ap_types
-from .project import CXXFLAGS, read_rows
+from .project import CSIM_DEFINES, CSIM_OPT, read_rows
 
 
 @dataclass
@@ -41,11 +41,10 @@ def compile_project(project: Path, ap_types: str | None = None, trace: bool = Fa
     info = _info(project)
     name = info["name"]
     exe = project / (f"{name}_csim_trace" if trace else f"{name}_csim")
-    opt = CXXFLAGS.split()[-1]
     t0 = time.perf_counter()
     compile_cpp([project / "firmware" / f"{name}.cpp", project / "tb" / f"{name}_test.cpp"], exe,
-                include_dirs=[project / "firmware", find_ap_types(ap_types)], opt=opt,
-                extra=["-DQCONV_TRACE"] if trace else [])
+                include_dirs=[project / "firmware", find_ap_types(ap_types)], opt=CSIM_OPT,
+                extra=CSIM_DEFINES + (["-DQCONV_TRACE"] if trace else []))
     return exe, time.perf_counter() - t0
 
 
