@@ -31,6 +31,9 @@ def _ap_types_candidates(explicit=None):
 
 def find_ap_types(explicit=None) -> Path:
     """Folder holding the genuine Xilinx ``ap_fixed.h``; raises ToolchainError if none is found."""
+    if explicit and not (Path(explicit) / "ap_fixed.h").is_file():
+        raise ToolchainError(f"--ap-types {explicit}: no ap_fixed.h in that folder; point it at the "
+                             "folder holding the Xilinx ap_types headers")
     searched = []
     for what, folder in _ap_types_candidates(explicit):
         if folder and (Path(folder) / "ap_fixed.h").is_file():

@@ -196,3 +196,9 @@ def test_sim_trace_reports_ranges_and_overflow(demo_model, tmp_path):
     assert r.exit_code == 0, r.output
     assert "dense0: min" in r.output and "(type range [-512.0, 511.998046875])" in r.output
     assert "overflow: relu0: 12 values outside ap_ufixed<6,3,AP_RND_CONV,AP_SAT> (SAT)" in r.stderr
+
+
+def test_error_ap_types_option_without_headers(tmp_path):
+    proc = _qconv("build", _quant_model(tmp_path, 0.125), "-o", tmp_path / "out", "--csim",
+                  "--ap-types", tmp_path)
+    _assert_clean_error(proc, "--ap-types", "no ap_fixed.h")
