@@ -77,7 +77,7 @@ def test_float_input_models_sim_equals_qonnx(rel, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rel", [QDENSE[0], QDENSE[5], "qonnx_model_zoo/qkeras_jettagging.onnx"])
+@pytest.mark.parametrize("rel", QDENSE + ["qonnx_model_zoo/qkeras_jettagging.onnx"])
 def test_float_input_models_csim_bit_exact(rel, tmp_path):
     path, x, _ = _float_input_case(rel, tmp_path)
     name = onnx.load(str(path)).graph.input[0].name
