@@ -18,6 +18,7 @@ import numpy as np
 from .. import __version__
 from ..fixed import FixedType
 from ..ir import Graph, Node
+from .layers import layer_context, var_of
 from .resources import hls_testbench_dir, templates_dir
 
 # NDEBUG: the Xilinx headers assert (and abort) on a rounding cast that drops more bits than the
@@ -30,63 +31,6 @@ CXXFLAGS = " ".join(["-std=c++14", CSIM_OPT, *CSIM_DEFINES])
 class HlsOptions:
     part: str = "xcvu13p-flga2577-2-e"
     clock_period: float = 5.0
-
-
-def raw_ctype(t: FixedType) -> str:
-    """The narrowest C integer type holding every mantissa of `t`."""
-    bits = t.width + (0 if t.signed else 1)
-    for n in (8, 16, 32, 64):
-        if bits <= n:
-            return f"int{n}_t"
-    return "int64_t"
-
-
-def _ints(values: np.ndarray) -> str:
-    return ",".join(map(str, np.asarray(values, np.int64).reshape(-1).tolist()))
-
-
-def _array(var: str, values: np.ndarray, t: FixedType, doc: str) -> dict:
-    return {"var": var, "ctype": raw_ctype(t), "size": values.size, "data": _ints(values),
-            "doc": f"{doc}; mantissas of {t.to_cpp()}"}
-
-
-def _var(name: str) -> str:
-    return f"{name}_out"
-
-
-def _layer(graph: Graph, node: Node) -> dict:
-    src = graph.node(node.inputs[0])
-    d = {
-        "name": node.name, "op": node.op, "origin": node.origin or node.op,
-        "in_var": src.name if src.op == "Input" else _var(src.name), "in_typedef": f"{src.name}_t",
-        "out_var": _var(node.name), "out_typedef": f"{node.name}_t",
-        "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(),
-    }
-    d["arrays"] = []
-    if node.op == "Dense":
-        w, b = node.consts["W"], node.consts.get("b")
-        d.update(n_in=w.values.shape[0], n_out=w.values.shape[1], has_bias=b is not None,
-                 weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(), weight_raw=raw_ctype(w.fixed))
-        d["arrays"].append(_array(f"{node.name}_w", w.values, w.fixed,
-                                  "weights[i * n_out + j]: from input i to output j"))
-        if b is not None:
-            d.update(bias_cpp=b.fixed.to_cpp(), bias_raw=raw_ctype(b.fixed))
-            d["arrays"].append(_array(f"{node.name}_b", b.values, b.fixed, "biases"))
-        else:  # the kernel ignores biases when has_bias is false
-            d.update(bias_cpp=d["accum_cpp"], bias_raw="int8_t")
-            d["arrays"].append({"var": f"{node.name}_b", "ctype": "int8_t", "size": d["n_out"],
-                                "data": _ints(np.zeros(d["n_out"])), "doc": "no bias"})
-    elif node.op == "Table":
-        t = node.consts["table"]
-        d.update(fn=node.attrs["fn"], lo=node.attrs["lo"], hi=node.attrs["hi"], table_size=t.values.size,
-                 table_raw=raw_ctype(t.fixed))
-        d["arrays"].append(_array(f"{node.name}_table", t.values, t.fixed,
-                                  f"{node.attrs['fn']}(x) for input mantissas lo..hi"))
-    return d
-
-
-def _var_of(graph: Graph, name: str) -> str:
-    return name if graph.node(name).op == "Input" else _var(name)
 
 
 def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
@@ -102,10 +46,10 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
         ports.append({"var": var, "typedef": f"{out_node}_t", "size_macro": f"N_{out_node.upper()}",
                       "is_input": False, "onnx_name": out_name,
                       "size": graph.node(out_node).out.size})
-        copies.append({"dst": var, "src": _var_of(graph, out_node), "size": graph.node(out_node).out.size})
+        copies.append({"dst": var, "src": var_of(graph.node(out_node)), "size": graph.node(out_node).out.size})
     return {
         "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
-        "layers": [_layer(graph, n) for n in nodes if n.op != "Input"], "output_copies": copies,
+        "layers": [layer_context(graph, n) for n in nodes if n.op != "Input"], "output_copies": copies,
         "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
     }
 

@@ -1,42 +1,116 @@
 """Give every tensor a fixed-point type, losslessly unless the user or a quantizer said otherwise.
 
-Dense: the product of input and weight types (`<Wx+Ww, Ix+Iw>`), grown by ceil(log2 n_in)
-integer bits for the sum, then aligned with the bias and grown one bit for the bias add: the
-accumulator can hold every partial sum exactly. Its output type is the absorbed quantizer's,
-else `--default-type`, else the accumulator type itself. Relu and Reshape keep their input type
-(Relu: the default type if one was given). Table activations (Sigmoid, output in [0, 1])
-take the quantizer's or default type, else TABLE_OUTPUT. Inputs take `--input-type`, then
-`--default-type`.
+One rule per op (RULES). A node that already has an output type (an absorbed quantizer) keeps
+it; otherwise `--default-type` applies where the rule says "default", else the lossless type:
+- Dense/Conv: the product of input and weight types (`<Wx+Ww, Ix+Iw>`), grown by
+  ceil(log2 fan-in) integer bits, aligned with the bias and grown one bit for the bias add: the
+  accumulator holds every partial sum exactly; the output is the accumulator type.
+- Relu, Reshape, Transpose, MaxPool: the input type (these never need more bits).
+- AveragePool: window sum exact in the accumulator, times 1/count (see `pool_recip`).
+- Add/Sub/Mul: ap_fixed's exact result types.
+- Table activations (Sigmoid, output in [0, 1]): TABLE_OUTPUT.
+Inputs take `--input-type`, then `--default-type`.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..errors import UnsupportedError
 from ..fixed import FixedType, accumulate_type, product_type, sum_type
-from ..ir import Graph
+from ..ir import Const, Graph
 
 TABLE_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
+RECIP_EXTRA_BITS = 18  # fraction bits beyond log2(count) for 1/count when count is not a power of two
+
+
+def _input(node, ins, options):
+    if node.out.fixed is not None:  # a quantizer on the input
+        return node.out.fixed
+    t = options.input_type or options.default_type
+    if t is None:
+        raise UnsupportedError(f"{node.describe()}: no quantizer gives this input a fixed-point type; "
+                               "pass --input-type (e.g. 'ap_fixed<8,3>') or --default-type")
+    return t
+
+
+def _accumulating(node, ins, options):
+    w = node.consts["W"]
+    fan_in = w.values.shape[0] if node.op == "Dense" else int(np.prod(w.values.shape[1:]))
+    acc = accumulate_type(product_type(ins[0], w.fixed), fan_in)
+    if "b" in node.consts:
+        acc = sum_type(acc, node.consts["b"].fixed)
+    node.attrs["accum"] = acc
+    return options.default_type or acc
+
+
+def _same_or_default(node, ins, options):
+    return options.default_type or ins[0]
+
+
+def _same(node, ins, options):
+    return ins[0]
+
+
+def pool_recip(counts: np.ndarray, max_count: int) -> Const:
+    """1/count for every count 0..max_count as an unsigned fixed-point table (entry 0 unused):
+    exact when every count that occurs is a power of two, else rounded (RND) to
+    ceil(log2(max_count)) + RECIP_EXTRA_BITS fraction bits."""
+    used = np.unique(counts)
+    po2 = all(int(c) & (int(c) - 1) == 0 for c in used if c > 0)
+    frac = math.ceil(math.log2(max(max_count, 1))) + (0 if po2 else RECIP_EXTRA_BITS)
+    t = FixedType(frac + 1, 1, signed=False, rounding="RND")
+    values = [0.0] + [1.0 / c for c in range(1, max_count + 1)]
+    return Const(t.from_float(np.array(values)), t)
+
+
+def _pool(node, ins, options):
+    x = ins[0]
+    if node.attrs["mode"] == "max":
+        return options.default_type or x
+    kh, kw = node.attrs["kernel"]
+    recip = pool_recip(node.attrs["counts"], kh * kw)
+    node.consts["recip"] = recip
+    node.attrs["accum"] = accumulate_type(x.with_modes("TRN", "WRAP"), kh * kw)
+    exact = recip.fixed.frac == math.ceil(math.log2(max(kh * kw, 1)))
+    extra = 0 if exact else 1  # a rounded-up 1/count may push the mean past the input's range
+    lossless = FixedType(x.width + recip.fixed.frac + extra, x.integer + extra, x.signed)
+    return options.default_type or lossless
+
+
+def _eltwise(node, ins, options):
+    a = ins[0]
+    b = ins[1] if len(ins) > 1 else node.consts["c"].fixed
+    fn = node.attrs["fn"]
+    if fn == "mul":
+        exact = product_type(a, b)
+    else:
+        exact = sum_type(a, b)
+        if fn == "sub" and not exact.signed:
+            exact = FixedType(exact.width + 1, exact.integer + 1, True)
+    node.attrs["exact"] = exact
+    return options.default_type or exact
+
+
+def _table(node, ins, options):
+    return options.default_type or TABLE_OUTPUT
+
+
+RULES = {
+    "Input": _input, "Dense": _accumulating, "Conv": _accumulating, "Relu": _same_or_default,
+    "Reshape": _same, "Transpose": _same, "Pool": _pool, "Eltwise": _eltwise, "Table": _table,
+}
 
 
 def apply(graph: Graph, options) -> Graph:
     for node in graph.topo():
+        rule = RULES.get(node.op)
+        if rule is None:
+            continue  # Cast: typed by its quantizer
         ins = [p.out.fixed for p in graph.producers(node)]
-        if node.op == "Input":
-            node.out.fixed = node.out.fixed or options.input_type or options.default_type
-            if node.out.fixed is None:
-                raise UnsupportedError(
-                    f"{node.describe()}: no quantizer gives this input a fixed-point type; "
-                    "pass --input-type (e.g. 'ap_fixed<8,3>') or --default-type")
-        elif node.op == "Dense":
-            acc = accumulate_type(product_type(ins[0], node.consts["W"].fixed), node.consts["W"].values.shape[0])
-            if "b" in node.consts:
-                acc = sum_type(acc, node.consts["b"].fixed)
-            node.attrs["accum"] = acc
-            node.out.fixed = node.out.fixed or options.default_type or acc
-        elif node.op == "Relu":
-            node.out.fixed = node.out.fixed or options.default_type or ins[0]
-        elif node.op == "Table":
-            node.out.fixed = node.out.fixed or options.default_type or TABLE_OUTPUT
-        elif node.op == "Reshape":
-            node.out.fixed = ins[0]
+        t = rule(node, ins, options)
+        if node.out.fixed is None or node.op in ("Reshape", "Transpose"):
+            node.out.fixed = t
     return graph

@@ -10,7 +10,7 @@ from ..errors import TypeOverflowError, UnsupportedError
 from ..ir import Graph
 
 MAX_WIDTH = 63
-KNOWN_OPS = {"Input", "Dense", "Relu", "Reshape", "Cast", "Table"}
+KNOWN_OPS = {"Input", "Dense", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Cast", "Table"}
 
 
 def apply(graph: Graph, options=None) -> Graph:

@@ -1,0 +1,131 @@
+"""Per-op template context: what each `templates/layers/<Op>.j2` needs besides the common
+fields (names, types, sizes), including the constant arrays written to weights/<layer>.h."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..fixed import FixedType
+from ..ir import Const, Graph, Node
+
+CONTEXT: dict[str, Callable] = {}
+
+
+def context(*ops: str):
+    def register(fn):
+        for op in ops:
+            CONTEXT[op] = fn
+        return fn
+    return register
+
+
+def raw_ctype(t: FixedType) -> str:
+    """The narrowest C integer type holding every mantissa of `t`."""
+    bits = t.width + (0 if t.signed else 1)
+    return next(f"int{n}_t" for n in (8, 16, 32, 64) if bits <= n or n == 64)
+
+
+def ints(values: np.ndarray) -> str:
+    return ",".join(map(str, np.asarray(values, np.int64).reshape(-1).tolist()))
+
+
+def array(var: str, c: Const, doc: str) -> dict:
+    return {"var": var, "ctype": raw_ctype(c.fixed), "size": c.values.size, "data": ints(c.values),
+            "doc": f"{doc}; mantissas of {c.fixed.to_cpp()}"}
+
+
+def _weights_and_bias(node: Node, d: dict, weight_doc: str) -> None:
+    w, b = node.consts["W"], node.consts.get("b")
+    n_out = w.values.shape[1] if node.op == "Dense" else w.values.shape[0]
+    d.update(has_bias=b is not None, weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(),
+             weight_raw=raw_ctype(w.fixed))
+    d["arrays"].append(array(f"{node.name}_w", w, weight_doc))
+    if b is None:  # the kernels ignore biases when has_bias is false
+        b = Const(np.zeros(n_out, np.int64), FixedType(1, 1))
+    d.update(bias_cpp=b.fixed.to_cpp(), bias_raw=raw_ctype(b.fixed))
+    d["arrays"].append(array(f"{node.name}_b", b, "biases" if d["has_bias"] else "no bias (unused)"))
+
+
+@context("Dense")
+def _dense(graph: Graph, node: Node, d: dict) -> None:
+    n_in, n_out = node.consts["W"].values.shape
+    d.update(n_in=n_in, n_out=n_out)
+    _weights_and_bias(node, d, "weights[i * n_out + j]: from input i to output j")
+
+
+def _geometry(node: Node, d: dict) -> None:
+    a = node.attrs
+    (h, w, c), (oh, ow, m) = a["in_hwc"], a["out_hwc"]
+    d.update(in_h=h, in_w=w, n_chan=c, out_h=oh, out_w=ow, n_filt=m, kern_h=a["kernel"][0], kern_w=a["kernel"][1],
+             stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0], dil_w=a["dilations"][1],
+             pad_top=a["pads"][0], pad_left=a["pads"][1], pad_bottom=a["pads"][2], pad_right=a["pads"][3])
+
+
+@context("Conv")
+def _conv(graph: Graph, node: Node, d: dict) -> None:
+    _geometry(node, d)
+    d["groups"] = node.attrs["group"]
+    _weights_and_bias(node, d, "weights[((f * chan_per_group + c) * kern_h + ky) * kern_w + kx] (ONNX order)")
+
+
+@context("Pool")
+def _pool(graph: Graph, node: Node, d: dict) -> None:
+    _geometry(node, d)
+    d.update(is_max=node.attrs["mode"] == "max", count_include_pad=node.attrs["count_include_pad"])
+    if d["is_max"]:
+        recip = Const(np.zeros(d["kern_h"] * d["kern_w"] + 1, np.int64), FixedType(1, 1, signed=False))
+        d["accum_cpp"] = d["in_cpp"]
+    else:
+        recip = node.consts["recip"]
+        d["accum_cpp"] = node.attrs["accum"].to_cpp()
+    d.update(recip_cpp=recip.fixed.to_cpp(), recip_raw=raw_ctype(recip.fixed))
+    d["arrays"].append(array(f"{node.name}_recip", recip, "1/count for each window count (entry 0 unused)"))
+
+
+@context("Table")
+def _table(graph: Graph, node: Node, d: dict) -> None:
+    t = node.consts["table"]
+    d.update(fn=node.attrs["fn"], lo=node.attrs["lo"], hi=node.attrs["hi"], table_size=t.values.size,
+             table_raw=raw_ctype(t.fixed))
+    d["arrays"].append(array(f"{node.name}_table", t, f"{node.attrs['fn']}(x) for input mantissas lo..hi"))
+
+
+@context("Transpose")
+def _transpose(graph: Graph, node: Node, d: dict) -> None:
+    src_shape = graph.node(node.inputs[0]).out.shape
+    idx = np.arange(int(np.prod(src_shape))).reshape(src_shape).transpose(node.attrs["perm"]).reshape(-1)
+    d["arrays"].append({"var": f"{node.name}_idx", "ctype": "int", "size": idx.size, "data": ints(idx),
+                        "doc": "source index of each output element"})
+
+
+@context("Eltwise")
+def _eltwise(graph: Graph, node: Node, d: dict) -> None:
+    d["fn"] = node.attrs["fn"]
+    if len(node.inputs) > 1:
+        other = graph.node(node.inputs[1])
+        d.update(in2_var=var_of(other), in2_typedef=f"{other.name}_t")
+    else:
+        c = node.consts["c"]
+        d.update(inner=node.attrs["inner"], period=node.attrs["period"], const_cpp=c.fixed.to_cpp(),
+                 const_raw=raw_ctype(c.fixed))
+        d["arrays"].append(array(f"{node.name}_c", c, "constant operand c[(i / inner) % period]"))
+
+
+def var_of(node: Node) -> str:
+    """The C++ array holding a node's output."""
+    return node.name if node.op == "Input" else f"{node.name}_out"
+
+
+def layer_context(graph: Graph, node: Node) -> dict:
+    src = graph.node(node.inputs[0])
+    d = {
+        "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [],
+        "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
+        "out_var": var_of(node), "out_typedef": f"{node.name}_t",
+        "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(),
+    }
+    if node.op in CONTEXT:
+        CONTEXT[node.op](graph, node, d)
+    return d

@@ -1,0 +1,182 @@
+"""The ONNX import machinery: constants, tensor views with their memory layout, the op registry.
+
+Every ONNX op has one handler, registered with `@handler("OpType")` in an `ops_*.py` module.
+Constants (initializers, `Constant` nodes, Quant of constants) are evaluated at import.
+
+Layout. The first dimension of every graph input is the batch; IR shapes exclude it and are
+*memory* shapes. An ONNX tensor is a view `(node, order)`: memory axis i of the node's output
+holds the tensor's per-sample semantic axis `order[i]`. Kernels see channels-last memory
+(conv, pooling); an ONNX Transpose only relabels axes (no data movement), and a real
+`Transpose` IR node is emitted only where an op needs another memory order (Flatten/Reshape
+need row-major semantic order, graph inputs/outputs keep ONNX's layout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import ModelError, UnsupportedError
+from ..ir import Const, Graph, Node, TensorType
+
+HANDLERS: dict[str, Callable] = {}
+
+
+def handler(*ops: str):
+    """Register the decorated function as the importer of the given ONNX op types."""
+    def register(fn):
+        for op in ops:
+            HANDLERS[op] = fn
+        return fn
+    return register
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError, truncated files, ...
+        raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    if not model.graph.node:
+        raise ModelError(f"{path}: the ONNX graph has no nodes (is this an ONNX model?)")
+    return model
+
+
+def cpp_name(name: str) -> str:
+    """A valid, readable C++ identifier for an ONNX name."""
+    out = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "t"
+    return ("n_" + out) if out[0].isdigit() else out
+
+
+def identity(rank: int) -> tuple[int, ...]:
+    return tuple(range(rank))
+
+
+def channels_last(rank: int) -> tuple[int, ...]:
+    """Memory order with the semantic channel axis (0) last: (1, 2, ..., 0)."""
+    return tuple(range(1, rank)) + (0,)
+
+
+class Importer:
+    def __init__(self, model: onnx.ModelProto, source: str):
+        self.model = model
+        self.source = source
+        self.graph = Graph(cpp_name(Path(source).stem))
+        self.consts: dict[str, Const] = {}                       # ONNX name -> constant
+        self.views: dict[str, tuple[str, tuple[int, ...]]] = {}  # ONNX name -> (IR node, order)
+        for init in model.graph.initializer:
+            self.consts[init.name] = Const(numpy_helper.to_array(init).astype(np.float64))
+
+    # -- helpers for handlers ---------------------------------------------------------------
+    def where(self, n: onnx.NodeProto) -> str:
+        return f"ONNX node '{n.name or n.output[0]}' ({n.op_type})"
+
+    def const(self, n: onnx.NodeProto, name: str, what: str) -> Const:
+        if name not in self.consts:
+            raise UnsupportedError(f"{self.where(n)}: {what} '{name}' must be a constant")
+        return self.consts[name]
+
+    def is_const(self, name: str) -> bool:
+        return name in self.consts
+
+    def view(self, n: onnx.NodeProto, name: str) -> tuple[Node, tuple[int, ...]]:
+        if name in self.consts:
+            raise UnsupportedError(f"{self.where(n)}: operating on two constants is not supported")
+        if name not in self.views:
+            raise ModelError(f"{self.where(n)}: input '{name}' is produced by no node or graph input")
+        node, order = self.views[name]
+        return self.graph.node(node), order
+
+    def act(self, n: onnx.NodeProto, name: str) -> Node:
+        """The node producing `name`, whatever its memory order (for layout-free ops)."""
+        return self.view(n, name)[0]
+
+    def order(self, name: str) -> tuple[int, ...]:
+        return self.views[name][1]
+
+    def semantic_shape(self, n: onnx.NodeProto, name: str) -> tuple[int, ...]:
+        node, order = self.view(n, name)
+        shape = [0] * len(order)
+        for mem_axis, sem_axis in enumerate(order):
+            shape[sem_axis] = node.out.shape[mem_axis]
+        return tuple(shape)
+
+    def in_order(self, n: onnx.NodeProto, name: str, order: tuple[int, ...]) -> Node:
+        """The tensor `name` with memory order `order`, emitting a Transpose node if needed."""
+        node, have = self.view(n, name)
+        if have == tuple(order):
+            return node
+        cached = self.views.get(f"{name}@{tuple(order)}")
+        if cached:
+            return self.graph.node(cached[0])
+        if len(have) != len(order):
+            raise UnsupportedError(f"{self.where(n)}: input '{name}' has rank {len(have)}, expected {len(order)}")
+        # out memory axis i holds semantic axis order[i], found at memory axis have.index(order[i])
+        perm = tuple(have.index(s) for s in order)
+        shape = tuple(node.out.shape[p] for p in perm)
+        t = self.add_node(f"{node.name}_T", "Transpose", [node], shape, origin=f"layout change for {self.where(n)}",
+                          attrs={"perm": perm})
+        self.views[f"{name}@{tuple(order)}"] = (t.name, tuple(order))
+        return t
+
+    def semantic(self, n: onnx.NodeProto, name: str) -> Node:
+        """The tensor in ONNX's own row-major order (for Flatten, Reshape, Dense...)."""
+        return self.in_order(n, name, identity(len(self.order(name))))
+
+    def add_node(self, base: str, op: str, inputs: list[Node], shape, **kw) -> Node:
+        name = cpp_name(base)
+        while name in self.graph:
+            name += "_"
+        node = Node(name, op, [i.name for i in inputs], TensorType(tuple(int(d) for d in shape)), **kw)
+        return self.graph.add(node)
+
+    def emit(self, n: onnx.NodeProto, op: str, inputs: list[Node], shape, order=None, **kw) -> Node:
+        """Add the IR node computing ONNX node `n`'s first output; `order` defaults to the
+        first input's (element-wise ops keep the layout) or identity."""
+        node = self.add_node(n.name or n.output[0], op, inputs, shape, origin=self.where(n), **kw)
+        if order is None:
+            order = self.order(n.input[0]) if n.input and n.input[0] in self.views else identity(len(shape))
+        self.views[n.output[0]] = (node.name, tuple(order))
+        return node
+
+    def alias(self, onnx_name: str, node: Node, order: tuple[int, ...]) -> None:
+        self.views[onnx_name] = (node.name, tuple(order))
+
+    # -- driver -----------------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.model.graph
+        for vi in g.input:
+            if vi.name in self.consts:
+                continue
+            dims = vi.type.tensor_type.shape.dim
+            shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+            if len(shape) < 2 or any(d is None or d <= 0 for d in shape[1:]):
+                raise ModelError(f"{self.source}: graph input '{vi.name}' needs a static shape "
+                                 f"[batch, ...], got {shape}")
+            node = Node(cpp_name(vi.name), "Input", [], TensorType(tuple(shape[1:])),
+                        attrs={"onnx_name": vi.name}, origin=f"graph input '{vi.name}'")
+            self.graph.add(node)
+            self.graph.inputs.append(node.name)
+            self.alias(vi.name, node, identity(len(shape) - 1))
+        if not self.graph.inputs:
+            raise ModelError(f"{self.source}: the graph has no (non-constant) input")
+        for n in g.node:
+            fn = HANDLERS.get(n.op_type)
+            if fn is None:
+                raise UnsupportedError(
+                    f"{self.where(n)}: op '{n.op_type}' is not supported (supported: {', '.join(sorted(HANDLERS))})")
+            fn(self, n, {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute})
+        for vo in g.output:
+            if vo.name not in self.views:
+                raise UnsupportedError(f"{self.source}: graph output '{vo.name}' is a constant")
+            node = self.in_order(onnx.NodeProto(name=vo.name, op_type="output", output=[vo.name]), vo.name,
+                                 identity(len(self.order(vo.name))))
+            self.graph.outputs.append(node.name)
+            self.graph.output_names.append(vo.name)
+        return self.graph

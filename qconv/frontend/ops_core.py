@@ -1,0 +1,149 @@
+"""Importers of the core ops: quantizers, constants, fully connected layers, Relu, shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import numpy_helper
+
+from ..errors import ModelError, UnsupportedError
+from ..ir import Const, Node
+from ..quantizers import IntQuant
+from .importer import Importer, handler
+
+
+@handler("Identity", "Dropout")
+def _alias(imp: Importer, n, attrs):
+    src = n.input[0]
+    if imp.is_const(src):
+        imp.consts[n.output[0]] = imp.consts[src]
+    else:
+        imp.views[n.output[0]] = imp.views[src]
+
+
+@handler("Constant")
+def _constant(imp: Importer, n, attrs):
+    if "value" not in attrs:
+        raise UnsupportedError(f"{imp.where(n)}: only the 'value' form of Constant is supported")
+    imp.consts[n.output[0]] = Const(numpy_helper.to_array(attrs["value"]).astype(np.float64))
+
+
+@handler("Quant", "IntQuant")
+def _quant(imp: Importer, n, attrs):
+    params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
+    q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
+                             rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
+    if imp.is_const(n.input[0]):
+        src = imp.consts[n.input[0]]
+        if src.quantized:
+            raise UnsupportedError(f"{imp.where(n)}: re-quantizing a quantized constant is not supported")
+        mant, ftype = q.quantize_constant(src.values)
+        imp.consts[n.output[0]] = Const(mant, ftype)
+        return
+    x = imp.act(n, n.input[0])
+    imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type()})
+
+
+def scaled(imp: Importer, n, c: Const, factor: float, what: str) -> Const:
+    """factor * c: exact on quantized constants only for positive powers of two."""
+    if factor == 1.0:
+        return c
+    if not c.quantized:
+        return Const(c.values * factor)
+    m, e = np.frexp(abs(factor))
+    if m != 0.5 or factor < 0:
+        raise UnsupportedError(f"{imp.where(n)}: {what}={factor} on a quantized constant must be a "
+                               "positive power of two to stay exact")
+    f = c.fixed
+    return Const(c.values, type(f)(f.width, f.integer + int(e) - 1, f.signed, f.rounding, f.overflow))
+
+
+def per_channel(imp: Importer, n, c: Const, channels: int, what: str) -> Const:
+    """A scalar or per-channel constant as a vector of `channels` values."""
+    v = c.values.reshape(-1)
+    if v.size == 1:
+        v = np.repeat(v, channels)
+    if v.size != channels:
+        raise ModelError(f"{imp.where(n)}: {what} has {c.values.size} values for {channels} channels")
+    return Const(v, c.fixed)
+
+
+def _dense(imp: Importer, n, x: Node, w: Const, b: Const | None):
+    if len(x.out.shape) != 1:
+        raise UnsupportedError(f"{imp.where(n)}: input of shape {list(x.out.shape)} per sample; "
+                               "Dense layers need a flat input (add a Flatten)")
+    n_in, n_out = w.values.shape
+    if x.out.shape[0] != n_in:
+        raise ModelError(f"{imp.where(n)}: input has {x.out.shape[0]} features but the weight has {n_in} rows")
+    consts = {"W": w}
+    if b is not None:
+        consts["b"] = per_channel(imp, n, b, n_out, "bias")
+    imp.emit(n, "Dense", [x], (n_out,), consts=consts)
+
+
+@handler("Gemm")
+def _gemm(imp: Importer, n, attrs):
+    x = imp.semantic(n, n.input[0])
+    if attrs.get("transA", 0):
+        raise UnsupportedError(f"{imp.where(n)}: transA=1 on an activation input is not supported")
+    w = imp.const(n, n.input[1], "weight B")
+    if w.values.ndim != 2:
+        raise ModelError(f"{imp.where(n)}: weight B must be 2-D")
+    if attrs.get("transB", 0):
+        w = Const(w.values.T.copy(), w.fixed)
+    w = scaled(imp, n, w, float(attrs.get("alpha", 1.0)), "alpha")
+    b = None
+    if len(n.input) > 2 and n.input[2]:
+        b = scaled(imp, n, imp.const(n, n.input[2], "bias C"), float(attrs.get("beta", 1.0)), "beta")
+    _dense(imp, n, x, w, b)
+
+
+@handler("MatMul")
+def _matmul(imp: Importer, n, attrs):
+    x = imp.semantic(n, n.input[0])
+    w = imp.const(n, n.input[1], "weight")
+    if w.values.ndim != 2:
+        raise UnsupportedError(f"{imp.where(n)}: only MatMul by a 2-D constant is supported")
+    _dense(imp, n, x, w, None)
+
+
+@handler("Relu")
+def _relu(imp: Importer, n, attrs):
+    x = imp.act(n, n.input[0])
+    imp.emit(n, "Relu", [x], x.out.shape)
+
+
+@handler("Flatten")
+def _flatten(imp: Importer, n, attrs):
+    x = imp.semantic(n, n.input[0])
+    # axis 0 flattens the batch too: the same thing per sample, since samples are separate
+    if attrs.get("axis", 1) not in (0, 1):
+        raise UnsupportedError(f"{imp.where(n)}: Flatten with axis {attrs['axis']} is not supported")
+    imp.emit(n, "Reshape", [x], (x.out.size,), order=(0,))
+
+
+@handler("Reshape")
+def _reshape(imp: Importer, n, attrs):
+    x = imp.semantic(n, n.input[0])
+    target = [int(d) for d in imp.const(n, n.input[1], "shape").values.reshape(-1)]
+    dims = [x.out.shape[i - 1] if d == 0 and 0 < i <= len(x.out.shape) else d for i, d in enumerate(target)][1:]
+    if dims.count(-1) > 1:
+        raise ModelError(f"{imp.where(n)}: more than one -1 in shape {target}")
+    if -1 in dims:
+        known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
+        dims[dims.index(-1)] = x.out.size // max(known, 1)
+    if int(np.prod(dims, dtype=np.int64)) != x.out.size or (target and target[0] not in (-1, 0, 1)):
+        raise UnsupportedError(f"{imp.where(n)}: reshape of {list(x.out.shape)} per sample to {target} "
+                               "must keep the batch dimension first")
+    imp.emit(n, "Reshape", [x], tuple(dims), order=tuple(range(len(dims))))
+
+
+@handler("Transpose")
+def _transpose(imp: Importer, n, attrs):
+    """Relabels axes only: memory stays where it is (see importer.py, Layout)."""
+    node, order = imp.view(n, n.input[0])
+    perm = attrs.get("perm", list(range(len(order) + 1))[::-1])
+    if perm[0] != 0:
+        raise UnsupportedError(f"{imp.where(n)}: a Transpose that moves the batch axis is not supported")
+    sem = [p - 1 for p in perm[1:]]  # new semantic axis j = old semantic axis sem[j]
+    inverse = {old: new for new, old in enumerate(sem)}
+    imp.alias(n.output[0], node, tuple(inverse[s] for s in order))

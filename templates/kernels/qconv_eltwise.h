@@ -1,0 +1,49 @@
+// qconv kernel library: element-wise arithmetic and data movement (io_parallel).
+// Same arithmetic as qconv/sim/eltwise.py: exact +, -, * in ap_fixed's result types, then one
+// cast into res_T.
+#ifndef QCONV_ELTWISE_H_
+#define QCONV_ELTWISE_H_
+
+#include "qconv_common.h"
+
+namespace qconv {
+
+// out[i] = in[idx[i]]: transposes, pads (index -1 reads zero), nearest resizes.
+template <class data_T, class res_T, unsigned N>
+void gather(const data_T *data, res_T res[N], const int idx[N]) {
+#pragma HLS INLINE
+    for (unsigned i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        res[i] = idx[i] < 0 ? res_T(0) : res_T(data[idx[i]]);
+    }
+}
+
+struct op_add { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a + b) { return a + b; } };
+struct op_sub { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a - b) { return a - b; } };
+struct op_mul { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a * b) { return a * b; } };
+
+// res[i] = a[i] OP b[i] for two tensors of the same shape and layout.
+template <class OP, class a_T, class b_T, class res_T, unsigned N>
+void eltwise(const a_T a[N], const b_T b[N], res_T res[N]) {
+#pragma HLS INLINE
+    for (unsigned i = 0; i < N; i++) {
+#pragma HLS UNROLL
+        res[i] = OP::apply(a[i], b[i]);
+    }
+}
+
+// res[i] = a[i] OP c[(i / inner) % period]: a constant broadcast along memory axes
+// (a scalar: period 1; per channel in channels-last memory: inner 1, period C).
+template <class OP, class a_T, class res_T, class CONFIG_T>
+void eltwise_const(const a_T a[CONFIG_T::n], res_T res[CONFIG_T::n],
+                   const typename CONFIG_T::const_raw_t c[CONFIG_T::period]) {
+#pragma HLS INLINE
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        res[i] = OP::apply(a[i], from_raw<typename CONFIG_T::const_t>(c[(i / CONFIG_T::inner) % CONFIG_T::period]));
+    }
+}
+
+} // namespace qconv
+
+#endif

@@ -1,0 +1,105 @@
+"""Seeded random QONNX layer models for op tests: many independent branches (one input, one
+layer, one output each) in one model, so one g++ build checks dozens of layer configurations."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+QD = "qonnx.custom_op.general"
+
+
+class Builder:
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits, self.inputs, self.outputs = [], [], [], []
+        self.count = 0
+
+    def name(self, base: str) -> str:
+        self.count += 1
+        return f"{base}{self.count}"
+
+    def quant(self, src: str, bits: int, frac: int, signed=True, narrow=False) -> str:
+        out = self.name("q")
+        for suffix, v in (("s", 2.0**-frac), ("z", 0.0), ("b", float(bits))):
+            self.inits.append(numpy_helper.from_array(np.array(v, np.float32), f"{out}_{suffix}"))
+        self.nodes.append(helper.make_node("Quant", [src, f"{out}_s", f"{out}_z", f"{out}_b"], [out], name=out,
+                                           domain=QD, signed=int(signed), narrow=int(narrow), rounding_mode="ROUND"))
+        return out
+
+    def const(self, values: np.ndarray) -> str:
+        name = self.name("c")
+        self.inits.append(numpy_helper.from_array(values.astype(np.float32), name))
+        return name
+
+    def input(self, shape) -> str:
+        name = self.name("x")
+        self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, *shape]))
+        return name
+
+    def output(self, name: str) -> None:
+        self.outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+
+    def node(self, op: str, inputs: list[str], **attrs) -> str:
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def model(self) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, "branches", self.inputs, self.outputs, self.inits)
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)])
+
+
+def conv_branch(b: Builder, dims: int):
+    """A random Conv layer (1-D or 2-D): channels, groups, kernel, stride, dilation, pads."""
+    r = b.rng
+    groups = int(r.choice([1, 1, 2, 3]))
+    c = groups * int(r.integers(1, 3))
+    m = groups * int(r.integers(1, 3))
+    spatial = [int(r.integers(4, 8)) for _ in range(dims)]
+    kernel = [int(r.integers(1, 4)) for _ in range(dims)]
+    attrs = {"kernel_shape": kernel, "group": groups,
+             "strides": [int(r.integers(1, 3)) for _ in range(dims)],
+             "dilations": [int(r.integers(1, 3)) for _ in range(dims)]}
+    mode = r.choice(["pads", "pads", "SAME_UPPER", "SAME_LOWER", "VALID"])
+    if mode == "pads":
+        attrs["pads"] = [int(r.integers(0, 3)) for _ in range(2 * dims)]
+    else:
+        attrs["auto_pad"] = str(mode)
+        if mode != "VALID":
+            attrs["dilations"] = [1] * dims  # SAME with dilation is not defined by ONNX
+    x = b.input([c, *spatial])
+    xq = b.quant(x, int(r.integers(3, 9)), int(r.integers(0, 5)), signed=bool(r.integers(0, 2)))
+    w = b.quant(b.const(r.normal(0, 1, (m, c // groups, *kernel))), int(r.integers(2, 7)), int(r.integers(1, 4)))
+    ins = [xq, w]
+    if r.integers(0, 2):
+        ins.append(b.quant(b.const(r.normal(0, 1, m)), 8, 4))
+    y = b.node("Conv", ins, **attrs)
+    if r.integers(0, 2):
+        y = b.quant(y, int(r.integers(4, 10)), int(r.integers(0, 4)), signed=True)
+    b.output(y)
+
+
+def pool_branch(b: Builder, dims: int, only_exact_avg=False):
+    """A random pooling layer: Max/Average with pads, strides, ceil_mode, count_include_pad, or Global."""
+    r = b.rng
+    c = int(r.integers(1, 4))
+    spatial = [int(r.integers(3, 8)) for _ in range(dims)]
+    op = str(r.choice(["MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool"]))
+    attrs = {}
+    if not op.startswith("Global"):
+        kernel = [int(r.integers(1, 4)) for _ in range(dims)]
+        if only_exact_avg and op == "AveragePool":
+            kernel = [int(r.choice([1, 2])) for _ in range(dims)]
+        attrs = {"kernel_shape": kernel, "strides": [int(r.integers(1, 3)) for _ in range(dims)],
+                 "pads": [int(r.integers(0, k)) for k in kernel * 2], "ceil_mode": int(r.integers(0, 2))}
+        if op == "AveragePool":
+            attrs["count_include_pad"] = int(r.integers(0, 2))
+            if only_exact_avg:
+                attrs.update(pads=[0] * (2 * dims), ceil_mode=0)
+    elif only_exact_avg and op == "GlobalAveragePool":
+        spatial = [int(r.choice([2, 4])) for _ in range(dims)]
+    x = b.input([c, *spatial])
+    xq = b.quant(x, int(r.integers(3, 9)), int(r.integers(0, 4)), signed=bool(r.integers(0, 2)))
+    b.output(b.node(op, [xq], **attrs))

@@ -1,0 +1,58 @@
+"""Randomized layer configurations: the numpy simulator against qonnx's reference executor
+(exact: every value here is a short dyadic), and against the g++ C simulation, integer for
+integer, with dozens of configurations per op compiled into one g++ build."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from qconv.pipeline import compile_model
+from qconv.sim import simulate
+
+from .helpers import build_and_csim
+from .randmodels import Builder, conv_branch, pool_branch
+
+
+def _branches(kind: str, seed: int, count: int, **kw) -> Builder:
+    b = Builder(seed)
+    for i in range(count):
+        (conv_branch if kind == "conv" else pool_branch)(b, dims=1 + i % 2, **kw)
+    return b
+
+
+def _reference(path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+    model = cleanup_model(ModelWrapper(str(path)))
+    # cleanup_model renames inputs and outputs (global_in, ...): both keep their order
+    names = [i.name for i in model.graph.input]
+    arrays = list(inputs.values())
+    outs = [execute_onnx(model, {k: v[i:i + 1].astype(np.float32) for k, v in zip(names, arrays)})
+            for i in range(arrays[0].shape[0])]
+    return [np.concatenate([r[o.name] for r in outs]) for o in model.graph.output]
+
+
+@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3)])
+def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
+    b = _branches(kind, seed, 12, **({"only_exact_avg": True} if kind == "pool" else {}))
+    path = tmp_path / "m.onnx"
+    onnx.save(b.model(), str(path))
+    rng = np.random.default_rng(seed)
+    inputs = {vi.name: rng.uniform(-9, 9, (4, *[d.dim_value for d in vi.type.tensor_type.shape.dim][1:]))
+              for vi in b.inputs}
+    graph = compile_model(path)
+    got = simulate(graph, inputs).as_float()
+    want = _reference(path, inputs)
+    for name, ref in zip(graph.output_names, want):
+        np.testing.assert_array_equal(got[name], ref.reshape(got[name].shape), err_msg=name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,seed,count", [("conv", 11, 30), ("pool", 12, 30)])
+def test_sim_equals_csim(tmp_path, kind, seed, count):
+    path = tmp_path / "m.onnx"
+    onnx.save(_branches(kind, seed, count).model(), str(path))
+    build_and_csim(path, tmp_path / "prj", samples=40)
