@@ -29,3 +29,18 @@ test-fast: $(VENV)/.installed
 
 clean:
 	rm -rf build $(VENV) .pytest_cache
+
+# Benchmarks against hls4ml (bench/run.py; about 3-4 minutes on 2 cores, `make bench-quick` < 2 min).
+# BENCH_ARGS="--scaling --json bench.json" adds the scaling run and writes every figure.
+.PHONY: bench bench-quick
+BENCH_ARGS ?=
+$(VENV)/.bench-installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.bench-installed
+	$(PY) bench/run.py --quick $(BENCH_ARGS)

@@ -23,9 +23,11 @@ def parse_type(text: str | None, option: str) -> FixedType | None:
         raise QconvError(f"{option}: {exc}") from None
 
 
-def compile_model(path: str | Path, input_type: str | None = None, default_type: str | None = None) -> Graph:
+def compile_model(path: str | Path, input_type: str | None = None, default_type: str | None = None,
+                  fold_batchnorm: bool = True) -> Graph:
     """Import, run the pass pipeline and return the typed graph."""
-    options = passes.Options(parse_type(input_type, "--input-type"), parse_type(default_type, "--default-type"))
+    options = passes.Options(parse_type(input_type, "--input-type"), parse_type(default_type, "--default-type"),
+                             fold_batchnorm)
     return passes.run(import_onnx(path), options)
 
 

@@ -33,6 +33,11 @@ class Builder:
         self.inits.append(numpy_helper.from_array(values.astype(np.float32), name))
         return name
 
+    def int64_const(self, values: np.ndarray) -> str:
+        name = self.name("i")
+        self.inits.append(numpy_helper.from_array(values.astype(np.int64), name))
+        return name
+
     def input(self, shape) -> str:
         name = self.name("x")
         self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, *shape]))
@@ -103,3 +108,63 @@ def pool_branch(b: Builder, dims: int, only_exact_avg=False):
     x = b.input([c, *spatial])
     xq = b.quant(x, int(r.integers(3, 9)), int(r.integers(0, 4)), signed=bool(r.integers(0, 2)))
     b.output(b.node(op, [xq], **attrs))
+
+
+def _quantized_input(b: Builder, shape, signed=None):
+    r = b.rng
+    x = b.input(shape)
+    return b.quant(x, int(r.integers(3, 9)), int(r.integers(0, 4)),
+                   signed=bool(r.integers(0, 2)) if signed is None else signed)
+
+
+def eltwise_branch(b: Builder, dims: int):
+    """Add/Sub/Mul with a scalar, per-channel or full constant, or between two tensors (one of
+    them seen through a Transpose, so the layouts differ), optionally on a conv output."""
+    r = b.rng
+    shape = [int(r.integers(1, 4))] + [int(r.integers(2, 5)) for _ in range(dims)]
+    op = str(r.choice(["Add", "Sub", "Mul"]))
+    x = _quantized_input(b, shape)
+    kind = str(r.choice(["scalar", "channel", "full", "tensor", "tensor_t"]))
+    if kind == "tensor":
+        y = _quantized_input(b, shape)
+        out = b.node(op, [x, y])
+    elif kind == "tensor_t":  # the second operand arrives channels-last and is transposed back
+        perm_in = [0] + list(range(2, dims + 2)) + [1]
+        back = [0, dims + 1] + list(range(1, dims + 1))
+        y = _quantized_input(b, [shape[i - 1] for i in perm_in[1:]])
+        out = b.node(op, [x, b.node("Transpose", [y], perm=back)])
+    else:
+        cshape = {"scalar": [], "channel": [shape[0]] + [1] * dims, "full": shape}[kind]
+        c = b.const(np.round(r.normal(0, 2, cshape) * 4) / 4)
+        out = b.node(op, [c, x] if r.integers(0, 2) else [x, c])
+    b.output(out)
+
+
+def shape_branch(b: Builder, dims: int, exact_only: bool = False):
+    """Concat (channel or spatial axis), zero Pad, nearest Resize, BatchNorm after a quantized conv."""
+    r = b.rng
+    shape = [int(r.integers(1, 4))] + [int(r.integers(2, 5)) for _ in range(dims)]
+    kind = str(r.choice(["concat", "pad", "resize"] + ([] if exact_only else ["batchnorm"])))
+    x = _quantized_input(b, shape)
+    if kind == "concat":
+        axis = int(r.integers(1, dims + 2))
+        other = list(shape)
+        other[axis - 1] = int(r.integers(1, 4))
+        out = b.node("Concat", [x, _quantized_input(b, other)], axis=axis)
+    elif kind == "pad":
+        pads = [0] + [int(r.integers(0, 3)) for _ in range(dims + 1)]
+        pads = pads + [0] + [int(r.integers(0, 3)) for _ in range(dims + 1)]
+        out = b.node("Pad", [x, b.int64_const(np.array(pads))], mode="constant")
+    elif kind == "resize":
+        scales = np.array([1.0, 1.0] + [float(r.integers(1, 4)) for _ in range(dims)])
+        out = b.node("Resize", [x, "", b.const(scales)], mode="nearest",
+                     coordinate_transformation_mode=str(r.choice(["asymmetric", "half_pixel"])),
+                     nearest_mode=str(r.choice(["floor", "round_prefer_floor", "round_prefer_ceil"])))
+    else:
+        m = int(r.integers(1, 4))
+        w = b.quant(b.const(r.normal(0, 1, (m, shape[0], *([1] * dims)))), 4, 2)
+        conv = b.node("Conv", [x, w], kernel_shape=[1] * dims)
+        params = [b.const(v) for v in (r.uniform(0.5, 2, m), r.normal(0, 1, m), r.normal(0, 1, m),
+                                       r.uniform(0.5, 2, m))]
+        out = b.node("BatchNormalization", [conv, *params], epsilon=1e-3)
+    b.output(out)

@@ -12,13 +12,15 @@ from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
 from .helpers import build_and_csim
-from .randmodels import Builder, conv_branch, pool_branch
+from .randmodels import Builder, conv_branch, eltwise_branch, pool_branch, shape_branch
+
+BRANCHES = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch}
 
 
 def _branches(kind: str, seed: int, count: int, **kw) -> Builder:
     b = Builder(seed)
     for i in range(count):
-        (conv_branch if kind == "conv" else pool_branch)(b, dims=1 + i % 2, **kw)
+        BRANCHES[kind](b, dims=1 + i % 2, **kw)
     return b
 
 
@@ -35,9 +37,10 @@ def _reference(path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [np.concatenate([r[o.name] for r in outs]) for o in model.graph.output]
 
 
-@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3)])
+@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3), ("eltwise", 4), ("shape", 5)])
 def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
-    b = _branches(kind, seed, 12, **({"only_exact_avg": True} if kind == "pool" else {}))
+    exact = {"pool": {"only_exact_avg": True}, "shape": {"exact_only": True}}  # BatchNorm's float s, t are not
+    b = _branches(kind, seed, 12, **exact.get(kind, {}))
     path = tmp_path / "m.onnx"
     onnx.save(b.model(), str(path))
     rng = np.random.default_rng(seed)
@@ -51,8 +54,9 @@ def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,seed,count", [("conv", 11, 30), ("pool", 12, 30)])
+@pytest.mark.parametrize("kind,seed,count", [("conv", 11, 30), ("pool", 12, 30), ("eltwise", 13, 30),
+                                             ("shape", 14, 30)])
 def test_sim_equals_csim(tmp_path, kind, seed, count):
     path = tmp_path / "m.onnx"
     onnx.save(_branches(kind, seed, count).model(), str(path))
-    build_and_csim(path, tmp_path / "prj", samples=40)
+    build_and_csim(path, tmp_path / "prj", "--default-type", "ap_fixed<18,8,AP_RND,AP_SAT>", samples=40)

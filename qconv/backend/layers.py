@@ -111,6 +111,30 @@ def _eltwise(graph: Graph, node: Node, d: dict) -> None:
         d.update(inner=node.attrs["inner"], period=node.attrs["period"], const_cpp=c.fixed.to_cpp(),
                  const_raw=raw_ctype(c.fixed))
         d["arrays"].append(array(f"{node.name}_c", c, "constant operand c[(i / inner) % period]"))
+        if d["fn"] == "muladd":
+            t = node.consts["t"]
+            d.update(shift_cpp=t.fixed.to_cpp(), shift_raw=raw_ctype(t.fixed))
+            d["arrays"].append(array(f"{node.name}_shift", t, "added constant t[(i / inner) % period]"))
+
+
+@context("Gather")
+def _gather(graph: Graph, node: Node, d: dict) -> None:
+    idx = node.consts["idx"].values
+    d["arrays"].append({"var": f"{node.name}_idx", "ctype": "int", "size": idx.size, "data": ints(idx),
+                        "doc": "source index of each output element (-1: zero)"})
+
+
+@context("Concat")
+def _concat(graph: Graph, node: Node, d: dict) -> None:
+    axis, shape = node.attrs["axis"], node.out.shape
+    d.update(outer=int(np.prod(shape[:axis], dtype=np.int64)), inner=int(np.prod(shape[axis + 1:], dtype=np.int64)),
+             axis_total=shape[axis], parts=[])
+    offset = 0
+    for name in node.inputs:
+        src = graph.node(name)
+        d["parts"].append({"var": var_of(src), "typedef": f"{src.name}_t", "axis": src.out.shape[axis],
+                           "offset": offset})
+        offset += src.out.shape[axis]
 
 
 def var_of(node: Node) -> str:
@@ -129,3 +153,6 @@ def layer_context(graph: Graph, node: Node) -> dict:
     if node.op in CONTEXT:
         CONTEXT[node.op](graph, node, d)
     return d
+
+
+from . import layers_activation  # noqa: E402,F401  (registers PRelu, HardSigmoid, Clip, Softmax)

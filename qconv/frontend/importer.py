@@ -148,6 +148,37 @@ class Importer:
     def alias(self, onnx_name: str, node: Node, order: tuple[int, ...]) -> None:
         self.views[onnx_name] = (node.name, tuple(order))
 
+    # operators whose constant inputs carry quantization meaning: handled by their importers
+    NOT_FOLDED = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "Constant", "Identity", "Dropout"}
+
+    def fold_constant(self, n: onnx.NodeProto) -> bool:
+        """Evaluate a standard ONNX node whose inputs are all float constants (e.g. a Reshape or
+        Transpose of a weight) with onnx's reference evaluator; True if folded."""
+        ins = [i for i in n.input if i]
+        if n.domain not in ("", "ai.onnx") or n.op_type in self.NOT_FOLDED or not ins:
+            return False
+        if not all(i in self.consts and not self.consts[i].quantized for i in ins):
+            return False
+        from onnx.reference import ReferenceEvaluator
+        inputs = [onnx.helper.make_tensor_value_info(i, onnx.TensorProto.UNDEFINED, None) for i in ins]
+        outputs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.output if o]
+        graph = onnx.helper.make_graph([n], "fold", inputs, outputs)
+        opsets = [o for o in self.model.opset_import if o.domain in ("", "ai.onnx")]
+        try:
+            results = ReferenceEvaluator(onnx.helper.make_model(graph, opset_imports=opsets)).run(
+                None, {i: self._as_onnx_value(i) for i in ins})
+        except Exception as exc:
+            raise ModelError(f"{self.where(n)}: cannot fold this constant expression ({exc})") from None
+        for name, value in zip([o for o in n.output if o], results):
+            self.consts[name] = Const(np.asarray(value).astype(np.float64))
+        return True
+
+    def _as_onnx_value(self, name: str) -> np.ndarray:
+        """A constant with the dtype ONNX expects (integer initializers such as shapes stay integer)."""
+        init = next((i for i in self.model.graph.initializer if i.name == name), None)
+        dtype = numpy_helper.to_array(init).dtype if init is not None else np.float32
+        return self.consts[name].values.astype(dtype)
+
     # -- driver -----------------------------------------------------------------------------
     def run(self) -> Graph:
         g = self.model.graph
@@ -167,6 +198,8 @@ class Importer:
         if not self.graph.inputs:
             raise ModelError(f"{self.source}: the graph has no (non-constant) input")
         for n in g.node:
+            if self.fold_constant(n):
+                continue
             fn = HANDLERS.get(n.op_type)
             if fn is None:
                 raise UnsupportedError(

@@ -147,3 +147,32 @@ def _transpose(imp: Importer, n, attrs):
     sem = [p - 1 for p in perm[1:]]  # new semantic axis j = old semantic axis sem[j]
     inverse = {old: new for new, old in enumerate(sem)}
     imp.alias(n.output[0], node, tuple(inverse[s] for s in order))
+
+
+def _domain_version(imp: Importer, domain: str) -> int:
+    aliases = {domain, "qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas"}
+    versions = [o.version for o in imp.model.opset_import if o.domain in aliases and o.domain]
+    return max(versions, default=1)
+
+
+@handler("Trunc")
+def _trunc(imp: Importer, n, attrs):
+    """QONNX Trunc v2: round(X / scale) (half even), then an exact power-of-two rescale to
+    out_scale with the rounding mode and a clamp to out_bitwidth: two casts, both exact per
+    the spec when X is on a fixed-point grid (QONNX_SEMANTICS.md, Trunc v2)."""
+    if _domain_version(imp, n.domain) < 2:
+        raise UnsupportedError(f"{imp.where(n)}: Trunc v1 (output multiplied by the input scale) is not supported")
+    scale, zeropt, _, out_scale, out_bits = (imp.const(n, i, "Trunc parameter").values for i in n.input[1:6])
+    where = imp.where(n)
+    q_in = IntQuant.from_inputs(scale, zeropt, 64, signed=1, narrow=0, rounding_mode="ROUND", where=where)
+    q_out = IntQuant.from_inputs(out_scale, zeropt, out_bits, signed=attrs.get("signed", 1),
+                                 narrow=attrs.get("narrow", 0), rounding_mode=attrs.get("rounding_mode", "FLOOR"),
+                                 where=where)
+    t_out = q_out.fixed_type()
+    grid = q_in.fixed_type()
+    # the first rounding needs no range of its own: one integer bit more than the output, saturating
+    first = type(t_out)(t_out.integer + 1 + grid.frac, t_out.integer + 1, True, "RND_CONV", "SAT")
+    x = imp.act(n, n.input[0])
+    mid = imp.add_node(f"{n.name or n.output[0]}_grid", "Quant", [x], x.out.shape, origin=where,
+                       attrs={"type": first})
+    imp.emit(n, "Quant", [mid], x.out.shape, order=imp.order(n.input[0]), attrs={"type": t_out})

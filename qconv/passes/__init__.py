@@ -1,6 +1,7 @@
 """The pass pipeline, in order. Each pass is `apply(graph, options) -> graph`.
 
-  fuse_bias           Dense followed by a constant Add  -> Dense with bias
+  fuse_bias           Dense/Conv + per-channel constant Add -> Dense/Conv with bias
+  fold_batchnorm      Dense/Conv (float weights) + BatchNorm -> folded weights and bias
   absorb_quantizers   activation Quant nodes           -> output type of their producer (or Cast)
   quantize_constants  float weights/biases             -> mantissas of --default-type
   infer_types         untyped tensors                   -> lossless (or default) fixed types,
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 
 from ..fixed import FixedType
 from ..ir import Graph
-from . import absorb_quantizers, build_tables, fuse_bias, infer_types, quantize_constants, validate
+from . import (absorb_quantizers, build_tables, fold_batchnorm, fuse_bias, infer_types, quantize_constants,
+               validate)
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,10 @@ class Options:
 
     input_type: FixedType | None = None    # graph inputs no quantizer covers
     default_type: FixedType | None = None  # every tensor no quantizer covers
+    fold_batchnorm: bool = True            # fold BatchNorm into float weights where possible
 
 
-PIPELINE = [fuse_bias, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
+PIPELINE = [fuse_bias, fold_batchnorm, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
 
 
 def run(graph: Graph, options: Options = Options()) -> Graph:

@@ -17,7 +17,7 @@ def apply(graph: Graph, options=None) -> Graph:
         qtype = node.attrs.pop("type")
         (src,) = graph.producers(node)
         exclusive = len(graph.consumers(src.name)) == 1 and src.name not in graph.outputs
-        if exclusive and src.out.fixed is None and src.op not in ("Reshape", "Transpose"):
+        if exclusive and src.out.fixed is None and src.op not in ("Reshape", "Transpose", "Gather"):
             src.out.fixed = qtype
             graph.bypass(node)
         else:

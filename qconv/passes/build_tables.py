@@ -9,8 +9,11 @@ simulator read the same entries, so they agree by construction.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from . import activations
 from ..errors import TypeOverflowError
 from ..fixed import FixedType
 from ..ir import Const, Graph
@@ -18,6 +21,11 @@ from ..ir import Const, Graph
 MAX_TABLE = 1 << 16
 FUNCTIONS = {
     "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1/(1+exp(-x)), no overflow warnings
+    "tanh": np.tanh,
+    # ONNX Elu/Selu (attrs params: alpha, gamma); monotone unless alpha < 0 (attrs monotone)
+    "elu": lambda x, alpha=1.0: np.where(x >= 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda x, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875:
+        gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
 }
 
 
@@ -43,12 +51,18 @@ def _edge(fn, t_in, t_out, start: int, stop: int) -> int:
 
 def apply(graph: Graph, options=None) -> Graph:
     for node in graph.topo():
+        if node.op == "Softmax":
+            activations.softmax_tables(node, graph.producers(node)[0].out.fixed)
         if node.op != "Table":
             continue
         (src,) = graph.producers(node)
-        t_in, t_out, fn = src.out.fixed, node.out.fixed, FUNCTIONS[node.attrs["fn"]]
-        lo = _edge(fn, t_in, t_out, t_in.min_mantissa, t_in.max_mantissa)
-        hi = _edge(fn, t_in, t_out, t_in.max_mantissa, lo)
+        t_in, t_out = src.out.fixed, node.out.fixed
+        fn = functools.partial(FUNCTIONS[node.attrs["fn"]], **node.attrs.get("params", {}))
+        if node.attrs.get("monotone", True):
+            lo = _edge(fn, t_in, t_out, t_in.min_mantissa, t_in.max_mantissa)
+            hi = _edge(fn, t_in, t_out, t_in.max_mantissa, lo)
+        else:  # the whole input range
+            lo, hi = t_in.min_mantissa, t_in.max_mantissa
         if hi - lo + 1 > MAX_TABLE:
             raise TypeOverflowError(
                 f"{node.describe()}: a {node.attrs['fn']} table for input {t_in.to_cpp()} would need "

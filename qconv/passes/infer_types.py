@@ -7,8 +7,10 @@ it; otherwise `--default-type` applies where the rule says "default", else the l
   accumulator holds every partial sum exactly; the output is the accumulator type.
 - Relu, Reshape, Transpose, MaxPool: the input type (these never need more bits).
 - AveragePool: window sum exact in the accumulator, times 1/count (see `pool_recip`).
-- Add/Sub/Mul: ap_fixed's exact result types.
-- Table activations (Sigmoid, output in [0, 1]): TABLE_OUTPUT.
+- Add/Sub/Mul, BatchNorm's x*s+t: ap_fixed's exact result types; Concat: the union type.
+- Gather (transposes, pads, resizes): the input type.
+- Table activations (Sigmoid, output in [0, 1]): TABLE_OUTPUT; Tanh, Elu, Selu, and PRelu,
+  HardSigmoid, Clip, Softmax: see passes/activations.py.
 Inputs take `--input-type`, then `--default-type`.
 """
 
@@ -19,8 +21,9 @@ import math
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..fixed import FixedType, accumulate_type, product_type, sum_type
+from ..fixed import FixedType, accumulate_type, product_type, sum_type, union_type
 from ..ir import Const, Graph
+from . import activations
 
 TABLE_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
 RECIP_EXTRA_BITS = 18  # fraction bits beyond log2(count) for 1/count when count is not a power of two
@@ -86,22 +89,35 @@ def _eltwise(node, ins, options):
     fn = node.attrs["fn"]
     if fn == "mul":
         exact = product_type(a, b)
+    elif fn == "muladd":
+        exact = sum_type(product_type(a, b), node.consts["t"].fixed)
     else:
         exact = sum_type(a, b)
-        if fn == "sub" and not exact.signed:
+        if fn in ("sub", "rsub") and not exact.signed:
             exact = FixedType(exact.width + 1, exact.integer + 1, True)
     node.attrs["exact"] = exact
     return options.default_type or exact
 
 
+def _concat(node, ins, options):
+    out = ins[0]
+    for t in ins[1:]:
+        out = union_type(out, t)
+    return options.default_type or out.with_modes("TRN", "WRAP")
+
+
 def _table(node, ins, options):
-    return options.default_type or TABLE_OUTPUT
+    # sigmoid: TABLE_OUTPUT; tanh, elu, selu: see activations.table_output
+    from .build_tables import FUNCTIONS
+    return options.default_type or activations.table_output(node, ins[0], FUNCTIONS)
 
 
 RULES = {
     "Input": _input, "Dense": _accumulating, "Conv": _accumulating, "Relu": _same_or_default,
-    "Reshape": _same, "Transpose": _same, "Pool": _pool, "Eltwise": _eltwise, "Table": _table,
+    "Reshape": _same, "Transpose": _same, "Gather": _same, "Pool": _pool, "Eltwise": _eltwise,
+    "Concat": _concat, "Table": _table,
 }
+RULES.update(activations.RULES)  # PRelu (LeakyRelu), HardSigmoid, Clip, Softmax
 
 
 def apply(graph: Graph, options) -> Graph:
@@ -111,6 +127,6 @@ def apply(graph: Graph, options) -> Graph:
             continue  # Cast: typed by its quantizer
         ins = [p.out.fixed for p in graph.producers(node)]
         t = rule(node, ins, options)
-        if node.out.fixed is None or node.op in ("Reshape", "Transpose"):
+        if node.out.fixed is None or node.op in ("Reshape", "Transpose", "Gather"):
             node.out.fixed = t
     return graph

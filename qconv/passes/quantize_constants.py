@@ -1,12 +1,39 @@
-"""Quantize float constants (weights, biases of float models) to `--default-type`.
+"""Quantize float constants (weights, biases, element-wise operands of float models).
 
-Constants a QONNX Quant covered were quantized at import; the rest need a type from the user.
+Constants a QONNX Quant covered were quantized at import. An element-wise operand that is an
+exact short dyadic (e.g. Mul by 0.5, Add of 3), or a float bias (float32 values are dyadic; a
+float bias after quantized products is how Brevitas exports unquantized biases), keeps its exact
+value in the narrowest type that holds it, up to EXACT_MAX_WIDTH bits; everything else takes
+`--default-type`, or is a clear error without one.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import UnsupportedError
+from ..fixed import FixedType
 from ..ir import Graph
+
+EXACT_MAX_WIDTH = {"c": 24, "t": 24, "b": 40}  # constants typed exactly when they fit
+
+
+def exact_type(values: np.ndarray, max_width: int) -> FixedType | None:
+    """The narrowest signed FixedType holding every value exactly, or None if wider than max_width."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    if not np.all(np.isfinite(v)):
+        return None
+    frac = 0
+    while frac <= 64 and not np.all(v * 2.0**frac == np.round(v * 2.0**frac)):
+        frac += 1
+    if frac > 64:
+        return None
+    m = np.round(v * 2.0**frac)
+    magnitude = max(float(np.max(np.abs(m), initial=0.0)), 1.0)
+    width = int(np.floor(np.log2(magnitude))) + 2
+    if width > max_width:
+        return None
+    return FixedType(width, width - frac, True)
 
 
 def apply(graph: Graph, options) -> Graph:
@@ -14,10 +41,13 @@ def apply(graph: Graph, options) -> Graph:
         for key, c in node.consts.items():
             if c.quantized:
                 continue
-            if options.default_type is None:
+            t = options.default_type
+            if key in EXACT_MAX_WIDTH and (t is None or key != "b"):
+                t = exact_type(c.values, EXACT_MAX_WIDTH[key]) or t
+            if t is None:
                 raise UnsupportedError(
                     f"{node.describe()}: constant '{key}' is float and no quantizer covers it; "
                     "quantize the model or pass --default-type (e.g. 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>')")
-            c.values = options.default_type.from_float(c.values)
-            c.fixed = options.default_type
+            c.values = t.from_float(c.values)
+            c.fixed = t
     return graph

@@ -10,7 +10,9 @@ from ..errors import TypeOverflowError, UnsupportedError
 from ..ir import Graph
 
 MAX_WIDTH = 63
-KNOWN_OPS = {"Input", "Dense", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Cast", "Table"}
+KNOWN_OPS = {"Input", "Dense", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Gather", "Concat",
+             "Cast", "Table"}
+KNOWN_OPS |= {"PRelu", "HardSigmoid", "Clip", "Softmax"}  # activations (passes/activations.py)
 
 
 def apply(graph: Graph, options=None) -> Graph:

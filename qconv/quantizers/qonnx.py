@@ -1,10 +1,15 @@
-"""QONNX `Quant`/`IntQuant` (../shared/QONNX_SEMANTICS.md) as a quantizer object.
+"""QONNX quantization ops (../shared/QONNX_SEMANTICS.md) as quantizer objects.
 
-`IntQuant.__call__` reproduces qonnx 1.0.0's float reference; `fixed_type()` gives the
-`ap_fixed` type that computes the same thing in hardware when the scale is a power of two and
-the zero point is zero: mantissa = clamp(round(x / scale)), width = bitwidth, fraction bits =
--log2(scale), rounding from `rounding_mode`, and the clamp as the overflow mode (SAT, or
-SAT_SYM for signed narrow ranges).
+* `IntQuant` (``Quant``/``IntQuant``): ``(clip-then-round(x / scale + zeropt) - zeropt) * scale``;
+  `fixed_type()` is the ap_fixed type that computes it when the scale is a power of two and the
+  zero point is zero: width = bitwidth, fraction bits = -log2(scale), rounding from
+  `rounding_mode`, the clamp as the overflow mode (SAT, or SAT_SYM for signed narrow ranges).
+  `hardware()` also covers per-channel scales (a scaled integer grid).
+* `BipolarQuant`: ``(x >= 0 ? +1 : -1) * scale``.
+* `Trunc` (v1 and v2): re-quantization of an integer grid to fewer bits (a right shift with a
+  rounding mode; v2 also clamps and rescales to ``out_scale``).
+
+`__call__` reproduces qonnx 1.0.0's float reference (float32 in, float32 out).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..fixed import FixedType
+from .hardware import Hardware, po2_exponents
 
 # QONNX rounding mode -> (numpy rounding function, ap_fixed quantization mode or None)
 _ROUNDING = {
@@ -117,6 +123,26 @@ class IntQuant:
         overflow = "SAT_SYM" if (self.narrow and self.signed) else "SAT"
         return FixedType(self.bitwidth, self.bitwidth + int(exps[0]), self.signed, q_mode, overflow)
 
+    def hardware(self, x=None) -> Hardware:
+        """``scale * ap_[u]fixed<bitwidth, bitwidth, mode, SAT|SAT_SYM>(x / scale)`` (any scale shape);
+        exact when the scales are powers of two, the zero point is 0 and the mode maps."""
+        if self.bitwidth == 1 and self.signed:
+            return BipolarQuant(self.scale, where=self.where).hardware()
+        q_mode = _ROUNDING[self.rounding_mode][1]
+        problems = []
+        if np.any(self.zeropt != 0):
+            problems.append("non-zero zero point")
+        if po2_exponents(self.scale) is None:
+            problems.append("scale is not a power of two")
+        if q_mode is None:
+            problems.append(f"rounding_mode {self.rounding_mode} has no ap_fixed equivalent")
+        if self.narrow and not self.signed:
+            problems.append("unsigned narrow range [0, 2^b-2] has no ap_fixed overflow mode")
+        overflow = "SAT_SYM" if (self.narrow and self.signed) else "SAT"
+        grid = FixedType(self.bitwidth, self.bitwidth, self.signed, q_mode or "TRN", overflow)
+        return Hardware("fixed", grid, scale=np.asarray(self.scale, np.float64), scale_input=True,
+                        source=self.where, exact=not problems, reason="; ".join(problems))
+
     def quantize_constant(self, values: np.ndarray) -> tuple[np.ndarray, FixedType]:
         """Quantize constant weights exactly as qonnx does: int64 mantissas and the tightest
         FixedType that holds q * scale for every (possibly per-channel) power-of-two scale."""
@@ -126,3 +152,108 @@ class IntQuant:
         mant = q << (frac + exps)  # align every channel to the finest scale (exact)
         width = self.bitwidth + int(exps.max() - exps.min())
         return mant, FixedType(width, width - frac, self.signed)
+
+
+@dataclass(frozen=True)
+class BipolarQuant:
+    """QONNX ``BipolarQuant``: ``(x >= 0 ? +1 : -1) * scale`` (0 maps to +1)."""
+
+    scale: np.ndarray
+    where: str = "BipolarQuant"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float32)
+        return (np.where(x >= 0, np.float32(1), np.float32(-1)) * np.asarray(self.scale, np.float32))
+
+    def hardware(self, x=None) -> Hardware:
+        ok = po2_exponents(self.scale) is not None
+        return Hardware("binary", FixedType(1, 1, True), values=(-1.0, 1.0), scale=np.asarray(self.scale, np.float64),
+                        scale_input=False, source=self.where, exact=ok,
+                        reason="" if ok else "scale is not a power of two")
+
+
+def _scalar_int(value, what: str, where: str) -> int:
+    v = np.asarray(value, np.float64)
+    if v.size != 1 or float(v.reshape(-1)[0]) != int(v.reshape(-1)[0]) or v.reshape(-1)[0] < 0:
+        raise UnsupportedError(f"{where}: {what} must be a non-negative integer scalar, got {value!r}")
+    return int(v.reshape(-1)[0])
+
+
+@dataclass(frozen=True)
+class Trunc:
+    """QONNX ``Trunc``. v1: ``scale * R(RNE(x/scale + zp) / 2^(in_bits - out_bits)) - zp*scale``
+    (note: the *input* scale); v2: ``out_scale * (clip(RNE(x/scale + zp) / ts) rounded - zp/ts)``
+    with the power-of-two ``ts = out_scale / scale`` and the output range of `signed`/`narrow`."""
+
+    scale: np.ndarray
+    zeropt: np.ndarray
+    in_bitwidth: int
+    out_bitwidth: int
+    rounding_mode: str = "FLOOR"
+    version: int = 2
+    out_scale: np.ndarray | None = None
+    signed: bool = True
+    narrow: bool = False
+    where: str = "Trunc"
+
+    @classmethod
+    def from_inputs(cls, inputs, rounding_mode="FLOOR", signed=1, narrow=0, version=2, where="Trunc"):
+        """From the node inputs: v1 (X,) scale, zeropt, in_bitwidth, out_bitwidth; v2 (X,)
+        scale, zeropt, in_bitwidth, out_scale, out_bitwidth (without X)."""
+        mode = rounding_mode.decode() if isinstance(rounding_mode, bytes) else str(rounding_mode)
+        mode = mode.upper()
+        if mode not in _ROUNDING:
+            raise UnsupportedError(f"{where}: unknown rounding_mode '{mode}' (known: {', '.join(_ROUNDING)})")
+        if version == 1:
+            scale, zeropt, in_bits, out_bits = inputs
+            out_scale = None
+        else:
+            scale, zeropt, in_bits, out_scale, out_bits = inputs
+            out_scale = np.asarray(out_scale, np.float32)
+            ratio = po2_exponents(np.asarray(out_scale, np.float64) / np.asarray(scale, np.float64))
+            if ratio is None:
+                raise UnsupportedError(f"{where}: out_scale / scale must be a power of two")
+        return cls(np.asarray(scale, np.float32), np.asarray(zeropt, np.float32),
+                   _scalar_int(in_bits, "in_bitwidth", where), _scalar_int(out_bits, "out_bitwidth", where),
+                   mode, int(version), out_scale, bool(signed), bool(narrow), where)
+
+    @property
+    def shift(self) -> np.ndarray:
+        """log2 of the truncation scale (bits dropped; negative means a left shift)."""
+        if self.version == 1:
+            return np.asarray(self.in_bitwidth - self.out_bitwidth)
+        return np.round(np.log2(np.asarray(self.out_scale, np.float64) / np.asarray(self.scale, np.float64)))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        fn = _ROUNDING[self.rounding_mode][0]
+        y = np.round(np.asarray(x, np.float32) / self.scale + self.zeropt)
+        ts = 2.0 ** self.shift
+        y = y / ts
+        if self.version == 1:
+            return ((fn(y) - self.zeropt) * self.scale).astype(np.float32)
+        ref = IntQuant(self.scale, self.zeropt, self.out_bitwidth, self.signed, self.narrow)
+        y = np.clip(y, ref.min_int, ref.max_int)
+        return ((fn(y) - self.zeropt / ts) * self.out_scale).astype(np.float32)
+
+    def hardware(self, x=None) -> Hardware:
+        """A fixed cast of the input value to the output grid (v1: of ``x / 2^shift``)."""
+        q_mode = _ROUNDING[self.rounding_mode][1]
+        problems = []
+        if np.any(self.zeropt != 0):
+            problems.append("non-zero zero point")
+        out_scale = self.scale if self.version == 1 else self.out_scale
+        exps = po2_exponents(out_scale)
+        if exps is None or np.unique(exps).size != 1:
+            problems.append("the output scale is not one power of two")
+        if q_mode is None:
+            problems.append(f"rounding_mode {self.rounding_mode} has no ap_fixed equivalent")
+        lsb = int(np.ravel(exps)[0]) if exps is not None else 0
+        if self.version == 1:  # no clamp: one more bit than out_bitwidth holds the rounding carry
+            grid = FixedType(self.out_bitwidth + 1, self.out_bitwidth + 1 + lsb, True, q_mode or "TRN", "WRAP")
+            return Hardware("fixed", grid, input_shift=-int(self.shift), source=self.where, exact=not problems,
+                            reason="; ".join(problems))
+        if self.narrow and not self.signed:
+            problems.append("unsigned narrow range has no ap_fixed overflow mode")
+        grid = FixedType(self.out_bitwidth, self.out_bitwidth + lsb, self.signed, q_mode or "TRN",
+                         "SAT_SYM" if (self.narrow and self.signed) else "SAT")
+        return Hardware("fixed", grid, source=self.where, exact=not problems, reason="; ".join(problems))

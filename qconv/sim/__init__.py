@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ModelError
 from ..fixed import FixedType
 from ..ir import Graph
-from . import conv, eltwise, kernels  # noqa: F401  (register the kernels)
+from . import activation, conv, eltwise, kernels  # noqa: F401  (register the kernels)
 from .registry import KERNELS
 
 

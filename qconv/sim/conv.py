@@ -54,7 +54,8 @@ def pool(node, xs, xts):
     if a["mode"] == "max":
         lowest = np.iinfo(np.int64).min
         y = np.where(mask[None, ..., None], win, lowest).max(axis=(3, 4))
-        return y.reshape((n, *node.out.shape)), None
+        y, ovf = node.out.fixed.cast(y, xts[0], return_overflow=True)
+        return y.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape))
     acc_t, recip = a["accum"], node.consts["recip"]
     counts = a["counts"]                                                     # (OH, OW)
     total = win.sum(axis=(3, 4))                                            # (N, OH, OW, C) at frac Fx

@@ -1,40 +1,55 @@
-"""Element-wise arithmetic kernels: Add, Sub, Mul of two tensors or of a tensor and a constant
-broadcast along memory axes (c[(i // inner) % period]), and Gather (pads, resizes)."""
+"""Element-wise kernels: Add/Sub/Mul of two tensors or with a constant broadcast along memory
+axes (c[(i // inner) % period]), multiply-add (BatchNorm), Concat, and Gather (transposes,
+pads, nearest resizes)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..fixed import product_type
 from .arith import align
 from .registry import kernel
 
 
-def _combine(fn, a, ta, b, tb, exact):
-    if fn == "mul":
-        return a * b
-    frac = exact.frac
-    a, b = align(a, ta, frac), align(b, tb, frac)
-    return a + b if fn == "add" else a - b
-
-
-def broadcast_const(node, n_elems: int) -> np.ndarray:
-    """The node's constant `c` laid out over the flat per-sample memory (i // inner) % period."""
-    c = node.consts["c"].values.reshape(-1)
+def broadcast_const(node, key: str, n_elems: int) -> np.ndarray:
+    """The node's constant `key` laid out over the flat per-sample memory (i // inner) % period."""
+    c = node.consts[key].values.reshape(-1)
     i = np.arange(n_elems)
     return c[(i // node.attrs["inner"]) % node.attrs["period"]]
 
 
+def combine(fn: str, a, ta, b, tb, exact):
+    """a OP b on mantissas, exactly, as mantissas of the `exact` result type."""
+    if fn == "mul":
+        return a * b
+    a, b = align(a, ta, exact.frac), align(b, tb, exact.frac)
+    return {"add": a + b, "sub": a - b, "rsub": b - a}[fn]
+
+
 @kernel("Eltwise")
 def eltwise(node, xs, xts):
-    exact = node.attrs["exact"]
+    exact, fn = node.attrs["exact"], node.attrs["fn"]
     n = xs[0].shape[0]
     a = xs[0].reshape(n, -1)
     if len(xs) > 1:
-        b, tb = xs[1].reshape(n, -1), xts[1]
+        y = combine(fn, a, xts[0], xs[1].reshape(n, -1), xts[1], exact)
+    elif fn == "muladd":
+        s, t = node.consts["c"], node.consts["t"]
+        prod = a * broadcast_const(node, "c", a.shape[1])[None, :]
+        y = combine("add", prod, product_type(xts[0], s.fixed), broadcast_const(node, "t", a.shape[1])[None, :],
+                    t.fixed, exact)
     else:
-        b, tb = broadcast_const(node, a.shape[1])[None, :], node.consts["c"].fixed
-    y, ovf = node.out.fixed.cast(_combine(node.attrs["fn"], a, xts[0], b, tb, exact), exact, return_overflow=True)
+        c = broadcast_const(node, "c", a.shape[1])[None, :]
+        y = combine(fn, a, xts[0], c, node.consts["c"].fixed, exact)
+    y, ovf = node.out.fixed.cast(y, exact, return_overflow=True)
     return y.reshape((n, *node.out.shape)), ovf
+
+
+@kernel("Concat")
+def concat(node, xs, xts):
+    axis = 1 + node.attrs["axis"]
+    parts = [node.out.fixed.cast(x, t) for x, t in zip(xs, xts)]
+    return np.concatenate(parts, axis=axis), None
 
 
 @kernel("Gather")
@@ -43,4 +58,4 @@ def gather(node, xs, xts):
     idx = node.consts["idx"].values
     flat = xs[0].reshape(n, -1)
     y = np.where(idx[None, :] < 0, 0, flat[:, np.maximum(idx, 0)])
-    return node.out.fixed.cast(y, xts[0], return_overflow=True)[0].reshape((n, *node.out.shape)), None
+    return node.out.fixed.cast(y, xts[0]).reshape((n, *node.out.shape)), None

@@ -20,6 +20,7 @@ void gather(const data_T *data, res_T res[N], const int idx[N]) {
 
 struct op_add { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a + b) { return a + b; } };
 struct op_sub { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a - b) { return a - b; } };
+struct op_rsub { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(b - a) { return b - a; } };
 struct op_mul { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a * b) { return a * b; } };
 
 // res[i] = a[i] OP b[i] for two tensors of the same shape and layout.
@@ -42,6 +43,31 @@ void eltwise_const(const a_T a[CONFIG_T::n], res_T res[CONFIG_T::n],
 #pragma HLS UNROLL
         res[i] = OP::apply(a[i], from_raw<typename CONFIG_T::const_t>(c[(i / CONFIG_T::inner) % CONFIG_T::period]));
     }
+}
+
+// BatchNorm as res[i] = a[i] * s[k] + t[k], k = (i / inner) % period: exact, then one cast.
+template <class a_T, class res_T, class CONFIG_T>
+void muladd_const(const a_T a[CONFIG_T::n], res_T res[CONFIG_T::n],
+                  const typename CONFIG_T::const_raw_t s[CONFIG_T::period],
+                  const typename CONFIG_T::shift_raw_t t[CONFIG_T::period]) {
+#pragma HLS INLINE
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        const unsigned k = (i / CONFIG_T::inner) % CONFIG_T::period;
+        res[i] = a[i] * from_raw<typename CONFIG_T::const_t>(s[k]) + from_raw<typename CONFIG_T::shift_t>(t[k]);
+    }
+}
+
+// One input's part of a concatenation: memory viewed as (outer, axis, inner).
+template <class data_T, class res_T, unsigned OUTER, unsigned AXIS_IN, unsigned INNER, unsigned AXIS_OUT, unsigned OFFSET>
+void concat_part(const data_T *data, res_T *res) {
+#pragma HLS INLINE
+    for (unsigned o = 0; o < OUTER; o++)
+        for (unsigned j = 0; j < AXIS_IN; j++)
+            for (unsigned i = 0; i < INNER; i++) {
+#pragma HLS UNROLL
+                res[(o * AXIS_OUT + OFFSET + j) * INNER + i] = data[(o * AXIS_IN + j) * INNER + i];
+            }
 }
 
 } // namespace qconv

@@ -1,0 +1,316 @@
+"""Type rules and constants of the arithmetic activations (PRelu/LeakyRelu, HardSigmoid, Clip),
+the default output types of the table activations, and the Softmax exp table.
+
+Registered into `infer_types.RULES` (types) and called from `build_tables` (Softmax table).
+
+Constants. ONNX gives slopes, alpha/beta and clip bounds as float32 (attributes) or float32
+initializers; every such value is a dyadic rational with at most 24 significant bits, so it has
+an exact fixed-point form (`exact_fraction`). A quantized initializer (QONNX Quant) is used as it
+is. Where the float constants are not exactly a short fixed-point number we pick their precision:
+- with a declared output type (an absorbed quantizer or --default-type), the constants get the
+  fewest fraction bits F (rounded to nearest) for which the layer's output equals, on *every*
+  input mantissa (checked exhaustively; up to FIT_CHECK_LIMIT evaluations, else the exact
+  constant), the output computed with the exact float32 constant: the result is then
+  indistinguishable from ONNX's float semantics followed by the output cast;
+- without one, the exact float32 constant is used and the output type is lossless.
+
+Ops (all computed exactly on mantissas, then one cast into the output type):
+- PRelu (LeakyRelu, PRelu): y = x if x >= 0 else x * slope. A uniform positive power-of-two
+  slope 2^k is a shift (attrs shift = k: the mantissa reinterpreted with k more integer bits, no
+  multiplier); otherwise the product x * slope is exact in `<Wx+Ws, Ix+Is>`. Slopes broadcast
+  along memory axes: slope[(i // inner) % period]. Lossless output: the union of x's type and the
+  negative branch's type.
+- HardSigmoid: t = x * alpha + beta exactly in `accum` (ap_fixed's exact result types, widened to
+  hold 0 and 1), clamped to [0, 1] in that type, then cast. Lossless output: ap_ufixed<F+1, 1>
+  with the accumulator's F fraction bits.
+- Clip: y = min(max(x, lo), hi) in `clamp` (x's type, widened only if a bound inside x's range is
+  not representable in it; bounds outside x's range are dropped as no-ops), then cast. Lossless
+  output: the narrowest type holding [max(lo, xmin), min(hi, xmax)].
+- Table (Sigmoid, Tanh, Elu, Selu): see build_tables. Default output (no quantizer, no
+  --default-type): sigmoid ap_ufixed<16,1,AP_RND,AP_SAT>; tanh ap_fixed<17,2,AP_RND,AP_SAT>;
+  elu/selu AP_RND/AP_SAT with max(15, Fx) fraction bits and the integer bits the function's range
+  over the input type needs (so 1.0 and every rounded value fit; nothing saturates).
+- Softmax: see `softmax_tables`.
+
+Softmax algorithm (per vector of n logits x_k of type X with F fraction bits; output type O with
+Fo fraction bits; FE = SOFTMAX_FE(Fo), G = ceil(log2 n)):
+ 1. m = max_k x_k (exact); d_k = m - x_k >= 0, an exact mantissa difference (< 2^Wx).
+ 2. e_k = EXP[min(d_k, T-1)]: EXP[j] = ap_ufixed<FE+1,1,AP_RND,AP_SAT>(exp(-j * 2^-F)) for j >= 0,
+    except that entries j >= 1 are capped at 1 - 2^-FE, so only the maximum reads exactly 1.0.
+    T is the first j whose entry rounds to 0 (or the whole difference range 2^Wx - 1, if
+    smaller): every d_k >= T-1 has entry 0, so the clamp changes nothing; every input bit counts.
+ 3. S = sum_k e_k, exact in ap_ufixed<FE+1+G, 1+G> (S >= 1: the maximum contributes 1.0).
+ 4. R = floor(2^(FE+FR) / S_mantissa): 1/S truncated to FR = FE fraction bits, by one exact
+    integer division (ap_uint in C++, // in numpy), type ap_ufixed<FR+1, 1>.
+ 5. p_k = O(e_k * R): the exact product ap_ufixed<FE+FR+2, 2> cast with O's rounding/overflow.
+ 6. Argmax guard: an element whose logit is below the maximum (d_k > 0) but whose p_k equals the
+    maximum's p (the output type is too coarse to tell them apart) is lowered by one output lsb
+    (when that p is > 0). So the first-max index of the output is always the first-max index of
+    the logits, i.e. numpy's argmax of the float softmax, whatever the output type, as long as
+    the maximum's p is > 0 in O (O can represent something <= 1/n) and O does not wrap.
+Measured (tests/test_activations.py, 100k+ random vectors, n in 2..16, inputs ap_fixed<6..16,
+2..8>, default output ap_ufixed<16,1,AP_RND,AP_SAT>): max |p - softmax_float64(x)| = SOFTMAX_MEASURED
+(about 1.1 output lsb); argmax changed on 0 vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import TypeOverflowError, UnsupportedError
+from ..fixed import FixedType, product_type, sum_type, union_type
+from ..ir import Const, Node
+
+FIT_CHECK_LIMIT = 1 << 22      # input mantissas x constants evaluated per candidate precision
+TABLE_FRAC = 15                # fraction bits of the default table-activation outputs
+SIGMOID_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
+TANH_OUTPUT = FixedType(17, 2, signed=True, rounding="RND", overflow="SAT")
+SOFTMAX_OUTPUT = SIGMOID_OUTPUT
+SOFTMAX_MAX_TABLE = 1 << 16
+SOFTMAX_MEASURED = "2.9e-05"
+
+
+def SOFTMAX_FE(out_frac: int) -> int:
+    """Fraction bits of the exp table (and of the reciprocal): 3 beyond the output's, 8..24."""
+    return min(max(out_frac + 3, 8), 24)
+
+
+# ----- exact constants ------------------------------------------------------------------------
+def exact_fraction(values) -> int:
+    """The fewest fraction bits (possibly negative) that represent every value exactly."""
+    best = -64
+    for v in np.asarray(values, np.float64).reshape(-1):
+        if not np.isfinite(v):
+            raise UnsupportedError(f"constant {v} is not finite")
+        if v == 0:
+            continue
+        fr = Fraction(float(v))
+        f = fr.denominator.bit_length() - 1
+        if f == 0:  # an integer: strip trailing zero bits
+            n = abs(fr.numerator)
+            f = -((n & -n).bit_length() - 1)
+        best = max(best, f)
+    return best if best > -64 else 0
+
+
+def quantize_at(values, frac: int) -> np.ndarray:
+    """Values rounded to nearest (ties up) on the grid 2^-frac, as int64 mantissas (exact)."""
+    out = [math.floor(Fraction(float(v)) * Fraction(2) ** frac + Fraction(1, 2))
+           for v in np.asarray(values, np.float64).reshape(-1)]
+    return np.array(out, np.int64).reshape(np.shape(values))
+
+
+def mantissa_type(mant, frac: int) -> FixedType:
+    """The narrowest FixedType (TRN, WRAP) with `frac` fraction bits holding these mantissas."""
+    m = [int(v) for v in np.asarray(mant, np.int64).reshape(-1)] or [0]
+    signed = min(m) < 0
+    if signed:
+        width = max((v if v >= 0 else ~v).bit_length() for v in m) + 1
+    else:
+        width = max(max(v.bit_length() for v in m), 1)
+    return FixedType(width, width - frac, signed)
+
+
+def const_at(values, frac: int) -> Const:
+    mant = quantize_at(values, frac)
+    return Const(mant, mantissa_type(mant, frac))
+
+
+def _all_mantissas(t: FixedType, negative_only=False) -> np.ndarray | None:
+    hi = -1 if negative_only else t.max_mantissa
+    count = hi - t.min_mantissa + 1
+    if count <= 0:
+        return np.zeros(0, np.int64)
+    if count > FIT_CHECK_LIMIT:
+        return None
+    return np.arange(t.min_mantissa, hi + 1, dtype=np.int64)
+
+
+def fit_constants(values: list, evaluate, xs: np.ndarray | None) -> tuple[list[Const], bool]:
+    """The fewest common fraction bits F for float constants `values` (a list of arrays) such that
+    evaluate(consts, xs) equals evaluate(exact consts, xs) on every input mantissa in xs.
+    Returns (consts, exact)."""
+    f_exact = max(exact_fraction(v) for v in values)
+    exact = [const_at(v, f_exact) for v in values]
+    if xs is None or xs.size * max(np.size(v) for v in values) > FIT_CHECK_LIMIT:
+        return exact, True
+    want = evaluate(exact, xs)
+    for f in range(min(0, f_exact), f_exact):
+        cand = [const_at(v, f) for v in values]
+        if all(c.fixed.width <= 40 for c in cand) and np.array_equal(evaluate(cand, xs), want):
+            return cand, False
+    return exact, True
+
+
+# ----- PRelu ----------------------------------------------------------------------------------
+def prelu_negative(x: np.ndarray, x_t: FixedType, node: Node, out: FixedType, slope: Const | None = None):
+    """out-typed results of the negative branch for mantissas x (flat per sample, (..., size))
+    and whether each overflowed."""
+    if node.attrs.get("shift") is not None:
+        shifted = FixedType(x_t.width, x_t.integer + node.attrs["shift"], x_t.signed)
+        return out.cast(x, shifted, return_overflow=True)
+    slope = slope if slope is not None else node.consts["slope"]
+    s = slope.values.reshape(-1)
+    i = np.arange(x.shape[-1])
+    per = s[(i // node.attrs["inner"]) % node.attrs["period"]]
+    return out.cast(x * per, product_type(x_t, slope.fixed), return_overflow=True)
+
+
+def _po2_exponent(values) -> int | None:
+    v = np.unique(np.asarray(values, np.float64))
+    if v.size != 1 or v[0] <= 0:
+        return None
+    m, e = math.frexp(float(v[0]))
+    return e - 1 if m == 0.5 else None
+
+
+def _prelu_rule(node, ins, options):
+    x_t = ins[0]
+    declared = node.out.fixed or options.default_type
+    if "slope" in node.consts:  # a quantized slope constant
+        c = node.consts["slope"]
+        shift = _po2_exponent(c.as_float())
+    else:
+        floats = node.attrs.pop("slope_values")
+        shift = _po2_exponent(floats)
+    if shift is not None:
+        node.consts.pop("slope", None)
+        node.attrs["shift"] = shift
+        neg_t = FixedType(x_t.width, x_t.integer + shift, x_t.signed)
+    else:
+        node.attrs["shift"] = None
+        if "slope" not in node.consts:
+            n = node.attrs["period"]
+            xs = _all_mantissas(x_t, negative_only=True)
+
+            def evaluate(consts, xv):
+                # every input mantissa against every slope value: (len(xv), period)
+                grid = np.repeat(xv[:, None], n, axis=1)
+                tmp = Node(node.name, "PRelu", attrs={"inner": 1, "period": n, "shift": None})
+                return prelu_negative(grid, x_t, tmp, declared, consts[0])[0]
+
+            (c,), _ = fit_constants([floats], evaluate, xs if declared is not None else None)
+            node.consts["slope"] = c
+        neg_t = product_type(x_t, node.consts["slope"].fixed)
+    if declared is not None:
+        return declared
+    return union_type(x_t, neg_t) if x_t.signed else x_t
+
+
+# ----- HardSigmoid ----------------------------------------------------------------------------
+def hard_sigmoid_accum(x_t: FixedType, a: Const, b: Const) -> FixedType:
+    exact = sum_type(product_type(x_t, a.fixed), b.fixed)
+    return union_type(exact, FixedType(2, 2, True))  # holds 0 and 1 for the clamp
+
+
+def hard_sigmoid_exact(x: np.ndarray, x_t: FixedType, a: Const, b: Const) -> tuple[np.ndarray, FixedType]:
+    """clamp(x * a + b, 0, 1) as exact mantissas of the accumulator type."""
+    acc = hard_sigmoid_accum(x_t, a, b)
+    t = (x * a.values.reshape(()) << (acc.frac - x_t.frac - a.fixed.frac)) + \
+        (b.values.reshape(()) << (acc.frac - b.fixed.frac))
+    return np.clip(t, 0, 1 << acc.frac), acc
+
+
+def _hard_sigmoid_rule(node, ins, options):
+    x_t = ins[0]
+    declared = node.out.fixed or options.default_type
+    alpha, beta = node.attrs.pop("alpha_value"), node.attrs.pop("beta_value")
+
+    def evaluate(consts, xv):
+        t, acc = hard_sigmoid_exact(xv, x_t, *consts)
+        return declared.cast(t, acc)
+
+    xs = _all_mantissas(x_t) if declared is not None else None
+    (a, b), _ = fit_constants([np.array(alpha), np.array(beta)], evaluate, xs)
+    node.consts.update(alpha=a, beta=b)
+    acc = hard_sigmoid_accum(x_t, a, b)
+    node.attrs["accum"] = acc
+    return declared or FixedType(acc.frac + 1, 1, signed=False)
+
+
+# ----- Clip -----------------------------------------------------------------------------------
+def _clip_rule(node, ins, options):
+    x_t = ins[0]
+    bounds = {}
+    for key in ("lo", "hi"):
+        c = node.attrs.pop(f"{key}_const", None)
+        if c is None:
+            continue
+        v = float(c.as_float().reshape(-1)[0])
+        if (key == "lo" and v <= x_t.min_value) or (key == "hi" and v >= x_t.max_value):
+            continue  # never active: no bound, no extra bits
+        bounds[key] = c if c.quantized else const_at(np.array(v), exact_fraction([v]))
+    clamp = x_t
+    for c in bounds.values():
+        clamp = union_type(clamp, c.fixed)
+    if clamp != x_t:
+        clamp = clamp.with_modes("TRN", "WRAP")
+    for key, c in bounds.items():
+        node.consts[key] = Const(np.array([int(clamp.cast(c.values.reshape(-1)[0], c.fixed))], np.int64), clamp)
+    node.attrs["clamp"] = clamp
+    if node.out.fixed or options.default_type:
+        return node.out.fixed or options.default_type
+    lo = node.consts["lo"].values[0] if "lo" in node.consts else clamp.cast(x_t.min_mantissa, x_t)
+    hi = node.consts["hi"].values[0] if "hi" in node.consts else clamp.cast(x_t.max_mantissa, x_t)
+    lo, hi = min(lo, hi), hi  # lo > hi: every output is hi
+    return mantissa_type([lo, hi], clamp.frac)
+
+
+# ----- tables ---------------------------------------------------------------------------------
+def table_output(node, x_t: FixedType, functions) -> FixedType:
+    """Default output type of a Table activation (no quantizer, no --default-type)."""
+    fn = node.attrs["fn"]
+    if fn == "sigmoid":
+        return SIGMOID_OUTPUT
+    if fn == "tanh":
+        return TANH_OUTPUT
+    f = max(TABLE_FRAC, x_t.frac)
+    g = functions[fn]
+    params = node.attrs.get("params", {})
+    ends = g(x_t.to_float(np.array([x_t.min_mantissa, x_t.max_mantissa])), **params)
+    mant = quantize_at(ends, f)
+    t = mantissa_type(list(mant) + [0], f)
+    return FixedType(t.width, t.integer, t.signed, "RND", "SAT")
+
+
+# ----- Softmax --------------------------------------------------------------------------------
+def _softmax_rule(node, ins, options):
+    return node.out.fixed or options.default_type or SOFTMAX_OUTPUT
+
+
+def softmax_tables(node: Node, x_t: FixedType) -> None:
+    """Choose the internal types of a Softmax and build its exp table (see the module doc)."""
+    out = node.out.fixed
+    fe = SOFTMAX_FE(out.frac)
+    fr = fe
+    n = node.attrs["n"]
+    g = (n - 1).bit_length()
+    exp_t = FixedType(fe + 1, 1, signed=False, rounding="RND", overflow="SAT")
+    d_max = x_t.max_mantissa - x_t.min_mantissa
+    # exp(-d) < 2^-(fe+1) rounds to 0: d > (fe+1) ln 2
+    bound = math.ceil((fe + 2) * math.log(2) * 2.0 ** x_t.frac) + 2
+    size = min(d_max, bound) + 1
+    if size > SOFTMAX_MAX_TABLE:
+        raise TypeOverflowError(
+            f"{node.describe()}: the softmax exp table for input {x_t.to_cpp()} would need {size} entries "
+            f"(limit {SOFTMAX_MAX_TABLE}); quantize the logits to fewer fractional bits "
+            f"(at most {int(math.log2(SOFTMAX_MAX_TABLE / ((fe + 2) * math.log(2))))})")
+    j = np.arange(size, dtype=np.int64)
+    entries = exp_t.from_float(np.exp(-np.ldexp(j.astype(np.float64), -x_t.frac)))
+    entries[1:] = np.minimum(entries[1:], (1 << fe) - 1)
+    zeros = np.flatnonzero(entries == 0)
+    if zeros.size:
+        entries = entries[: zeros[0] + 1]
+    node.consts["exp"] = Const(entries, exp_t)
+    node.attrs.update(
+        exp_frac=fe, recip_frac=fr,
+        sum_t=FixedType(fe + 1 + g, 1 + g, signed=False),
+        recip_t=FixedType(fr + 1, 1, signed=False),
+        prod_t=FixedType(fe + fr + 2, 2, signed=False),
+    )
+
+
+RULES = {"PRelu": _prelu_rule, "HardSigmoid": _hard_sigmoid_rule, "Clip": _clip_rule, "Softmax": _softmax_rule}

@@ -1,0 +1,63 @@
+"""Integer-exact numpy kernels of the arithmetic activations: PRelu (LeakyRelu), HardSigmoid,
+Clip, Softmax. The same arithmetic as templates/kernels/qconv_activation.h; the types and
+constants are chosen in qconv/passes/activations.py (its docstring has the semantics)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..passes.activations import hard_sigmoid_exact, prelu_negative
+from .registry import kernel
+
+
+@kernel("PRelu")
+def prelu(node, xs, xts):
+    n = xs[0].shape[0]
+    x = xs[0].reshape(n, -1)
+    out = node.out.fixed
+    pos, pos_ovf = out.cast(x, xts[0], return_overflow=True)
+    neg, neg_ovf = prelu_negative(x, xts[0], node, out)
+    y = np.where(x < 0, neg, pos)
+    ovf = np.where(x < 0, neg_ovf, pos_ovf)
+    return y.reshape((n, *node.out.shape)), ovf
+
+
+@kernel("HardSigmoid")
+def hard_sigmoid(node, xs, xts):
+    t, acc = hard_sigmoid_exact(xs[0], xts[0], node.consts["alpha"], node.consts["beta"])
+    return node.out.fixed.cast(t, acc, return_overflow=True)
+
+
+@kernel("Clip")
+def clip(node, xs, xts):
+    clamp = node.attrs["clamp"]
+    t = xs[0] << (clamp.frac - xts[0].frac)
+    if "lo" in node.consts:
+        t = np.maximum(t, node.consts["lo"].values[0])
+    if "hi" in node.consts:
+        t = np.minimum(t, node.consts["hi"].values[0])
+    return node.out.fixed.cast(t, clamp, return_overflow=True)
+
+
+def softmax_mantissas(x: np.ndarray, node) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over axis 2 of x (N, outer, n, inner) int64 mantissas: (output mantissas, overflow)."""
+    a = node.attrs
+    table = node.consts["exp"].values
+    d = x.max(axis=2, keepdims=True) - x                                    # exact, >= 0
+    e = table[np.minimum(d, table.size - 1)]                                # frac FE
+    s = e.sum(axis=2, keepdims=True)                                        # exact, >= 2^FE
+    r = (np.int64(1) << (a["exp_frac"] + a["recip_frac"])) // s             # floor(2^(FE+FR) / S)
+    out = node.out.fixed
+    p, ovf = out.cast(e * r, a["prod_t"], return_overflow=True)
+    top = p.max(axis=2, keepdims=True)
+    demote = (d > 0) & (p == top) & (top > 0)                               # argmax guard
+    return p - demote.astype(np.int64), ovf
+
+
+@kernel("Softmax")
+def softmax(node, xs, xts):
+    a = node.attrs
+    n = xs[0].shape[0]
+    x = xs[0].reshape(n, a["outer"], a["n"], a["inner"])
+    p, ovf = softmax_mantissas(x, node)
+    return p.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape))

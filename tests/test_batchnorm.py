@@ -1,0 +1,64 @@
+"""BatchNorm folding: into float Conv/Dense weights (SEMANTICS.md 5) by default, kept as a
+per-channel multiply-add with --no-fold-bn or after quantized weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from qconv.pipeline import compile_model
+from qconv.sim import simulate
+
+from .helpers import build_and_csim
+from .randmodels import Builder
+
+
+def _conv_bn(tmp_path, quantized_weights: bool):
+    b = Builder(9)
+    r = b.rng
+    x = b.quant(b.input([2, 5, 5]), 6, 3)
+    w = b.const(r.normal(0, 1, (3, 2, 3, 3)))
+    if quantized_weights:
+        w = b.quant(w, 4, 2)
+    conv = b.node("Conv", [x, w, b.const(r.normal(0, 1, 3))], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    gamma, beta, mean, var = r.uniform(0.5, 2, 3), r.normal(0, 1, 3), r.normal(0, 1, 3), r.uniform(0.5, 2, 3)
+    bn = b.node("BatchNormalization", [conv, *(b.const(v) for v in (gamma, beta, mean, var))], epsilon=1e-3)
+    b.output(b.quant(bn, 10, 4))
+    path = tmp_path / f"bn_{int(quantized_weights)}.onnx"
+    onnx.save(b.model(), str(path))
+    return path, (gamma, beta, mean, var)
+
+
+def test_batchnorm_folds_into_float_conv(tmp_path):
+    path, (gamma, beta, mean, var) = _conv_bn(tmp_path, quantized_weights=False)
+    folded = compile_model(path, default_type="ap_fixed<16,6,AP_RND_CONV,AP_SAT>")
+    assert [n.op for n in folded.topo()] == ["Input", "Transpose", "Conv", "Transpose"]
+    kept = compile_model(path, default_type="ap_fixed<16,6,AP_RND_CONV,AP_SAT>", fold_batchnorm=False)
+    assert "Eltwise" in [n.op for n in kept.topo()]
+    # the folded weights are W * gamma / sqrt(var + eps), quantized once
+    conv = next(n for n in folded.topo() if n.op == "Conv")
+    raw = next(a for a in map(onnx.numpy_helper.to_array, onnx.load(str(path)).graph.initializer)
+               if a.shape == (3, 2, 3, 3))
+    s = gamma / np.sqrt(var + 1e-3)
+    want = conv.consts["W"].fixed.from_float(raw * s[:, None, None, None])
+    np.testing.assert_array_equal(conv.consts["W"].values, want)
+
+
+def test_batchnorm_after_quantized_weights_is_not_folded(tmp_path):
+    path, _ = _conv_bn(tmp_path, quantized_weights=True)
+    g = compile_model(path, default_type="ap_fixed<16,6,AP_RND_CONV,AP_SAT>")
+    bn = next(n for n in g.topo() if n.op == "Eltwise")
+    assert bn.attrs["fn"] == "muladd"
+    x = np.random.default_rng(0).uniform(-4, 4, (8, 2, 5, 5))
+    y = simulate(g, {"x1": x}).as_float()
+    assert np.isfinite(next(iter(y.values()))).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantized", [False, True])
+@pytest.mark.parametrize("fold", [True, False])
+def test_batchnorm_csim_bit_exact(tmp_path, quantized, fold):
+    path, _ = _conv_bn(tmp_path, quantized)
+    extra = ["--default-type", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"] + ([] if fold else ["--no-fold-bn"])
+    build_and_csim(path, tmp_path / "prj", *extra, samples=30)
