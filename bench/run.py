@@ -202,8 +202,8 @@ class Runner:
 
 
 def _status(res: dict) -> str | None:
-    if "unsupported" in res:
-        return f"unsupported ({res['unsupported']})"
+    if "unsupported" in res:  # the error line, without the list of what is supported
+        return f"unsupported ({res['unsupported'].split(' (supported:')[0]})"
     if "error" in res:
         return f"error ({res['error']})"
     return None
@@ -485,6 +485,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     console = Console()
     if not console.is_terminal:
@@ -517,10 +518,10 @@ def main(argv=None) -> int:
                     rows.append({"key": m.key, "label": m.label, "missing": f"benchmark error: {exc}"})
             t = Table(title=f"qconv vs hls4ml ({'quick, ' if a.quick else ''}batch {batch}, {rounds} build rounds)")
             for hd in HEADERS:
-                t.add_column(hd, overflow="fold")
+                t.add_column(escape(hd), overflow="fold")
             body = table_rows(rows)
             for r in body:
-                t.add_row(*r)
+                t.add_row(*map(escape, r))
             console.print(t)
             lines = ratio_lines(rows)
             for ln in lines:
@@ -531,10 +532,10 @@ def main(argv=None) -> int:
             sc = bench_scaling(run, 2000 if not a.quick else 500, say, with_hls4ml=not a.no_hls4ml_scaling)
             t = Table(title=f"scaling: MLPs 784-Hx3-10 (sim batch {sc['sim_batch']})")
             for hd in SCALING_HEADERS:
-                t.add_column(hd, overflow="fold")
+                t.add_column(escape(hd), overflow="fold")
             body = scaling_rows(sc)
             for r in body:
-                t.add_row(*r)
+                t.add_row(*map(escape, r))
             console.print(t)
             lines = fit_lines(sc)
             for ln in lines:

@@ -30,6 +30,8 @@ def _user_errors(fn):
 
 
 def _type_options(fn):
+    fn = click.option("--config", "config", type=click.Path(dir_okay=False),
+                      help="quantization config (YAML/JSON) for a float model: QKeras quantizers per layer")(fn)
     fn = click.option("--no-fold-bn", "no_fold_bn", is_flag=True,
                       help="keep BatchNorm layers instead of folding them into float weights")(fn)
     fn = click.option("--default-type", help=f"type of every tensor no quantizer covers: {TYPE_HELP}")(fn)
@@ -47,10 +49,10 @@ def main():
 @click.argument("model", type=click.Path(dir_okay=False))
 @_type_options
 @_user_errors
-def inspect(model, input_type, default_type, no_fold_bn):
+def inspect(model, input_type, default_type, no_fold_bn, config):
     """Print the compiled graph: ops, shapes, types, constants."""
     from .pipeline import compile_model
-    click.echo(compile_model(model, input_type, default_type, not no_fold_bn).dump())
+    click.echo(compile_model(model, input_type, default_type, not no_fold_bn, config).dump())
 
 
 @main.command()
@@ -62,11 +64,11 @@ def inspect(model, input_type, default_type, no_fold_bn):
 @click.option("--trace", is_flag=True, help="report per-layer overflow counts and ranges")
 @_type_options
 @_user_errors
-def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, no_fold_bn):
+def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, no_fold_bn, config):
     """Run the bit-exact numpy simulator on a model."""
     from .pipeline import compile_model, load_inputs
     from .sim import simulate
-    graph = compile_model(model, input_type, default_type, not no_fold_bn)
+    graph = compile_model(model, input_type, default_type, not no_fold_bn, config)
     result = simulate(graph, load_inputs(inputs_path, graph), trace=trace)
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
@@ -100,14 +102,14 @@ def _report_overflow(graph, result):
 @_type_options
 @_user_errors
 def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types,
-          input_type, default_type, no_fold_bn):
+          input_type, default_type, no_fold_bn, config):
     """Write the HLS project for a model (and optionally run its C simulation)."""
     from .backend.project import HlsOptions, write_project
     from .pipeline import compile_model, load_inputs, random_inputs
     from .sim import quantize_inputs, run
     from .toolchain import find_ap_types
     t0 = time.perf_counter()
-    graph = compile_model(model, input_type, default_type, not no_fold_bn)
+    graph = compile_model(model, input_type, default_type, not no_fold_bn, config)
     if inputs_path:
         mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph))
     else:
@@ -120,7 +122,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
             raise
         headers = "/path/to/ap_types"
     meta = {"model": str(Path(model).resolve()), "input_type": input_type, "default_type": default_type,
-            "fold_batchnorm": not no_fold_bn}
+            "fold_batchnorm": not no_fold_bn, "config": str(Path(config).resolve()) if config else None}
     write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta)
     n = next(iter(mantissas.values())).shape[0]
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
@@ -165,7 +167,7 @@ def _locate_layer(project: Path, sample: int, ap_types):
         click.echo("(model file not found: cannot trace layers)")
         return
     graph = compile_model(info["model"], info.get("input_type"), info.get("default_type"),
-                          info.get("fold_batchnorm", True))
+                          info.get("fold_batchnorm", True), info.get("config"))
     row = read_rows(project / "tb_data" / "inputs.dat")[sample]
     mantissas, offset = {}, 0
     for name in graph.inputs:

@@ -72,6 +72,7 @@ class Node:
     attrs: dict = field(default_factory=dict)
     consts: dict[str, Const] = field(default_factory=dict)
     origin: str = ""  # where it came from, for error messages: "ONNX node 'fc1' (Gemm)"
+    source: tuple[str, str] = ("", "")  # (ONNX node name, ONNX op type), for configs and reports
 
     def describe(self) -> str:
         return self.origin or f"node '{self.name}' ({self.op})"

@@ -114,8 +114,10 @@ FAMILIES = {
 }
 
 
-def branches(family: str, seed: int, count: int) -> Builder:
+def branches(families: str | tuple[str, ...], seed: int, count: int) -> Builder:
+    """One model with `count` random branches of each family."""
     b = Builder(seed)
-    for _ in range(count):
-        FAMILIES[family](b)
+    for family in ((families,) if isinstance(families, str) else families):
+        for _ in range(count):
+            FAMILIES[family](b)
     return b

@@ -5,7 +5,8 @@ zero counts), and so must the quantizers' `scale` (and quantized_linear's `quant
 arrays. The one exception, documented in SEMANTICS.md section 10: `quantized_ulaw` takes a
 float32 `log` whose last bit differs between TF's kernel (Eigen's polynomial) and a correctly
 rounded log. One ulp of ``log(1 + u|r|)`` (~5.5) is ~1.4 ulps of the quotient by ``log(1 + u)``
-(~1), so ulaw outputs are asserted within 2 ulps (observed: 0 or 2, on one level of 8-bit ulaw). (SEMANTICS.md also lists binary/ternary alpha="auto" on
+(~1), so ulaw outputs are asserted within 2 ulps (observed: 0 or 2, on one level of 8-bit
+ulaw). (SEMANTICS.md also lists binary/ternary alpha="auto" on
 rank-4 tensors as 1-ulp; `autoscale.tf_mean` emulates Eigen's summation order and reproduces
 those bit for bit, so they are held to exactness here.) Layer cases (pooling, BN folding)
 belong to the layer issues and are skipped by kind.

@@ -39,7 +39,8 @@ FIXED = {
     "quantized_relu(16,6)": "ap_ufixed<16,6,AP_RND_CONV,AP_SAT>",
 }
 OTHER = ["quantized_bits(1,0,0)", "quantized_linear(1,0)", "quantized_relu(8,3,negative_slope=0.25)",
-         "quantized_relu(8,0,1)", "quantized_tanh(8)", "quantized_tanh(4,symmetric=1)", "quantized_tanh(4,use_real_tanh=1)",
+         "quantized_relu(8,0,1)", "quantized_tanh(8)", "quantized_tanh(4,symmetric=1)",
+         "quantized_tanh(4,use_real_tanh=1)",
          "quantized_sigmoid(8)", "quantized_sigmoid(4,symmetric=1)", "quantized_hswish(8,2)",
          "quantized_po2(4)", "quantized_po2(5,4.0)", "quantized_po2(5,log2_rounding='floor')", "quantized_relu_po2(4)",
          "quantized_relu_po2(5,4.0)", "quantized_relu_po2(3,1.0)", "binary()", "binary(use_01=1)", "binary(alpha=0.5)",
@@ -105,7 +106,8 @@ def test_auto_po2_scales_are_shifts(text):
 
 @pytest.mark.parametrize("text", ["quantized_bits(6,0,1,alpha='auto')", "quantized_linear(8,2,1,alpha='auto')",
                                   "binary(alpha='auto')", "ternary(alpha='auto')", "quantized_ulaw(8,0)",
-                                  "quantized_bits(8,0,alpha=0.3)", "bernoulli()", "quantized_po2(5,4,quadratic_approximation=1)",
+                                  "quantized_bits(8,0,alpha=0.3)", "bernoulli()",
+                                  "quantized_po2(5,4,quadratic_approximation=1)",
                                   "quantized_relu_po2(4,3.0)"])
 def test_inexact_forms_are_refused_but_work_in_python(text):
     q = get_quantizer(text)

@@ -86,7 +86,6 @@ def test_trunc_rejects_non_po2_ratio():
 
 
 def test_quantize_dequantize_linear():
-    from onnx.reference.ops.op_dequantize_linear import DequantizeLinear_21 as RefDQ  # noqa: F401
     for dtype, zp in (("uint8", 128), ("int8", 0), ("int4", -2), ("uint4", 3)):
         scale = np.array([0.25, 0.5, 0.125], np.float32)
         q = QuantizeLinear(scale, np.array([zp] * 3), dtype=dtype, axis=1)

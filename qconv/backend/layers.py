@@ -92,6 +92,14 @@ def _table(graph: Graph, node: Node, d: dict) -> None:
     d["arrays"].append(array(f"{node.name}_table", t, f"{node.attrs['fn']}(x) for input mantissas lo..hi"))
 
 
+@context("Thresholds")
+def _thresholds(graph: Graph, node: Node, d: dict) -> None:
+    thr, levels = node.consts["thresholds"], node.consts["levels"]
+    d.update(n_thr=thr.values.size, thr_raw=raw_ctype(thr.fixed), level_raw=raw_ctype(levels.fixed))
+    d["arrays"].append(array(f"{node.name}_thr", thr, "input mantissas where the output steps up"))
+    d["arrays"].append(array(f"{node.name}_levels", levels, "output for 0..n_thr thresholds passed"))
+
+
 @context("Transpose")
 def _transpose(graph: Graph, node: Node, d: dict) -> None:
     src_shape = graph.node(node.inputs[0]).out.shape

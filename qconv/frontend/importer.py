@@ -139,7 +139,8 @@ class Importer:
     def emit(self, n: onnx.NodeProto, op: str, inputs: list[Node], shape, order=None, **kw) -> Node:
         """Add the IR node computing ONNX node `n`'s first output; `order` defaults to the
         first input's (element-wise ops keep the layout) or identity."""
-        node = self.add_node(n.name or n.output[0], op, inputs, shape, origin=self.where(n), **kw)
+        node = self.add_node(n.name or n.output[0], op, inputs, shape, origin=self.where(n),
+                             source=(n.name or n.output[0], n.op_type), **kw)
         if order is None:
             order = self.order(n.input[0]) if n.input and n.input[0] in self.views else identity(len(shape))
         self.views[n.output[0]] = (node.name, tuple(order))
@@ -147,6 +148,30 @@ class Importer:
 
     def alias(self, onnx_name: str, node: Node, order: tuple[int, ...]) -> None:
         self.views[onnx_name] = (node.name, tuple(order))
+
+    def relabel(self, src: str, dst: str, perm) -> None:
+        """View `dst` = ONNX Transpose(src, perm): the same memory, axes relabelled."""
+        name, order = self.views[src]
+        if perm[0] != 0:
+            raise UnsupportedError(f"tensor '{src}': a Transpose that moves the batch axis is not supported")
+        sem = [p - 1 for p in perm[1:]]  # new semantic axis j = old semantic axis sem[j]
+        inverse = {old: new for new, old in enumerate(sem)}
+        self.views[dst] = (name, tuple(inverse[s] for s in order))
+
+    def channels_last_node(self, n: onnx.NodeProto, fn, attrs) -> None:
+        """qonnx's channels-last domain: the op on NCHW between two transposes (relabels here)."""
+        rank = len(self.order(n.input[0])) + 1
+        inner = onnx.NodeProto()
+        inner.CopyFrom(n)
+        inner.input[0], inner.output[0] = n.input[0] + "@nchw", n.output[0] + "@nchw"
+        to_first = [0, rank - 1] + list(range(1, rank - 1))
+        self.relabel(n.input[0], inner.input[0], to_first)
+        if n.op_type == "Conv":  # the weights are channels-last too (O, spatial..., I)
+            w = self.const(n, n.input[1], "weight")
+            inner.input[1] = n.input[1] + "@nchw"
+            self.consts[inner.input[1]] = Const(np.ascontiguousarray(w.values.transpose(to_first)), w.fixed)
+        fn(self, inner, attrs)
+        self.relabel(inner.output[0], n.output[0], [0] + list(range(2, rank)) + [1])
 
     # operators whose constant inputs carry quantization meaning: handled by their importers
     NOT_FOLDED = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "Constant", "Identity", "Dropout"}
@@ -204,7 +229,11 @@ class Importer:
             if fn is None:
                 raise UnsupportedError(
                     f"{self.where(n)}: op '{n.op_type}' is not supported (supported: {', '.join(sorted(HANDLERS))})")
-            fn(self, n, {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute})
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+            if n.domain.endswith("channels_last"):
+                self.channels_last_node(n, fn, attrs)
+            else:
+                fn(self, n, attrs)
         for vo in g.output:
             if vo.name not in self.views:
                 raise UnsupportedError(f"{self.source}: graph output '{vo.name}' is a constant")

@@ -140,13 +140,8 @@ def _reshape(imp: Importer, n, attrs):
 @handler("Transpose")
 def _transpose(imp: Importer, n, attrs):
     """Relabels axes only: memory stays where it is (see importer.py, Layout)."""
-    node, order = imp.view(n, n.input[0])
-    perm = attrs.get("perm", list(range(len(order) + 1))[::-1])
-    if perm[0] != 0:
-        raise UnsupportedError(f"{imp.where(n)}: a Transpose that moves the batch axis is not supported")
-    sem = [p - 1 for p in perm[1:]]  # new semantic axis j = old semantic axis sem[j]
-    inverse = {old: new for new, old in enumerate(sem)}
-    imp.alias(n.output[0], node, tuple(inverse[s] for s in order))
+    rank = len(imp.view(n, n.input[0])[1]) + 1
+    imp.relabel(n.input[0], n.output[0], attrs.get("perm", list(range(rank))[::-1]))
 
 
 def _domain_version(imp: Importer, domain: str) -> int:

@@ -2,6 +2,7 @@
 
   fuse_bias           Dense/Conv + per-channel constant Add -> Dense/Conv with bias
   fold_batchnorm      Dense/Conv (float weights) + BatchNorm -> folded weights and bias
+  apply_config        float weights, activations        -> quantized as a --config file says
   absorb_quantizers   activation Quant nodes           -> output type of their producer (or Cast)
   quantize_constants  float weights/biases             -> mantissas of --default-type
   infer_types         untyped tensors                   -> lossless (or default) fixed types,
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from ..fixed import FixedType
 from ..ir import Graph
-from . import (absorb_quantizers, build_tables, fold_batchnorm, fuse_bias, infer_types, quantize_constants,
+from . import (absorb_quantizers, apply_config, build_tables, fold_batchnorm, fuse_bias, infer_types, quantize_constants,
                validate)
 
 
@@ -27,9 +28,10 @@ class Options:
     input_type: FixedType | None = None    # graph inputs no quantizer covers
     default_type: FixedType | None = None  # every tensor no quantizer covers
     fold_batchnorm: bool = True            # fold BatchNorm into float weights where possible
+    config: object | None = None           # a qconv.config.QuantConfig (--config)
 
 
-PIPELINE = [fuse_bias, fold_batchnorm, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
+PIPELINE = [fuse_bias, fold_batchnorm, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
 
 
 def run(graph: Graph, options: Options = Options()) -> Graph:

@@ -5,6 +5,11 @@ rounding and overflow. The functions are monotone, so the rounded output is cons
 some mantissa `lo` and above some `hi`: the table covers exactly [lo, hi] and inputs outside are
 clamped to it, which changes no result (every input bit is honoured). The C++ kernel and the
 simulator read the same entries, so they agree by construction.
+
+When that range is wide (over STEP_TABLE mantissas) but the function takes few distinct
+values (up to FEW_LEVELS, or up to MAX_LEVELS where a table would exceed MAX_TABLE) (a po2, binary, ternary or low-bit activation quantizer), the node becomes `Thresholds`:
+the input mantissas where the output changes, found by bisection, and the output levels;
+output = levels[number of thresholds <= x] (the FINN MultiThreshold form), just as exact.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from ..fixed import FixedType
 from ..ir import Const, Graph
 
 MAX_TABLE = 1 << 16
+STEP_TABLE = 1 << 12  # wider than this: a step function becomes thresholds (if few levels)
+MAX_LEVELS = 1024     # more levels than this: never thresholds
+FEW_LEVELS = 64       # up to this many levels, thresholds beat a table wider than STEP_TABLE
 FUNCTIONS = {
     "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1/(1+exp(-x)), no overflow warnings
     "tanh": np.tanh,
@@ -49,6 +57,44 @@ def _edge(fn, t_in, t_out, start: int, stop: int) -> int:
     return good
 
 
+def _steps(fn, t_in, t_out, lo: int, hi: int):
+    """For a nondecreasing step function on mantissas lo..hi: (thresholds, levels) with
+    f(x) = levels[number of thresholds <= x], found by bisection; None if over MAX_LEVELS levels."""
+    cache: dict[int, int] = {}
+
+    def f(code: int) -> int:
+        if code not in cache:
+            cache[code] = int(_entries(fn, t_in, t_out, [code])[0])
+        return cache[code]
+
+    thresholds: list[int] = []
+    stack = [(lo, hi)]
+    while stack:
+        a, b = stack.pop()
+        if f(a) == f(b):
+            continue
+        if f(a) > f(b):
+            return None  # not nondecreasing
+        if b == a + 1:
+            thresholds.append(b)
+        else:
+            m = (a + b) // 2
+            stack += [(m, b), (a, m)]
+        if len(thresholds) > MAX_LEVELS:
+            return None
+    thresholds.sort()
+    return thresholds, [f(lo)] + [f(t) for t in thresholds]
+
+
+def _quantizer_function(node, t_in: FixedType):
+    """x -> q(x) in float32, as QKeras computes it: exact only if every input is a float32."""
+    if t_in.width > 24:
+        raise TypeOverflowError(f"{node.describe()}: input type {t_in.to_cpp()} has more than 24 bits, so "
+                                f"its values are not all float32 numbers; quantize the input to <= 24 bits")
+    q = node.attrs["quantizer"]
+    return lambda x: np.asarray(q(np.asarray(x, np.float32)), np.float64)
+
+
 def apply(graph: Graph, options=None) -> Graph:
     for node in graph.topo():
         if node.op == "Softmax":
@@ -57,12 +103,24 @@ def apply(graph: Graph, options=None) -> Graph:
             continue
         (src,) = graph.producers(node)
         t_in, t_out = src.out.fixed, node.out.fixed
-        fn = functools.partial(FUNCTIONS[node.attrs["fn"]], **node.attrs.get("params", {}))
+        if node.attrs["fn"] == "quantizer":  # a config's activation quantizer (QKeras float32 semantics)
+            fn = _quantizer_function(node, t_in)
+        else:
+            fn = functools.partial(FUNCTIONS[node.attrs["fn"]], **node.attrs.get("params", {}))
         if node.attrs.get("monotone", True):
             lo = _edge(fn, t_in, t_out, t_in.min_mantissa, t_in.max_mantissa)
             hi = _edge(fn, t_in, t_out, t_in.max_mantissa, lo)
         else:  # the whole input range
             lo, hi = t_in.min_mantissa, t_in.max_mantissa
+        if hi - lo + 1 > STEP_TABLE and node.attrs.get("monotone", True):
+            steps = _steps(fn, t_in, t_out, lo, hi)
+            few = steps is not None and (len(steps[1]) <= FEW_LEVELS or hi - lo + 1 > MAX_TABLE)
+            if few:  # few output levels over a wide input: compare with thresholds
+                thresholds, levels = steps
+                node.op = "Thresholds"
+                node.consts["thresholds"] = Const(np.array(thresholds, np.int64), t_in)
+                node.consts["levels"] = Const(np.array(levels, np.int64), t_out)
+                continue
         if hi - lo + 1 > MAX_TABLE:
             raise TypeOverflowError(
                 f"{node.describe()}: a {node.attrs['fn']} table for input {t_in.to_cpp()} would need "

@@ -109,6 +109,8 @@ def _concat(node, ins, options):
 def _table(node, ins, options):
     # sigmoid: TABLE_OUTPUT; tanh, elu, selu: see activations.table_output
     from .build_tables import FUNCTIONS
+    if node.out.fixed is not None:  # a quantizer's table (config activation): typed by the quantizer
+        return node.out.fixed
     return options.default_type or activations.table_output(node, ins[0], FUNCTIONS)
 
 

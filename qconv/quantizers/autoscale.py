@@ -69,15 +69,14 @@ def tf_mean(a: np.ndarray, axes) -> np.ndarray:
     return (total / F32(count)).astype(np.float32)
 
 
-def _as_list(value, n=None):
-    return list(value) if isinstance(value, (list, tuple)) else ([value] * n if n else [value])
+def _as_list(value, n: int = 1) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value] * n
 
 
 def _group_means(x: np.ndarray, q: np.ndarray, scale_axis, elements_per_scale):
     """Means of x*q and q*q over groups of `elements_per_scale` entries along `scale_axis`."""
     axes = _as_list(scale_axis)
-    eps = _as_list(elements_per_scale, len(axes)) if not isinstance(elements_per_scale, (list, tuple)) \
-        else list(elements_per_scale)
+    eps = _as_list(elements_per_scale, len(axes))
     if len(axes) != len(eps):
         raise ValueError(f"scale_axis {scale_axis} and elements_per_scale {elements_per_scale} differ in length")
     shape, new_axes = list(x.shape), []

@@ -39,8 +39,9 @@ def clip(node, xs, xts):
     return node.out.fixed.cast(t, clamp, return_overflow=True)
 
 
-def softmax_mantissas(x: np.ndarray, node) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax over axis 2 of x (N, outer, n, inner) int64 mantissas: (output mantissas, overflow)."""
+def softmax_mantissas(x: np.ndarray, node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax over axis 2 of x (N, outer, n, inner) int64 mantissas: (output mantissas, overflow
+    mask, mask of the elements the argmax guard lowered by one lsb)."""
     a = node.attrs
     table = node.consts["exp"].values
     d = x.max(axis=2, keepdims=True) - x                                    # exact, >= 0
@@ -51,7 +52,7 @@ def softmax_mantissas(x: np.ndarray, node) -> tuple[np.ndarray, np.ndarray]:
     p, ovf = out.cast(e * r, a["prod_t"], return_overflow=True)
     top = p.max(axis=2, keepdims=True)
     demote = (d > 0) & (p == top) & (top > 0)                               # argmax guard
-    return p - demote.astype(np.int64), ovf
+    return p - demote.astype(np.int64), ovf, demote
 
 
 @kernel("Softmax")
@@ -59,5 +60,5 @@ def softmax(node, xs, xts):
     a = node.attrs
     n = xs[0].shape[0]
     x = xs[0].reshape(n, a["outer"], a["n"], a["inner"])
-    p, ovf = softmax_mantissas(x, node)
+    p, ovf, _ = softmax_mantissas(x, node)
     return p.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape))

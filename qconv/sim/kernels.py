@@ -42,3 +42,10 @@ def reshape(node, xs, xts):
 def transpose(node, xs, xts):
     perm = (0,) + tuple(p + 1 for p in node.attrs["perm"])
     return np.ascontiguousarray(xs[0].transpose(perm)), None
+
+
+@kernel("Thresholds")
+def thresholds(node, xs, xts):
+    """levels[number of thresholds <= x]: a nondecreasing step function of the input mantissa."""
+    count = np.searchsorted(node.consts["thresholds"].values, xs[0], side="right")
+    return node.consts["levels"].values[count], None

@@ -132,7 +132,8 @@ void softmax(const data_T data[CONFIG_T::outer * CONFIG_T::n * CONFIG_T::inner],
             for (unsigned k = 0; k < CONFIG_T::n; k++) {
 #pragma HLS UNROLL
                 d[k] = to_raw(top) - to_raw(data[base + k * CONFIG_T::inner]);
-                long long idx = d[k] < (long long)(CONFIG_T::table_size - 1) ? d[k] : (long long)(CONFIG_T::table_size - 1);
+                const long long last = CONFIG_T::table_size - 1;  // exp rounds to 0 from here on
+                long long idx = d[k] < last ? d[k] : last;
                 e[k] = from_raw<exp_t>(exp_table[idx]);
                 sum += e[k];
             }

@@ -1,0 +1,29 @@
+// qconv kernel library: nondecreasing step functions by threshold comparison (io_parallel).
+// Same arithmetic as qconv/sim/kernels.py:thresholds: res = levels[#{k : thresholds[k] <= x}].
+#ifndef QCONV_THRESHOLD_H_
+#define QCONV_THRESHOLD_H_
+
+#include "qconv_common.h"
+
+namespace qconv {
+
+template <class data_T, class res_T, class CONFIG_T>
+void thresholds(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n],
+                const typename CONFIG_T::thr_raw_t thr[CONFIG_T::n_thr],
+                const typename CONFIG_T::level_raw_t levels[CONFIG_T::n_thr + 1]) {
+#pragma HLS INLINE
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
+#pragma HLS UNROLL
+        const long long raw = to_raw(data[i]);
+        unsigned count = 0;
+        for (unsigned k = 0; k < CONFIG_T::n_thr; k++) {
+#pragma HLS UNROLL
+            count += raw >= thr[k] ? 1 : 0;
+        }
+        res[i] = from_raw<res_T>(levels[count]);
+    }
+}
+
+} // namespace qconv
+
+#endif
