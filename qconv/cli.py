@@ -186,5 +186,46 @@ def _locate_layer(project: Path, sample: int, ap_types):
     click.echo("all layers agree when traced (the difference is in the output ports)")
 
 
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False, exists=True))
+@click.option("--csim", "do_csim", is_flag=True, help="also build each model and run its g++ C simulation")
+@click.option("--csim-samples", default=16, show_default=True, help="samples per model in the C simulation")
+@click.option("--input-type", default="ap_fixed<8,3>", show_default=True,
+              help="type of graph inputs no quantizer covers (their reference is recomputed on cast inputs)")
+@click.option("--default-type", default="ap_fixed<18,8,AP_RND_CONV,AP_SAT>", show_default=True,
+              help="type of float weights and other tensors no quantizer covers")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON")
+@click.option("-k", "pattern", help="only models whose path contains this text")
+@_user_errors
+def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pattern):
+    """Run every model under ROOT that has a .ref.npz against its reference outputs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .conform import conform_model, find_models
+    root = Path(root).resolve()
+    table = Table(title=f"qconv conform {root}")
+    for col in ("model", "ops", "status", "exact", "max err", "argmax", "csim", "s"):
+        table.add_column(col, overflow="fold")
+    rows = []
+    for path in find_models(root):
+        if pattern and pattern not in str(path):
+            continue
+        r = conform_model(path, root, input_type=input_type, default_type=default_type, csim=do_csim,
+                          csim_samples=csim_samples, work=Path("build") / "conform" / path.stem)
+        rows.append(r)
+        fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+        table.add_row(r.model, r.ops, r.status, fmt(r.exact, ".4f"), fmt(r.max_abs_err, ".3g"),
+                      fmt(r.argmax, ".3f"), r.csim, f"{r.seconds:.1f}")
+    Console(width=200).print(table)
+    ok = sum(r.status == "ok" for r in rows)
+    exact = sum(r.status == "ok" and r.exact == 1.0 for r in rows)
+    bitexact = sum(r.csim != "-" and r.csim.split("/")[0] == r.csim.split("/")[1] for r in rows)
+    click.echo(f"summary: {ok}/{len(rows)} ok, {exact} exact on every element"
+               + (f", {bitexact}/{sum(r.csim != '-' for r in rows)} csim bit-exact" if do_csim else ""))
+    if json_path:
+        Path(json_path).write_text(json.dumps([r.as_dict() for r in rows], indent=2))
+
+
 if __name__ == "__main__":
     main()

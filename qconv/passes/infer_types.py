@@ -36,6 +36,7 @@ def _input(node, ins, options):
     if t is None:
         raise UnsupportedError(f"{node.describe()}: no quantizer gives this input a fixed-point type; "
                                "pass --input-type (e.g. 'ap_fixed<8,3>') or --default-type")
+    node.attrs["typed_by_option"] = True  # (conformance: its float reference inputs need a cast)
     return t
 
 
