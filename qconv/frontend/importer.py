@@ -63,6 +63,22 @@ def channels_last(rank: int) -> tuple[int, ...]:
     return tuple(range(1, rank)) + (0,)
 
 
+def _topological(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The graph's nodes in an order where every input is produced first (ONNX requires it,
+    some exporters don't keep it); a cycle or a missing producer keeps the file's order."""
+    produced = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in produced for i in n.input)]
+        if not ready:
+            return ordered + pending  # the handler then names the missing input
+        for n in ready:
+            ordered.append(n)
+            produced.update(n.output)
+        pending = [n for n in pending if n not in ready]
+    return ordered
+
+
 class Importer:
     def __init__(self, model: onnx.ModelProto, source: str):
         self.model = model
@@ -174,7 +190,9 @@ class Importer:
         self.relabel(inner.output[0], n.output[0], [0] + list(range(2, rank)) + [1])
 
     # operators whose constant inputs carry quantization meaning: handled by their importers
-    NOT_FOLDED = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "Constant", "Identity", "Dropout"}
+    NOT_FOLDED = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "Constant", "Identity", "Dropout",
+                  "QuantizeLinear", "DequantizeLinear"}
+    LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Gather", "Slice", "Concat"}
 
     def fold_constant(self, n: onnx.NodeProto) -> bool:
         """Evaluate a standard ONNX node whose inputs are all float constants (e.g. a Reshape or
@@ -182,8 +200,11 @@ class Importer:
         ins = [i for i in n.input if i]
         if n.domain not in ("", "ai.onnx") or n.op_type in self.NOT_FOLDED or not ins:
             return False
-        if not all(i in self.consts and not self.consts[i].quantized for i in ins):
+        if not all(i in self.consts for i in ins):
             return False
+        quantized = self.consts[ins[0]].fixed
+        if any(self.consts[i].quantized for i in ins[1:]) or (quantized and n.op_type not in self.LAYOUT_OPS):
+            return False  # arithmetic on quantized constants would change their meaning
         from onnx.reference import ReferenceEvaluator
         inputs = [onnx.helper.make_tensor_value_info(i, onnx.TensorProto.UNDEFINED, None) for i in ins]
         outputs = [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in n.output if o]
@@ -195,11 +216,15 @@ class Importer:
         except Exception as exc:
             raise ModelError(f"{self.where(n)}: cannot fold this constant expression ({exc})") from None
         for name, value in zip([o for o in n.output if o], results):
-            self.consts[name] = Const(np.asarray(value).astype(np.float64))
+            value = np.asarray(value)
+            self.consts[name] = Const(value.astype(np.int64), quantized) if quantized else Const(value.astype(np.float64))
         return True
 
     def _as_onnx_value(self, name: str) -> np.ndarray:
-        """A constant with the dtype ONNX expects (integer initializers such as shapes stay integer)."""
+        """A constant with the dtype ONNX expects (integer initializers such as shapes stay integer;
+        quantized constants are moved as their int64 mantissas)."""
+        if self.consts[name].quantized:
+            return self.consts[name].values.astype(np.int64)
         init = next((i for i in self.model.graph.initializer if i.name == name), None)
         dtype = numpy_helper.to_array(init).dtype if init is not None else np.float32
         return self.consts[name].values.astype(dtype)
@@ -222,7 +247,7 @@ class Importer:
             self.alias(vi.name, node, identity(len(shape) - 1))
         if not self.graph.inputs:
             raise ModelError(f"{self.source}: the graph has no (non-constant) input")
-        for n in g.node:
+        for n in _topological(g):
             if self.fold_constant(n):
                 continue
             fn = HANDLERS.get(n.op_type)

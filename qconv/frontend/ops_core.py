@@ -171,3 +171,35 @@ def _trunc(imp: Importer, n, attrs):
     mid = imp.add_node(f"{n.name or n.output[0]}_grid", "Quant", [x], x.out.shape, origin=where,
                        attrs={"type": first})
     imp.emit(n, "Quant", [mid], x.out.shape, order=imp.order(n.input[0]), attrs={"type": t_out})
+
+
+@handler("Shape")
+def _shape(imp: Importer, n, attrs):
+    """The shape of an activation is known at import: a constant (batch 1), for the
+    Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains that exporters write."""
+    shape = np.array([1, *imp.semantic_shape(n, n.input[0])], np.float64)
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    imp.consts[n.output[0]] = Const(shape[start:end])
+
+
+@handler("Squeeze", "Unsqueeze")
+def _squeeze(imp: Importer, n, attrs):
+    """Adding or removing size-1 axes: a reshape (no data movement)."""
+    sem = list(imp.semantic_shape(n, n.input[0]))
+    axes = attrs.get("axes")
+    if axes is None and len(n.input) > 1 and n.input[1]:
+        axes = [int(a) for a in imp.const(n, n.input[1], "axes").values.reshape(-1)]
+    if n.op_type == "Squeeze":
+        rank = len(sem) + 1
+        drop = {a + rank if a < 0 else a for a in (axes or [i + 1 for i, d in enumerate(sem) if d == 1])}
+        if 0 in drop:
+            raise UnsupportedError(f"{imp.where(n)}: squeezing the batch axis is not supported")
+        new = [d for i, d in enumerate(sem) if i + 1 not in drop]
+    else:
+        new = [1] + sem
+        for a in sorted(a + len(sem) + 1 + len(axes) if a < 0 else a for a in axes):
+            new.insert(a, 1)
+        if new[0] != 1 or new.pop(0) != 1:
+            raise UnsupportedError(f"{imp.where(n)}: unsqueezing before the batch axis is not supported")
+    x = imp.semantic(n, n.input[0])
+    imp.emit(n, "Reshape", [x], tuple(new), order=tuple(range(len(new))))
