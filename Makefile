@@ -30,7 +30,7 @@ test-fast: $(VENV)/.installed
 clean:
 	rm -rf build $(VENV) .pytest_cache
 
-# Benchmarks against hls4ml (bench/run.py; about 3-4 minutes on 2 cores, `make bench-quick` < 2 min).
+# Benchmarks against hls4ml (bench/run.py; about 2 minutes on 2 cores, 4.5 with --scaling; bench-quick < 1 min).
 # BENCH_ARGS="--scaling --json bench.json" adds the scaling run and writes every figure.
 .PHONY: bench bench-quick
 BENCH_ARGS ?=

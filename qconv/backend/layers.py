@@ -21,9 +21,12 @@ def context(*ops: str):
     return register
 
 
-def raw_ctype(t: FixedType) -> str:
-    """The narrowest C integer type holding every mantissa of `t`."""
+def raw_ctype(t: FixedType, values: np.ndarray | None = None) -> str:
+    """The narrowest C integer type holding every mantissa of `t` (and every value given, e.g.
+    thresholds one past the type's range)."""
     bits = t.width + (0 if t.signed else 1)
+    if values is not None and values.size:
+        bits = max(bits, int(max(abs(int(values.min())), abs(int(values.max())) + 1)).bit_length() + 1)
     return next(f"int{n}_t" for n in (8, 16, 32, 64) if bits <= n or n == 64)
 
 
@@ -32,7 +35,7 @@ def ints(values: np.ndarray) -> str:
 
 
 def array(var: str, c: Const, doc: str) -> dict:
-    return {"var": var, "ctype": raw_ctype(c.fixed), "size": c.values.size, "data": ints(c.values),
+    return {"var": var, "ctype": raw_ctype(c.fixed, c.values), "size": c.values.size, "data": ints(c.values),
             "doc": f"{doc}; mantissas of {c.fixed.to_cpp()}"}
 
 
@@ -95,7 +98,8 @@ def _table(graph: Graph, node: Node, d: dict) -> None:
 @context("Thresholds")
 def _thresholds(graph: Graph, node: Node, d: dict) -> None:
     thr, levels = node.consts["thresholds"], node.consts["levels"]
-    d.update(n_thr=thr.values.size, thr_raw=raw_ctype(thr.fixed), level_raw=raw_ctype(levels.fixed))
+    d.update(n_thr=thr.values.shape[1], inner=node.attrs["inner"], period=node.attrs["period"],
+             thr_raw=raw_ctype(thr.fixed, thr.values), level_raw=raw_ctype(levels.fixed))
     d["arrays"].append(array(f"{node.name}_thr", thr, "input mantissas where the output steps up"))
     d["arrays"].append(array(f"{node.name}_levels", levels, "output for 0..n_thr thresholds passed"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..ir import Graph
-from . import ops_activation, ops_conv, ops_core, ops_eltwise  # noqa: F401  (register the handlers)
+from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_threshold  # noqa: F401  (register the handlers)
 from .importer import Importer, load_model
 
 

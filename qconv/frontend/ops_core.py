@@ -30,6 +30,10 @@ def _constant(imp: Importer, n, attrs):
 @handler("Quant", "IntQuant")
 def _quant(imp: Importer, n, attrs):
     params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
+    if float(np.asarray(params[2]).reshape(-1)[0]) == 1 and attrs.get("signed", 1):
+        from .ops_threshold import bipolar  # qonnx runs a 1-bit signed Quant as BipolarQuant
+        bipolar(imp, n, params[0])
+        return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
                              rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
     if imp.is_const(n.input[0]):
@@ -40,7 +44,7 @@ def _quant(imp: Importer, n, attrs):
         imp.consts[n.output[0]] = Const(mant, ftype)
         return
     x = imp.act(n, n.input[0])
-    imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type()})
+    imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
 
 
 def scaled(imp: Importer, n, c: Const, factor: float, what: str) -> Const:

@@ -48,7 +48,7 @@ def const_in_memory(imp: Importer, n, c: Const, tensor: str) -> tuple[Const, int
     return Const(values, c.fixed), inner, period
 
 
-def _binary(imp: Importer, n, fn: str):
+def _binary(imp: Importer, n, fn: str, float_op: str | None = None):
     a, b = n.input[0], n.input[1]
     if imp.is_const(a) and imp.is_const(b):
         raise UnsupportedError(f"{imp.where(n)}: both operands are constants (fold them before export)")
@@ -58,8 +58,10 @@ def _binary(imp: Importer, n, fn: str):
             fn = "rsub"  # c - x
         x = imp.act(n, tensor)
         const, inner, period = const_in_memory(imp, n, imp.consts[c], tensor)
-        imp.emit(n, "Eltwise", [x], x.out.shape, order=imp.order(tensor), consts={"c": const},
-                 attrs={"fn": fn, "inner": inner, "period": period})
+        attrs = {"fn": fn, "inner": inner, "period": period}
+        if not const.quantized:  # the float32 operation the reference computes (see fuse_requantizer)
+            attrs["float_op"] = (float_op or fn, np.float32(const.values if float_op != "div" else 1.0 / const.values))
+        imp.emit(n, "Eltwise", [x], x.out.shape, order=imp.order(tensor), consts={"c": const}, attrs=attrs)
         return
     if imp.semantic_shape(n, a) != imp.semantic_shape(n, b):
         raise UnsupportedError(f"{imp.where(n)}: broadcasting between two tensors "
@@ -91,15 +93,13 @@ def _div(imp, n, attrs):
     c = imp.consts[n.input[1]]
     if c.quantized:
         raise UnsupportedError(f"{imp.where(n)}: division by a quantized constant")
-    recip = 1.0 / c.values
-    if not np.all(np.frexp(np.abs(recip))[0] == 0.5):
-        raise UnsupportedError(f"{imp.where(n)}: division by {c.values.reshape(-1)[:3].tolist()}: only powers "
-                               "of two are exact (quantize the model, or multiply by a quantized constant)")
-    imp.consts[n.output[0] + "@recip"] = Const(recip)
+    # hardware: a multiply by 1/c (exact for powers of two, else typed like any float constant);
+    # the reference's own float32 division is kept for a following quantizer (fuse_requantizer)
+    imp.consts[n.output[0] + "@recip"] = Const(1.0 / c.values)
     n2 = type(n)()
     n2.CopyFrom(n)
     n2.input[1] = n.output[0] + "@recip"
-    _binary(imp, n2, "mul")
+    _binary(imp, n2, "mul", float_op="div")
 
 
 @handler("BatchNormalization")
@@ -119,11 +119,18 @@ def _batchnorm(imp: Importer, n, attrs):
                                " (is the channel axis transposed?)")
     s = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
     t = beta - mean * s
+    # onnxruntime's float32 evaluation (checked against it): y = x * (g * (1 / sqrt(v + eps))) + (b - m * that)
+    f32 = np.float32
+    s32 = gamma.astype(f32) * (f32(1) / np.sqrt(var.astype(f32) + f32(attrs.get("epsilon", 1e-5))))
+    t32 = beta.astype(f32) - mean.astype(f32) * s32
     shape = (channels,) + (1,) * (len(sem) - 1)
     x = imp.act(n, n.input[0])
-    cs, ct, inner, period = _scale_shift(imp, n, s, t, (channels,) + (1,) * (len(sem) - 1), n.input[0])
+    shape = (channels,) + (1,) * (len(sem) - 1)
+    cs, ct, inner, period = _scale_shift(imp, n, s, t, shape, n.input[0])
+    cs32, ct32, _, _ = _scale_shift(imp, n, s32.astype(np.float64), t32.astype(np.float64), shape, n.input[0])
     imp.emit(n, "Eltwise", [x], x.out.shape, consts={"c": cs, "t": ct},
-             attrs={"fn": "muladd", "inner": inner, "period": period, "batchnorm": True})
+             attrs={"fn": "muladd", "inner": inner, "period": period, "batchnorm": True,
+                    "float_op": ("muladd", np.float32(cs32.values), np.float32(ct32.values))})
 
 
 def _scale_shift(imp, n, s, t, shape, tensor):

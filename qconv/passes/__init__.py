@@ -2,6 +2,7 @@
 
   fuse_bias           Dense/Conv + per-channel constant Add -> Dense/Conv with bias
   fold_batchnorm      Dense/Conv (float weights) + BatchNorm -> folded weights and bias
+  fuse_requantizer    float ops (BatchNorm, Mul/Div...) + quantizer -> exact per-channel thresholds
   apply_config        float weights, activations        -> quantized as a --config file says
   absorb_quantizers   activation Quant nodes           -> output type of their producer (or Cast)
   quantize_constants  float weights/biases             -> mantissas of --default-type
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 from ..fixed import FixedType
 from ..ir import Graph
-from . import (absorb_quantizers, apply_config, build_tables, fold_batchnorm, fuse_bias, infer_types, quantize_constants,
-               validate)
+from . import (absorb_quantizers, apply_config, build_tables, fold_batchnorm, fuse_bias, fuse_requantizer,
+               infer_types, quantize_constants, validate)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Options:
     config: object | None = None           # a qconv.config.QuantConfig (--config)
 
 
-PIPELINE = [fuse_bias, fold_batchnorm, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
+PIPELINE = [fuse_bias, fold_batchnorm, fuse_requantizer, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
 
 
 def run(graph: Graph, options: Options = Options()) -> Graph:

@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from . import activations
+from . import activations, fuse_requantizer
 from ..errors import TypeOverflowError
 from ..fixed import FixedType
 from ..ir import Const, Graph
@@ -58,32 +58,49 @@ def _edge(fn, t_in, t_out, start: int, stop: int) -> int:
 
 
 def _steps(fn, t_in, t_out, lo: int, hi: int):
-    """For a nondecreasing step function on mantissas lo..hi: (thresholds, levels) with
-    f(x) = levels[number of thresholds <= x], found by bisection; None if over MAX_LEVELS levels."""
+    """(thresholds, levels) of a step function of the mantissa on lo..hi; None if over
+    MAX_LEVELS levels or not nondecreasing."""
+    f = lambda code: int(_entries(fn, t_in, t_out, [code])[0])  # noqa: E731
+    if f(lo) > f(hi):
+        return None
+    return monotone_steps(f, lo, hi, MAX_LEVELS)
+
+
+def monotone_steps(f, lo: int, hi: int, max_levels: int):
+    """For a monotone (either direction) function f of integer codes lo..hi: the codes where it
+    changes and its values, f(x) = levels[number of thresholds <= x], found by bisection
+    (O(levels * log range) evaluations); None beyond max_levels levels."""
     cache: dict[int, int] = {}
 
-    def f(code: int) -> int:
+    def g(code: int) -> int:
         if code not in cache:
-            cache[code] = int(_entries(fn, t_in, t_out, [code])[0])
+            cache[code] = f(code)
         return cache[code]
 
     thresholds: list[int] = []
     stack = [(lo, hi)]
     while stack:
         a, b = stack.pop()
-        if f(a) == f(b):
+        if g(a) == g(b):
             continue
-        if f(a) > f(b):
-            return None  # not nondecreasing
         if b == a + 1:
             thresholds.append(b)
         else:
             m = (a + b) // 2
             stack += [(m, b), (a, m)]
-        if len(thresholds) > MAX_LEVELS:
+        if len(thresholds) > max_levels:
             return None
     thresholds.sort()
-    return thresholds, [f(lo)] + [f(t) for t in thresholds]
+    return thresholds, [g(lo)] + [g(t) for t in thresholds]
+
+
+def _mantissa_thresholds(node, t_in: FixedType) -> None:
+    """x >= thr  <=>  mantissa >= ceil(thr * 2^F): float thresholds (FINN MultiThreshold,
+    bipolar sign) as exact integer comparisons, clamped just outside the input's range."""
+    thr = np.asarray(node.attrs.pop("float_thresholds"), np.float64)
+    mant = np.ceil(np.ldexp(thr, t_in.frac))
+    mant = np.clip(mant, t_in.min_mantissa, t_in.max_mantissa + 1).astype(np.int64)
+    node.consts["thresholds"] = Const(mant, t_in)
 
 
 def _quantizer_function(node, t_in: FixedType):
@@ -97,6 +114,10 @@ def _quantizer_function(node, t_in: FixedType):
 
 def apply(graph: Graph, options=None) -> Graph:
     for node in graph.topo():
+        if node.op == "Thresholds" and "chain" in node.attrs:
+            fuse_requantizer.resolve(node, graph.producers(node)[0].out.fixed)
+        elif node.op == "Thresholds" and "float_thresholds" in node.attrs:
+            _mantissa_thresholds(node, graph.producers(node)[0].out.fixed)
         if node.op == "Softmax":
             activations.softmax_tables(node, graph.producers(node)[0].out.fixed)
         if node.op != "Table":
@@ -118,8 +139,9 @@ def apply(graph: Graph, options=None) -> Graph:
             if few:  # few output levels over a wide input: compare with thresholds
                 thresholds, levels = steps
                 node.op = "Thresholds"
-                node.consts["thresholds"] = Const(np.array(thresholds, np.int64), t_in)
-                node.consts["levels"] = Const(np.array(levels, np.int64), t_out)
+                node.consts["thresholds"] = Const(np.array([thresholds], np.int64), t_in)
+                node.consts["levels"] = Const(np.array([levels], np.int64), t_out)
+                node.attrs.update(inner=1, period=1)
                 continue
         if hi - lo + 1 > MAX_TABLE:
             raise TypeOverflowError(

@@ -46,6 +46,13 @@ def transpose(node, xs, xts):
 
 @kernel("Thresholds")
 def thresholds(node, xs, xts):
-    """levels[number of thresholds <= x]: a nondecreasing step function of the input mantissa."""
-    count = np.searchsorted(node.consts["thresholds"].values, xs[0], side="right")
-    return node.consts["levels"].values[count], None
+    """levels[k, #{j : x >= thresholds[k, j]}] with channel k = (i // inner) % period: a
+    nondecreasing step function of the input mantissa per channel (FINN's MultiThreshold)."""
+    thr, levels = node.consts["thresholds"].values, node.consts["levels"].values  # (P, T), (P, T + 1)
+    n = xs[0].shape[0]
+    x = xs[0].reshape(n, -1)
+    k = (np.arange(x.shape[1]) // node.attrs["inner"]) % node.attrs["period"]
+    count = np.zeros(x.shape, np.int64)
+    for j in range(thr.shape[1]):
+        count += x >= thr[k, j][None, :]
+    return levels[k[None, :], count].reshape((n, *node.out.shape)), None

@@ -1,0 +1,141 @@
+"""Fuse float arithmetic that ends in a quantizer into one exact threshold layer (FINN's way).
+
+Between an exact fixed-point tensor (an accumulator) and a quantizer, exported models often
+compute in float: BatchNorm, Mul/Add/Sub/Div by float constants, Relu (e.g. the TFC models:
+MatMul -> BatchNorm -> Quant). Such a chain followed by its quantizer is a function of the input
+mantissa alone, per channel: here it becomes a `Thresholds` node whose thresholds and levels
+are found, once the input type is known (build_tables), by evaluating the reference's own
+float32 arithmetic (onnxruntime's BatchNorm formula, float32 division...) on **every** reachable
+input mantissa. The result equals the reference on every input by construction.
+With --no-fold-bn a chain holding a BatchNorm is left alone (BatchNorm stays its own layer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TypeOverflowError
+from ..ir import Const, Graph, Node, TensorType
+
+CHAIN_OPS = ("Eltwise", "Relu")
+EXHAUSTIVE = 1 << 16  # up to this many input mantissas, every one is evaluated
+
+
+def _chain_link(graph: Graph, node: Node) -> bool:
+    if node.name in graph.outputs or len(graph.consumers(node.name)) != 1 or node.out.fixed is not None:
+        return False
+    return node.op == "Relu" or (node.op == "Eltwise" and len(node.inputs) == 1 and "float_op" in node.attrs)
+
+
+def _terminal(node: Node) -> bool:
+    """A quantizer that the chain can end in."""
+    return (node.op == "Quant" and "quant" in node.attrs) or (node.op == "Thresholds" and "float_thresholds" in node.attrs)
+
+
+def apply(graph: Graph, options=None) -> Graph:
+    for q in list(graph.topo()):
+        if not _terminal(q):
+            continue
+        chain = []
+        src = graph.producers(q)[0]
+        while _chain_link(graph, src):
+            chain.insert(0, src)
+            src = graph.producers(src)[0]
+        if not any(n.op == "Eltwise" for n in chain):
+            continue  # nothing float to fuse (a plain Relu -> Quant stays a typed Relu)
+        if options is not None and not options.fold_batchnorm and any(n.attrs.get("batchnorm") for n in chain):
+            continue  # --no-fold-bn: BatchNorm stays a layer of its own
+        _fuse(graph, chain, q, src)
+    return graph
+
+
+def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
+    steps = [("relu",) if n.op == "Relu" else (n.attrs["float_op"], n.attrs["inner"], n.attrs["period"])
+             for n in chain]
+    patterns = {(s[1], s[2]) for s in steps if len(s) > 1 and s[2] > 1}
+    if len(patterns) > 1:
+        return  # constants vary along different axes: leave the chain to the default types
+    inner, period = patterns.pop() if patterns else (1, 1)
+    out = TensorType(q.out.shape, q.out.fixed or q.attrs.get("type"))
+    requant = Node(q.name, "Thresholds", [src.name], out, origin=q.origin, source=q.source,
+                   attrs={"inner": inner, "period": period, "chain": steps,
+                          "quantizer": q.attrs.get("quant"), "float_thresholds": q.attrs.get("float_thresholds"),
+                          "levels_of_count": q.consts.get("levels")})
+    consumers = graph.consumers(q.name)
+    was_output = [o == q.name for o in graph.outputs]
+    for n in chain + [q]:
+        graph.g.remove_node(n.name)
+    graph.add(requant)
+    for c in consumers:
+        graph.g.add_edge(requant.name, c.name)
+    graph.outputs = [requant.name if w else o for w, o in zip(was_output, graph.outputs)]
+
+
+def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
+    """The reference's float32 arithmetic on input values, for channel pattern index k."""
+    def const(c):
+        c = np.asarray(c, np.float32).reshape(-1)
+        return c[k] if c.size > 1 else c[0]
+
+    v = values.astype(np.float32)
+    for step in steps:
+        if step[0] == "relu":
+            v = np.maximum(v, np.float32(0))
+            continue
+        op, *consts = step[0]
+        if op == "muladd":
+            v = v * const(consts[0]) + const(consts[1])
+        else:
+            c = const(consts[0])
+            v = {"add": lambda: v + c, "sub": lambda: v - c, "rsub": lambda: c - v,
+                 "mul": lambda: v * c, "div": lambda: v / c}[op]()
+        v = np.asarray(v, np.float32)
+    return v
+
+
+def resolve(node: Node, t_in) -> None:
+    """Thresholds and levels of a fused chain over the input mantissas of `t_in`, per channel:
+    every mantissa evaluated when there are at most EXHAUSTIVE of them, else the change points
+    found by bisection (every step of the chain is monotone per channel, so is the whole)."""
+    from .build_tables import monotone_steps
+    a = node.attrs
+    out_t = node.out.fixed
+    lo, hi = t_in.min_mantissa, t_in.max_mantissa
+
+    def outputs(codes: np.ndarray, k: int) -> np.ndarray:
+        v = _float_chain(a["chain"], t_in.to_float(codes), k)
+        if a["quantizer"] is not None:
+            y = np.asarray(a["quantizer"](v), np.float64)
+        else:  # bipolar sign / MultiThreshold on the float value
+            thr = np.asarray(a["float_thresholds"], np.float64)
+            row = thr[k % thr.shape[0]].astype(np.float32)
+            count = (v[:, None] >= row[None, :]).sum(axis=1)
+            lv = a["levels_of_count"]
+            y = lv.fixed.to_float(lv.values[k % lv.values.shape[0]][count])
+        return out_t.from_float(y)
+
+    thresholds, levels = [], []
+    for k in range(a["period"]):
+        if hi - lo < EXHAUSTIVE:
+            codes = np.arange(lo, hi + 1)
+            m = outputs(codes, k)
+            change = np.nonzero(np.diff(m))[0] + 1
+            thresholds.append(list(codes[change]))
+            levels.append([int(m[0])] + [int(v) for v in m[change]])
+        else:
+            steps = monotone_steps(lambda c: int(outputs(np.array([c]), k)[0]), lo, hi, 1 << 16)
+            if steps is None:
+                raise TypeOverflowError(f"{node.describe()}: too many output levels to make exact")
+            thresholds.append(steps[0])
+            levels.append(steps[1])
+    width = max(1, max(len(t) for t in thresholds))
+    thr = np.full((a["period"], width), hi + 1, np.int64)
+    lev = np.zeros((a["period"], width + 1), np.int64)
+    for k, (t, lv) in enumerate(zip(thresholds, levels)):
+        thr[k, :len(t)] = t
+        lev[k, :len(lv)] = lv
+        lev[k, len(lv):] = lv[-1]
+    node.consts["thresholds"] = Const(thr, t_in)
+    node.consts["levels"] = Const(lev, out_t)
+    for key in ("chain", "quantizer", "float_thresholds", "levels_of_count"):
+        a.pop(key, None)
