@@ -25,8 +25,9 @@ def raw_ctype(t: FixedType, values: np.ndarray | None = None) -> str:
     """The narrowest C integer type holding every mantissa of `t` (and every value given, e.g.
     thresholds one past the type's range)."""
     bits = t.width + (0 if t.signed else 1)
-    if values is not None and values.size:
-        bits = max(bits, int(max(abs(int(values.min())), abs(int(values.max())) + 1)).bit_length() + 1)
+    if values is not None and values.size:  # two's complement bits of the extremes
+        lo, hi = int(values.min()), int(values.max())
+        bits = max(bits, (-lo - 1).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1)
     return next(f"int{n}_t" for n in (8, 16, 32, 64) if bits <= n or n == 64)
 
 
