@@ -34,6 +34,31 @@ _U64 = np.uint64
 _ONE = _U64(1)
 
 
+def _round_shift_scalar(m: np.ndarray, s: int, rounding: str) -> np.ndarray:
+    """`round_shift` for one shift 1 <= s <= 62, in a few passes: the remainder below the kept
+    LSB against the half-LSB decides (qb = rem >= half, r = rem is not 0 or half)."""
+    floor = m >> s
+    if rounding == "TRN":
+        return floor
+    rem = m & ((1 << s) - 1)
+    half = 1 << (s - 1)
+    if rounding == "RND":
+        inc = rem >= half
+    elif rounding == "RND_MIN_INF":
+        inc = rem > half
+    elif rounding == "RND_CONV":
+        inc = (rem > half) | ((rem == half) & ((floor & 1) != 0))
+    elif rounding == "RND_ZERO":
+        inc = (rem > half) | ((rem == half) & (m < 0))
+    elif rounding == "RND_INF":
+        inc = (rem > half) | ((rem == half) & (m >= 0))
+    elif rounding == "TRN_ZERO":
+        inc = (m < 0) & (rem != 0)
+    else:
+        raise ValueError(f"unknown rounding mode {rounding!r}")
+    return floor + inc
+
+
 def round_shift(mant, shift, rounding="TRN"):
     """Return ``mant * 2**-shift`` rounded to an integer with `rounding` (an ap_fixed Q mode).
 
@@ -177,7 +202,29 @@ class FixedType:
         """``ap_fixed<this> dst = (ap_fixed<src>)value`` for int64 mantissas `mant` of type `src`."""
         self._check_int64()
         src._check_int64("source")
-        return self._convert(np.asarray(mant, np.int64), np.int64(src.frac - self.frac), return_overflow)
+        shift = src.frac - self.frac
+        m = np.asarray(mant, np.int64)
+        if -62 <= shift <= 62 and src.width - min(shift, 0) <= 62 and m.ndim > 0:
+            return self._cast_fast(m, shift, src, return_overflow)
+        return self._convert(m, np.int64(shift), return_overflow)
+
+    def _cast_fast(self, m, shift: int, src: "FixedType", return_overflow: bool):
+        """`cast` for the common case (one shift, every intermediate within int64): the same
+        rounding and overflow rules in a few whole-array passes (the simulator's hot path)."""
+        if shift > 0:
+            q = _round_shift_scalar(m, shift, self.rounding)
+        else:
+            q = m << -shift if shift else m
+        sym = self.overflow == "SAT_SYM" and self.signed  # maps the exact minimum too
+        if shift <= 0 and not sym and self.contains(src.with_modes("TRN", "WRAP")):
+            return (q, np.zeros(q.shape, bool)) if return_overflow else q  # nothing can overflow
+        hi, lo = np.int64(self.max_mantissa), np.int64(self.min_mantissa)
+        if self.overflow == "SAT" or (self.overflow == "SAT_SYM" and not self.signed):
+            result = np.clip(q, lo, hi)
+            return (result, result != q) if return_overflow else result
+        over, under = q > hi, q < lo
+        result, changed = self._apply_overflow(self._wrap(q.view(_U64)), over, under, hi, lo)
+        return (result, changed) if return_overflow else result
 
     def _convert(self, m, shift, return_overflow):
         """Value ``m * 2**-shift`` (in units of this lsb) -> this type: quantize, then overflow."""

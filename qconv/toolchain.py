@@ -55,14 +55,32 @@ def find_gxx() -> str:
     return path
 
 
-def compile_cpp(sources, output, include_dirs=(), opt="-O1", extra=(), max_error_lines=20) -> Path:
-    """Compile C++ `sources` into the executable `output` (C++14); raise ToolchainError on failure."""
-    cmd = [find_gxx(), "-std=c++14", opt, *(f"-I{d}" for d in include_dirs),
-           *map(str, sources), "-o", str(output), *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+def _check(proc_returncode: int, stderr: str, what: str, max_error_lines: int) -> None:
+    if proc_returncode != 0:
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln] or lines
-        raise ToolchainError(f"g++ failed (exit {proc.returncode}) compiling "
-                             f"{', '.join(map(str, sources))}:\n" + "\n".join(errors[:max_error_lines]))
+        raise ToolchainError(f"g++ failed (exit {proc_returncode}) compiling {what}:\n"
+                             + "\n".join(errors[:max_error_lines]))
+
+
+def compile_cpp(sources, output, include_dirs=(), opt="-O1", extra=(), max_error_lines=20) -> Path:
+    """Compile C++ `sources` into the executable `output` (C++14); raise ToolchainError on failure.
+    Several sources compile in parallel (one g++ each, e.g. firmware and testbench), then link."""
+    gxx = find_gxx()
+    flags = ["-std=c++14", opt, *(f"-I{d}" for d in include_dirs), *extra]
+    sources = [Path(s) for s in sources]
+    if len(sources) == 1:
+        proc = subprocess.run([gxx, *flags, str(sources[0]), "-o", str(output)], capture_output=True, text=True)
+        _check(proc.returncode, proc.stderr, str(sources[0]), max_error_lines)
+        return Path(output)
+    objects = [Path(output).with_name(f"{Path(output).name}.{i}.o") for i in range(len(sources))]
+    procs = [subprocess.Popen([gxx, *flags, "-c", str(src), "-o", str(obj)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for src, obj in zip(sources, objects)]
+    for src, proc in zip(sources, procs):
+        _, err = proc.communicate()
+        _check(proc.returncode, err, str(src), max_error_lines)
+    proc = subprocess.run([gxx, *map(str, objects), "-o", str(output)], capture_output=True, text=True)
+    _check(proc.returncode, proc.stderr, f"(linking) {', '.join(map(str, sources))}", max_error_lines)
+    for obj in objects:
+        obj.unlink(missing_ok=True)
     return Path(output)

@@ -299,3 +299,22 @@ def test_csim_cast_asserts():
     assert not csim_cast_asserts(T(8, 10, True, "RND"), T(4, 2))
     assert not csim_cast_asserts(T(8, 11), T(4, 2))
     assert not csim_cast_asserts(T(8, 11, True, "TRN_ZERO"), T(4, 2, False))
+
+
+def test_fast_cast_path_equals_the_general_path():
+    """`cast` takes a few-pass path when the shift is a single number and fits int64; it must
+    agree with the general (per-element, any shift) path on every mode pair."""
+    import itertools
+
+    from qconv.fixed import OVERFLOW_MODES, ROUNDING_MODES
+    rng = np.random.default_rng(5)
+    for q, o in itertools.product(ROUNDING_MODES, OVERFLOW_MODES):
+        for _ in range(12):
+            src = FixedType(int(rng.integers(1, 40)), int(rng.integers(-8, 20)), bool(rng.integers(0, 2)))
+            dst = FixedType(int(rng.integers(1, 40)), int(rng.integers(-8, 20)), bool(rng.integers(0, 2)), q, o)
+            m = rng.integers(src.min_mantissa, src.max_mantissa, 500, endpoint=True)
+            m[:2] = src.min_mantissa, src.max_mantissa
+            fast = dst.cast(m, src, return_overflow=True)
+            slow = dst._convert(m, np.int64(src.frac - dst.frac), True)
+            np.testing.assert_array_equal(fast[0], slow[0], err_msg=f"{src} -> {dst}")
+            np.testing.assert_array_equal(fast[1], slow[1], err_msg=f"{src} -> {dst} overflow mask")

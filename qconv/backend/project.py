@@ -3,11 +3,14 @@
 <out>/firmware/<name>.cpp, <name>.h, defines.h, parameters.h, weights/*.h, qconv/ (kernels)
 <out>/tb/<name>_test.cpp      <out>/tb_data/inputs.dat, expected.dat
 <out>/build_prj.tcl           <out>/Makefile          <out>/qconv_project.json
+<out>/report.json, report.md  (qconv/report.py)
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +57,21 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
+    """The template environment; compiled templates are cached on disk between runs (compiling
+    them is most of a small build's time), in ~/.cache/qconv/jinja when that is writable."""
+    cache = None
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qconv" / f"jinja-{__version__}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(str(folder))
+    except OSError:
+        pass
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(templates_dir()), str(hls_testbench_dir())]),
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+        bytecode_cache=cache)
 
 
 def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
@@ -100,6 +114,8 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
         **(meta or {}),
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
+    from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
+    write_report(graph, out, (meta or {}).get("accumulator"))
     return out
 
 
