@@ -36,6 +36,10 @@ def _type_options(fn):
                       help="keep BatchNorm layers instead of folding them into float weights")(fn)
     fn = click.option("--default-type", help=f"type of every tensor no quantizer covers: {TYPE_HELP}")(fn)
     fn = click.option("--input-type", help=f"type of graph inputs no quantizer covers: {TYPE_HELP}")(fn)
+    fn = click.option("--accumulator", default="tight", show_default=True,
+                      help="Dense/Conv accumulators: tight (from the actual weights, lossless), qtools (QKeras "
+                           "qtools' rule) or fixed:<type> (a cap, e.g. 'fixed:ap_fixed<24,12>'; wraps are "
+                           "reported)")(fn)
     return fn
 
 
@@ -49,10 +53,10 @@ def main():
 @click.argument("model", type=click.Path(dir_okay=False))
 @_type_options
 @_user_errors
-def inspect(model, input_type, default_type, no_fold_bn, config):
+def inspect(model, input_type, default_type, no_fold_bn, config, accumulator):
     """Print the compiled graph: ops, shapes, types, constants."""
     from .pipeline import compile_model
-    click.echo(compile_model(model, input_type, default_type, not no_fold_bn, config).dump())
+    click.echo(compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator).dump())
 
 
 @main.command()
@@ -64,11 +68,11 @@ def inspect(model, input_type, default_type, no_fold_bn, config):
 @click.option("--trace", is_flag=True, help="report per-layer overflow counts and ranges")
 @_type_options
 @_user_errors
-def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, no_fold_bn, config):
+def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, no_fold_bn, config, accumulator):
     """Run the bit-exact numpy simulator on a model."""
     from .pipeline import compile_model, load_inputs
     from .sim import simulate
-    graph = compile_model(model, input_type, default_type, not no_fold_bn, config)
+    graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
     result = simulate(graph, load_inputs(inputs_path, graph), trace=trace)
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
@@ -78,14 +82,23 @@ def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, n
     if trace:
         for name, v in result.trace.items():
             t = graph.node(name).out.fixed
+            counts = ""
+            if name in result.overflows:
+                counts += f", {result.overflows[name]} {'wrapped' if t.overflow == 'WRAP' else 'saturated'} at the cast"
+            if name in result.accumulator_overflows:
+                acc = graph.node(name).attrs["accum"].to_cpp()
+                counts += f", accumulator {acc}: {result.accumulator_overflows[name]} wrapped"
             click.echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
-                       f"(type range [{t.min_value}, {t.max_value}])")
+                       f"(type range [{t.min_value}, {t.max_value}]){counts}")
 
 
 def _report_overflow(graph, result):
     for name, count in result.overflows.items():
         t = graph.node(name).out.fixed
         click.echo(f"overflow: {name}: {count} values outside {t.to_cpp()} ({t.overflow})", err=True)
+    for name, count in getattr(result, "accumulator_overflows", {}).items():
+        acc = graph.node(name).attrs["accum"]
+        click.echo(f"overflow: {name}: {count} accumulator values outside {acc.to_cpp()} (wrapped)", err=True)
 
 
 @main.command()
@@ -102,14 +115,14 @@ def _report_overflow(graph, result):
 @_type_options
 @_user_errors
 def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types,
-          input_type, default_type, no_fold_bn, config):
+          input_type, default_type, no_fold_bn, config, accumulator):
     """Write the HLS project for a model (and optionally run its C simulation)."""
     from .backend.project import HlsOptions, write_project
     from .pipeline import compile_model, load_inputs, random_inputs
     from .sim import quantize_inputs, run
     from .toolchain import find_ap_types
     t0 = time.perf_counter()
-    graph = compile_model(model, input_type, default_type, not no_fold_bn, config)
+    graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
     if inputs_path:
         mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph))
     else:
@@ -122,7 +135,8 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
             raise
         headers = "/path/to/ap_types"
     meta = {"model": str(Path(model).resolve()), "input_type": input_type, "default_type": default_type,
-            "fold_batchnorm": not no_fold_bn, "config": str(Path(config).resolve()) if config else None}
+            "fold_batchnorm": not no_fold_bn, "config": str(Path(config).resolve()) if config else None,
+            "accumulator": accumulator}
     write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta)
     n = next(iter(mantissas.values())).shape[0]
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
@@ -130,6 +144,24 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
     _report_overflow(graph, result)
     if do_csim:
         _csim(out_dir, ap_types)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON (for tools)")
+@_type_options
+@_user_errors
+def report(model, as_json, input_type, default_type, no_fold_bn, config, accumulator):
+    """Per-layer types, multipliers, accumulators, operation counts, bit-ops, memory and a
+    first-order FPGA cost; accumulator bits of tight vs qtools vs hls4ml's rule (qconv/report.py)."""
+    from .pipeline import compile_model
+    from .report import build_report, print_report
+    graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    rep = build_report(graph, accumulator)
+    if as_json:
+        click.echo(json.dumps(rep, indent=2))
+    else:
+        print_report(rep)
 
 
 @main.command()
@@ -167,7 +199,7 @@ def _locate_layer(project: Path, sample: int, ap_types):
         click.echo("(model file not found: cannot trace layers)")
         return
     graph = compile_model(info["model"], info.get("input_type"), info.get("default_type"),
-                          info.get("fold_batchnorm", True), info.get("config"))
+                          info.get("fold_batchnorm", True), info.get("config"), info.get("accumulator", "tight"))
     row = read_rows(project / "tb_data" / "inputs.dat")[sample]
     mantissas, offset = {}, 0
     for name in graph.inputs:
@@ -196,8 +228,10 @@ def _locate_layer(project: Path, sample: int, ap_types):
               help="type of float weights and other tensors no quantizer covers")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON")
 @click.option("-k", "pattern", help="only models whose path contains this text")
+@click.option("--options", "options_path", type=click.Path(dir_okay=False, exists=True),
+              help="JSON {'options': {model path: {'input_type': T, 'default_type': T}}} (e.g. conformance/expected.json)")
 @_user_errors
-def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pattern):
+def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pattern, options_path):
     """Run every model under ROOT that has a .ref.npz against its reference outputs."""
     from rich.console import Console
     from rich.table import Table
@@ -208,11 +242,14 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
     for col in ("model", "ops", "status", "exact", "max err", "argmax", "csim", "s"):
         table.add_column(col, overflow="fold")
     rows = []
+    per_model = json.loads(Path(options_path).read_text()).get("options", {}) if options_path else {}
     for path in find_models(root):
         if pattern and pattern not in str(path):
             continue
-        r = conform_model(path, root, input_type=input_type, default_type=default_type, csim=do_csim,
-                          csim_samples=csim_samples, work=Path("build") / "conform" / path.stem)
+        opts = {"input_type": input_type, "default_type": default_type,
+                **per_model.get(str(path.relative_to(root)), {})}
+        r = conform_model(path, root, csim=do_csim, csim_samples=csim_samples,
+                          work=Path("build") / "conform" / path.stem, **opts)
         rows.append(r)
         fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
         table.add_row(r.model, r.ops, r.status, fmt(r.exact, ".4f"), fmt(r.max_abs_err, ".3g"),

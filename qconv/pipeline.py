@@ -24,15 +24,18 @@ def parse_type(text: str | None, option: str) -> FixedType | None:
 
 
 def compile_model(path: str | Path, input_type: str | None = None, default_type: str | None = None,
-                  fold_batchnorm: bool = True, config: str | Path | dict | None = None) -> Graph:
+                  fold_batchnorm: bool = True, config: str | Path | dict | None = None,
+                  accumulator: str = "tight") -> Graph:
     """Import, run the pass pipeline and return the typed graph. `config` is a quantization
-    config (path, YAML/JSON text or dict) for float models."""
+    config (path, YAML/JSON text or dict) for float models; `accumulator` sizes Dense/Conv
+    accumulators: "tight" (default), "qtools" or "fixed:ap_fixed<W,I>" (passes/size_accumulators)."""
     quant_config = None
     if config is not None:
         from .config import load_config
         quant_config = load_config(config)
     in_type = parse_type(input_type, "--input-type") or (quant_config.input_type if quant_config else None)
-    options = passes.Options(in_type, parse_type(default_type, "--default-type"), fold_batchnorm, quant_config)
+    options = passes.Options(in_type, parse_type(default_type, "--default-type"), fold_batchnorm, quant_config,
+                             str(passes.size_accumulators.parse_mode(accumulator)))
     return passes.run(import_onnx(path), options)
 
 

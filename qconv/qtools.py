@@ -698,6 +698,11 @@ def _const_type(node, key):
     return None if c is None or c.fixed is None else from_fixed(c.fixed)
 
 
+def _known(q):
+    """`q` if qtools knows the quantizer, else None."""
+    return q if q is not None and from_quantizer(q) is not None else None
+
+
 def _output_quantized(node) -> bool:
     """True when a quantizer (not qconv's accumulator rule) typed a Dense/Conv/Pool output."""
     acc = node.attrs.get("accum")
@@ -746,23 +751,26 @@ def _node_layer(graph, node, inputs) -> Layer:
     rec = node_quantizers(node)
     quantized_out = node.out.fixed is not None and _output_quantized(node)
     if node.op in ("Dense", "Conv"):
-        layer.kernel_quantizer = rec.get("kernel_quantizer") or _const_type(node, "W")
-        layer.bias_quantizer = rec.get("bias_quantizer") or _const_type(node, "b")
+        # a quantizer qtools does not know (quantized_linear, HGQ ...): the ap_fixed type it gave
+        layer.kernel_quantizer = _known(rec.get("kernel_quantizer")) or _const_type(node, "W")
+        layer.bias_quantizer = _known(rec.get("bias_quantizer")) or _const_type(node, "b")
         layer.use_bias = "b" in node.consts
         layer.kernel_scale = rec.get("kernel_scale")
         layer.kernel_shape = _keras_kernel_shape(node)
         if quantized_out:
-            layer.activation = rec.get("activation") or from_fixed(node.out.fixed)
+            layer.activation = _known(rec.get("activation")) or from_fixed(node.out.fixed)
         if node.op == "Dense":
             layer.layer_type = "QDense"
         else:
             c, m, g = node.attrs["in_hwc"][2], node.attrs["out_hwc"][2], node.attrs["group"]
-            if g > 1 and g == c and m == c:
+            if _is_1d(node):
+                layer.layer_type = "QConv1D"  # (grouped or not: qtools has no 1-D depthwise layer)
+            elif g > 1 and g == c and m == c:
                 layer.layer_type = "QDepthwiseConv2D"
                 kh, kw = node.attrs["kernel"]
                 layer.kernel_shape = (kh, kw, c, 1)
             else:
-                layer.layer_type = "QConv1D" if _is_1d(node) else "QConv2D"
+                layer.layer_type = "QConv2D"
         if node.attrs.get("folded_bn") and rec.get("kernel_quantizer") is not None and not _is_1d(node) \
                 and node.op == "Conv":
             layer.layer_type = "QDepthwiseConv2DBatchnorm" if layer.layer_type == "QDepthwiseConv2D" \
@@ -845,3 +853,20 @@ class QKerasInfo(dict):
         return ", ".join(parts)
 
     __repr__ = __str__
+
+
+def rule_for_node(graph, node, x_type: FixedType | None = None) -> dict:
+    """qtools' entry for one Dense/Conv node applied to the input type it really has in `graph`
+    (or `x_type`): the per-layer qtools rule, for comparisons with other sizing rules."""
+    if x_type is None:
+        x_type = graph.node(node.inputs[0]).out.fixed
+    layer = _node_layer(graph, node, {})
+    layer.inputs = [""]
+    return infer([layer], [from_fixed(x_type)])["layer_data_type_map"][node.name]
+
+
+def rule_accumulator(graph, node, x_type: FixedType | None = None) -> FixedType:
+    """The qtools accumulator (fused_accumulator / folded accumulator) of `rule_for_node`."""
+    e = rule_for_node(graph, node, x_type)
+    acc = e.get("fused_accumulator") or e["accumulator"]
+    return to_fixed(acc.output, f"{node.describe()}: qtools accumulator").with_modes("TRN", "WRAP")

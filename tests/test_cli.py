@@ -48,7 +48,7 @@ def _assert_clean_error(proc, *needles):
 def test_inspect_shows_types(demo_model):
     r = cli("inspect", demo_model)
     assert r.exit_code == 0
-    assert "dense0 = Dense(x) -> 64 ap_fixed<19,10>" in r.output
+    assert "dense0 = Dense(x) -> 64 ap_fixed<15,6>" in r.output  # tight accumulator (the lossless rule: <19,10>)
     assert "relu0 = Relu(dense0) -> 64 ap_ufixed<6,3,AP_RND_CONV,AP_SAT>" in r.output
     assert "W: 16x64 ap_fixed<6,2>" in r.output
 
@@ -194,7 +194,7 @@ def test_sim_trace_reports_ranges_and_overflow(demo_model, tmp_path):
     r = CliRunner().invoke(main, ["sim", str(demo_model), "-i", str(tmp_path / "in.npy"),
                                                   "-o", str(tmp_path / "o.npz"), "--trace"])
     assert r.exit_code == 0, r.output
-    assert "dense0: min" in r.output and "(type range [-512.0, 511.998046875])" in r.output
+    assert "dense0: min" in r.output and "(type range [-32.0, 31.998046875])" in r.output  # tight <15,6>
     assert "overflow: relu0: 12 values outside ap_ufixed<6,3,AP_RND_CONV,AP_SAT> (SAT)" in r.stderr
 
 

@@ -25,6 +25,9 @@ BRANCHES = [
     ("quantized_bits(8,0,alpha='auto_po2')", "Relu", "quantized_relu_po2(4)"),
     ("quantized_bits(4,0,1,alpha=1)", "Tanh", "binary(alpha=1)"),
     ("quantized_bits(5,1,alpha=1)", "Relu", "ternary(alpha=1)"),
+    ("quantized_linear(6,1)", "Relu", "quantized_hswish(6,2)"),
+    ("stochastic_ternary(alpha=1)", "Sigmoid", "quantized_relu(5,2,negative_slope=0.25)"),
+    ("stochastic_binary(alpha=1)", "Tanh", "quantized_bits(6,2,1,alpha=1)"),
 ]
 BIAS = "quantized_bits(8,3,alpha=1)"
 INPUT_TYPE = "ap_fixed<8,3>"

@@ -48,8 +48,19 @@ def compile_project(project: Path, ap_types: str | None = None, trace: bool = Fa
     return exe, time.perf_counter() - t0
 
 
+def _unlimited_stack() -> None:
+    """Layer arrays are locals of the top function (as HLS wants them); for big feature maps the
+    C simulation needs more than the default 8 MiB stack."""
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 def _run(exe: Path, project: Path, args: list[str]) -> None:
-    proc = subprocess.run([str(exe), *args], cwd=project, capture_output=True, text=True)
+    proc = subprocess.run([str(exe), *args], cwd=project, capture_output=True, text=True,
+                          preexec_fn=_unlimited_stack)
     if proc.returncode != 0:
         raise ToolchainError(f"C simulation {exe.name} failed (exit {proc.returncode}): "
                              f"{(proc.stderr or proc.stdout).strip()[:500]}")

@@ -86,6 +86,7 @@ class Importer:
         self.graph = Graph(cpp_name(Path(source).stem))
         self.consts: dict[str, Const] = {}                       # ONNX name -> constant
         self.views: dict[str, tuple[str, tuple[int, ...]]] = {}  # ONNX name -> (IR node, order)
+        self.qdq: dict[str, object] = {}  # integer tensors between QuantizeLinear and DequantizeLinear
         for init in model.graph.initializer:
             self.consts[init.name] = Const(numpy_helper.to_array(init).astype(np.float64))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..ir import Graph
 from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_threshold  # noqa: F401  (register the handlers)
+from . import ops_qdq  # noqa: F401  (after ops_activation: it wraps Clip)
 from .importer import Importer, load_model
 
 

@@ -248,3 +248,37 @@ def _resize(imp: Importer, n, attrs):
     mem_of_sem = np.arange(x.out.size).reshape(x.out.shape).transpose(np.argsort(order)).reshape(-1)
     idx = mem_of_sem[picked].transpose(order)             # memory output -> memory input index
     _gather(imp, n, x, idx, idx.shape, order)
+
+
+def _gather_semantic(imp: Importer, n, picked: np.ndarray) -> None:
+    """Emit a Gather for an output whose semantic elements read the input's semantic flat
+    indices `picked` (shape = output semantic shape); memory layouts are handled here."""
+    x, order = imp.view(n, n.input[0])
+    mem_of_sem = np.arange(x.out.size).reshape(x.out.shape).transpose(np.argsort(order)).reshape(-1)
+    if picked.ndim != len(order):
+        order = tuple(range(picked.ndim))
+    idx = np.ascontiguousarray(mem_of_sem[picked].transpose(order))
+    _gather(imp, n, x, idx, idx.shape, order)
+
+
+@handler("DepthToSpace", "SpaceToDepth")
+def _depth_space(imp: Importer, n, attrs):
+    """Pixel shuffles as an index gather (ONNX DCR/CRD modes)."""
+    sem = imp.semantic_shape(n, n.input[0])
+    if len(sem) != 3:
+        raise UnsupportedError(f"{imp.where(n)}: {n.op_type} needs a [C, H, W] input per sample")
+    b = int(attrs["blocksize"])
+    c, h, w = sem
+    src = np.arange(c * h * w).reshape(1, c, h, w)
+    mode = attrs.get("mode", b"DCR")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if n.op_type == "DepthToSpace":
+        if mode == "DCR":
+            t = src.reshape(1, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+        else:
+            t = src.reshape(1, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+        picked = t.reshape(c // (b * b), h * b, w * b)
+    else:
+        t = src.reshape(1, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        picked = t.reshape(c * b * b, h // b, w // b)
+    _gather_semantic(imp, n, picked)

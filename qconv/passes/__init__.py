@@ -7,7 +7,8 @@
   absorb_quantizers   activation Quant nodes           -> output type of their producer (or Cast)
   quantize_constants  float weights/biases             -> mantissas of --default-type
   infer_types         untyped tensors                   -> lossless (or default) fixed types,
-                                                          Dense accumulator types
+                                                          Dense/Conv accumulators sized by
+                                                          size_accumulators (--accumulator)
   build_tables        Table activations (Sigmoid)       -> precomputed lookup tables
   validate            every tensor typed and simulable  -> clear error otherwise
 """
@@ -30,6 +31,7 @@ class Options:
     default_type: FixedType | None = None  # every tensor no quantizer covers
     fold_batchnorm: bool = True            # fold BatchNorm into float weights where possible
     config: object | None = None           # a qconv.config.QuantConfig (--config)
+    accumulator: str = "tight"             # Dense/Conv accumulators: tight | qtools | fixed:<type>
 
 
 PIPELINE = [fuse_bias, fold_batchnorm, fuse_requantizer, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node, TensorType
+from ..qtools import QKerasInfo
 from ..quantizers.hardware import constant_fixed
 
 ACTIVATION_OPS = {"Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "Elu", "Selu", "Clip", "Softmax"}
@@ -42,6 +43,10 @@ def _quantize_weights(node: Node, key: str, q) -> None:
         values = values.transpose(np.argsort(qkeras_layout))
     mant, t = constant_fixed(values)
     node.consts[key] = Const(mant, t)
+    info = node.attrs.setdefault("qkeras", QKerasInfo())  # for qtools and the report
+    info["kernel_quantizer" if key == "W" else "bias_quantizer"] = q
+    if key == "W" and isinstance(getattr(q, "alpha", None), str) and q.scale is not None:
+        info["kernel_scale"] = np.array(q.scale, np.float64)  # this layer's auto scale
 
 
 def _table_type(q, hw) -> FixedType:
@@ -61,6 +66,7 @@ def _replace_activation(node: Node, q) -> None:
     hw = q.hardware().require_exact()
     if node.op == "Relu" and hw.kind == "fixed" and hw.scale is None and not hw.fixed.signed:
         node.out.fixed = hw.fixed  # quantize(relu(x)): the Relu cast into the quantizer's type
+        node.attrs["quantizer"] = q
         return
     node.op, node.inputs = "Table", node.inputs[:1]
     node.attrs = {"fn": "quantizer", "quantizer": q}
@@ -71,6 +77,7 @@ def _replace_activation(node: Node, q) -> None:
 def _append_activation(graph: Graph, node: Node, q) -> None:
     """A Dense/Conv layer's activation=q: applied to its output."""
     hw = q.hardware().require_exact()
+    node.attrs.setdefault("qkeras", QKerasInfo())["activation"] = q
     name = f"{node.name}_{q.name}"
     while name in graph:
         name += "_"

@@ -24,6 +24,7 @@ from ..fixed import FixedType
 from ..ir import Const, Graph
 
 MAX_TABLE = 1 << 16
+EXHAUSTIVE_TABLE = 1 << 22  # input types with up to this many mantissas are evaluated exhaustively
 STEP_TABLE = 1 << 12  # wider than this: a step function becomes thresholds (if few levels)
 MAX_LEVELS = 1024     # more levels than this: never thresholds
 FEW_LEVELS = 64       # up to this many levels, thresholds beat a table wider than STEP_TABLE
@@ -55,6 +56,18 @@ def _edge(fn, t_in, t_out, start: int, stop: int) -> int:
         else:
             bad = mid
     return good
+
+
+def _changing_range(fn, t_in, t_out) -> tuple[int, int]:
+    """The smallest [lo, hi] outside which the rounded output is constant (below lo equal to
+    f(min), above hi equal to f(max)), from every input mantissa: exact for any function."""
+    codes = np.arange(t_in.min_mantissa, t_in.max_mantissa + 1)
+    m = _entries(fn, t_in, t_out, codes)
+    first = np.nonzero(m != m[0])[0]
+    last = np.nonzero(m != m[-1])[0]
+    lo = codes[first[0] - 1] if first.size else codes[0]
+    hi = codes[last[-1] + 1] if last.size else codes[0]
+    return int(lo), int(max(hi, lo))
 
 
 def _steps(fn, t_in, t_out, lo: int, hi: int):
@@ -128,7 +141,9 @@ def apply(graph: Graph, options=None) -> Graph:
             fn = _quantizer_function(node, t_in)
         else:
             fn = functools.partial(FUNCTIONS[node.attrs["fn"]], **node.attrs.get("params", {}))
-        if node.attrs.get("monotone", True):
+        if t_in.max_mantissa - t_in.min_mantissa < EXHAUSTIVE_TABLE:
+            lo, hi = _changing_range(fn, t_in, t_out)  # any function: every mantissa evaluated
+        elif node.attrs.get("monotone", True):
             lo = _edge(fn, t_in, t_out, t_in.min_mantissa, t_in.max_mantissa)
             hi = _edge(fn, t_in, t_out, t_in.max_mantissa, lo)
         else:  # the whole input range

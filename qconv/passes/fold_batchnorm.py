@@ -28,5 +28,6 @@ def apply(graph: Graph, options) -> Graph:
         src.consts["W"] = Const(w * (s if src.op == "Dense" else s[:, None, None, None]))
         b = src.consts["b"].values if "b" in src.consts else 0.0
         src.consts["b"] = Const(b * s + t)
+        src.attrs["folded_bn"] = node.name  # qtools treats it as QConv2DBatchnorm
         graph.bypass(node)
     return graph

@@ -4,7 +4,8 @@ One rule per op (RULES). A node that already has an output type (an absorbed qua
 it; otherwise `--default-type` applies where the rule says "default", else the lossless type:
 - Dense/Conv: the product of input and weight types (`<Wx+Ww, Ix+Iw>`), grown by
   ceil(log2 fan-in) integer bits, aligned with the bias and grown one bit for the bias add: the
-  accumulator holds every partial sum exactly; the output is the accumulator type.
+  accumulator holds every partial sum exactly; the output is the accumulator type. That rule
+  (also hls4ml's) caps `tight`; size_accumulators.choose picks the accumulator (--accumulator).
 - Relu, Reshape, Transpose, MaxPool: the input type (these never need more bits).
 - AveragePool: window sum exact in the accumulator, times 1/count (see `pool_recip`).
 - Add/Sub/Mul, BatchNorm's x*s+t: ap_fixed's exact result types; Concat: the union type.
@@ -23,7 +24,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..fixed import FixedType, accumulate_type, product_type, sum_type, union_type
 from ..ir import Const, Graph
-from . import activations
+from . import activations, size_accumulators
 
 TABLE_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
 RECIP_EXTRA_BITS = 18  # fraction bits beyond log2(count) for 1/count when count is not a power of two
@@ -46,6 +47,7 @@ def _accumulating(node, ins, options):
     acc = accumulate_type(product_type(ins[0], w.fixed), fan_in)
     if "b" in node.consts:
         acc = sum_type(acc, node.consts["b"].fixed)
+    acc = size_accumulators.choose(node, ins[0], acc, options)  # --accumulator (tight by default)
     node.attrs["accum"] = acc
     return options.default_type or acc
 
@@ -124,6 +126,7 @@ RULES.update(activations.RULES)  # PRelu (LeakyRelu), HardSigmoid, Clip, Softmax
 
 
 def apply(graph: Graph, options) -> Graph:
+    size_accumulators.GRAPH.set(graph)  # --accumulator qtools reads the layers upstream
     for node in graph.topo():
         rule = RULES.get(node.op)
         if rule is None:

@@ -42,6 +42,11 @@ def apply(graph: Graph, options) -> Graph:
             if c.quantized:
                 continue
             t = options.default_type
+            if key == "b" and node.attrs.get("folded_bn") and getattr(options, "accumulator", "") == "qtools":
+                # QKeras' folded bias is float32; --accumulator qtools then quantizes it to the
+                # accumulator type (populate_bias_quantizer_from_accumulator, size_accumulators)
+                c.values = np.asarray(c.values, np.float32).astype(np.float64)
+                t = None
             if key in EXACT_MAX_WIDTH and (t is None or key != "b"):
                 t = exact_type(c.values, EXACT_MAX_WIDTH[key]) or t
             if t is None:

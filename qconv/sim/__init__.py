@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ModelError
 from ..fixed import FixedType
 from ..ir import Graph
-from . import activation, conv, eltwise, kernels  # noqa: F401  (register the kernels)
+from . import activation, arith, conv, eltwise, kernels  # noqa: F401  (register the kernels)
 from .registry import KERNELS
 
 
@@ -23,6 +23,7 @@ class SimResult:
     types: dict[str, FixedType]               # output name -> its type
     trace: dict[str, np.ndarray] = field(default_factory=dict)   # node -> mantissas (trace=True)
     overflows: dict[str, int] = field(default_factory=dict)      # node -> values changed by overflow
+    accumulator_overflows: dict[str, int] = field(default_factory=dict)  # node -> wrapped accumulator sums
 
     def as_float(self) -> dict[str, np.ndarray]:
         return {k: self.types[k].to_float(v) for k, v in self.outputs.items()}
@@ -51,6 +52,7 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False) -> 
     """Evaluate the graph on input mantissas (keyed by input node name)."""
     values: dict[str, np.ndarray] = dict(mantissas)
     overflows: dict[str, int] = {}
+    arith.start_log()  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
     for node in graph.topo():
         if node.op == "Input":
             continue
@@ -63,7 +65,7 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False) -> 
     outs = {name: values[node] for name, node in zip(graph.output_names, graph.outputs)}
     types = {name: graph.node(node).out.fixed for name, node in zip(graph.output_names, graph.outputs)}
     kept = {k: v for k, v in values.items()} if trace else {}
-    return SimResult(outs, types, kept, overflows)
+    return SimResult(outs, types, kept, overflows, arith.stop_log())
 
 
 def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False) -> SimResult:

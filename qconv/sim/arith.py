@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..fixed import FixedType
 
 FLOAT_EXACT = 2.0**53
+_LOG = threading.local()  # accumulator overflow counts of the running simulation (see `start_log`)
 
 
-def matmul_exact(x: np.ndarray, w: np.ndarray, x_type: FixedType) -> np.ndarray:
+def product_drop(node, x_type: FixedType) -> int:
+    """Fraction bits of the exact products x*w that the node's accumulator does not keep (>= 0).
+    A tight accumulator only drops bits that are zero in every weight; a user cap
+    (--accumulator fixed:...) or qtools' rule may drop real bits: each product is then
+    truncated (AP_TRN) on its own, as ``acc += x * w`` does in C++."""
+    return max(0, x_type.frac + node.consts["W"].fixed.frac - node.attrs["accum"].frac)
+
+
+def matmul_exact(x: np.ndarray, w: np.ndarray, x_type: FixedType, drop: int = 0) -> np.ndarray:
     """x @ w on int64 mantissas, exactly: float64 BLAS while every partial sum provably stays
-    below 2^53 (max column sum of |w| times the largest input mantissa), int64 otherwise."""
+    below 2^53 (max column sum of |w| times the largest input mantissa), int64 otherwise.
+    With `drop` > 0: sum_i floor(x_i * w_ij / 2^drop), each product truncated on its own."""
+    if drop > 0:
+        nz = np.abs(w[w != 0]).astype(np.int64)
+        if nz.size == 0:
+            return np.zeros((x.shape[0], w.shape[1]), np.int64)
+        if int(np.bitwise_and(nz, -nz).min()) >= (1 << drop):  # the dropped bits are zero
+            w = w >> drop
+        else:
+            acc = np.zeros((x.shape[0], w.shape[1]), np.int64)
+            x64, w64 = x.astype(np.int64), w.astype(np.int64)
+            for k in range(w.shape[0]):
+                acc += (x64[:, k:k + 1] * w64[k:k + 1, :]) >> drop
+            return acc
     bound = float(np.abs(w).sum(axis=0).max(initial=0)) * 2.0 ** max(x_type.width, 1)
     if bound < FLOAT_EXACT:
         return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
@@ -19,14 +43,34 @@ def matmul_exact(x: np.ndarray, w: np.ndarray, x_type: FixedType) -> np.ndarray:
 
 
 def finish_accumulation(acc: np.ndarray, node, x_type: FixedType):
-    """Products of x and W (mantissas at frac Fx+Fw) plus the node's bias, aligned into the
-    accumulator type, then cast into the output type. Returns (mantissas, overflow mask)."""
+    """Products of x and W (mantissas at frac Fx+Fw-drop, see `product_drop`) plus the node's
+    bias, in the accumulator type exactly as the C++ does it (bias and products truncated to its
+    fraction bits, the sum wrapped to its width; wraps are logged as accumulator overflow), then
+    cast into the output type. Returns (mantissas, output overflow mask)."""
     acc_t: FixedType = node.attrs["accum"]
-    acc = acc << (acc_t.frac - x_type.frac - node.consts["W"].fixed.frac)
+    acc = acc << (acc_t.frac - x_type.frac - node.consts["W"].fixed.frac + product_drop(node, x_type))
     if "b" in node.consts:
         b = node.consts["b"]
-        acc = acc + (b.values << (acc_t.frac - b.fixed.frac))
-    return node.out.fixed.cast(acc, acc_t, return_overflow=True)
+        up = acc_t.frac - b.fixed.frac
+        acc = acc + (b.values << up if up >= 0 else b.values >> -up)
+    wrapped = acc_t.with_modes("TRN", "WRAP")._wrap(np.asarray(acc, np.int64).view(np.uint64))
+    log = getattr(_LOG, "counts", None)
+    if log is not None:
+        n = int(np.count_nonzero(wrapped != acc))
+        if n:
+            log[node.name] = log.get(node.name, 0) + n
+    return node.out.fixed.cast(wrapped, acc_t, return_overflow=True)
+
+
+def start_log() -> None:
+    """Start counting accumulator overflows (wrapped sums) per node."""
+    _LOG.counts = {}
+
+
+def stop_log() -> dict[str, int]:
+    counts = getattr(_LOG, "counts", None) or {}
+    _LOG.counts = None
+    return counts
 
 
 def align(mant: np.ndarray, t: FixedType, frac: int) -> np.ndarray:

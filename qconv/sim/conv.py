@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixed import product_type
-from .arith import finish_accumulation, matmul_exact
+from .arith import finish_accumulation, matmul_exact, product_drop
 from .registry import kernel
 
 
@@ -41,7 +41,7 @@ def conv(node, xs, xts):
     for gi in range(g):
         patches = win[..., gi * cpg:(gi + 1) * cpg].reshape(n * oh * ow, kh * kw * cpg)
         wg = w[gi * mpg:(gi + 1) * mpg].transpose(2, 3, 1, 0).reshape(kh * kw * cpg, mpg)
-        acc[:, gi * mpg:(gi + 1) * mpg] = matmul_exact(patches, wg, xts[0])
+        acc[:, gi * mpg:(gi + 1) * mpg] = matmul_exact(patches, wg, xts[0], product_drop(node, xts[0]))
     y, ovf = finish_accumulation(acc, node, xts[0])
     return y.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape))
 

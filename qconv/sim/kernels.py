@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arith import finish_accumulation, matmul_exact
+from .arith import finish_accumulation, matmul_exact, product_drop
 from .registry import kernel
 
 
 @kernel("Dense")
 def dense(node, xs, xts):
-    return finish_accumulation(matmul_exact(xs[0], node.consts["W"].values, xts[0]), node, xts[0])
+    drop = product_drop(node, xts[0])  # bits an accumulator narrower than the products drops
+    return finish_accumulation(matmul_exact(xs[0], node.consts["W"].values, xts[0], drop), node, xts[0])
 
 
 @kernel("Relu")

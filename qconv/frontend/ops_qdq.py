@@ -1,0 +1,107 @@
+"""Standard ONNX QuantizeLinear / Clip / DequantizeLinear chains, mapped onto QONNX IntQuant.
+
+QuantizeLinear(x, s, z) -> saturate(round_half_even(x / s) + z) on the zero point's integer type;
+a Clip on those integers narrows the range (how QONNX's Quant of < 8 bits is written as QCDQ);
+DequantizeLinear(q, s, z) -> (q - z) * s. The chain Q [Clip] DQ is exactly IntQuant(s, z, bits,
+signed, narrow) with rounding ROUND, so it imports like a QONNX Quant node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from ..errors import UnsupportedError
+from .importer import HANDLERS, Importer, handler
+from .ops_core import _quant
+
+_DTYPE_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255),
+                onnx.TensorProto.INT16: (-32768, 32767), onnx.TensorProto.UINT16: (0, 65535)}
+
+
+@dataclass
+class _Pending:
+    """The integer tensor between a QuantizeLinear and its DequantizeLinear."""
+
+    source: str          # the quantized (float) tensor
+    scale: str
+    zero_point: str
+    lo: int
+    hi: int
+
+
+def _zero_point_range(imp: Importer, n, name: str) -> tuple[int, int]:
+    dtype = None
+    for init in imp.model.graph.initializer:
+        if init.name == name:
+            dtype = init.data_type
+    for node in imp.model.graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            dtype = node.attribute[0].t.data_type
+    if dtype is None:
+        dtype = onnx.TensorProto.UINT8  # ONNX's default zero point type
+    if dtype not in _DTYPE_RANGE:
+        raise UnsupportedError(f"{imp.where(n)}: zero point type {onnx.TensorProto.DataType.Name(dtype)} "
+                               "is not supported (int8, uint8, int16, uint16)")
+    return _DTYPE_RANGE[dtype]
+
+
+@handler("QuantizeLinear")
+def _quantize_linear(imp: Importer, n, attrs):
+    if len(n.input) < 3 or not n.input[2]:
+        raise UnsupportedError(f"{imp.where(n)}: QuantizeLinear without a zero point is not supported")
+    lo, hi = _zero_point_range(imp, n, n.input[2])
+    imp.qdq[n.output[0]] = _Pending(n.input[0], n.input[1], n.input[2], lo, hi)
+
+
+_activation_clip = HANDLERS.get("Clip")
+
+
+@handler("Clip")
+def _clip(imp: Importer, n, attrs):
+    pending = imp.qdq.get(n.input[0])
+    if pending is None:
+        return _activation_clip(imp, n, attrs)
+    bounds = [imp.const(n, i, "bound").values.reshape(-1)[0] if len(n.input) > j and n.input[j] else None
+              for j, i in ((1, n.input[1] if len(n.input) > 1 else ""), (2, n.input[2] if len(n.input) > 2 else ""))]
+    lo = pending.lo if bounds[0] is None else max(pending.lo, int(bounds[0]))
+    hi = pending.hi if bounds[1] is None else min(pending.hi, int(bounds[1]))
+    imp.qdq[n.output[0]] = _Pending(pending.source, pending.scale, pending.zero_point, lo, hi)
+
+
+def _int_range_to_quant(imp: Importer, n, lo: int, hi: int) -> tuple[int, int, int]:
+    """(bits, signed, narrow) of IntQuant whose integer range is exactly [lo, hi]."""
+    if lo < 0:
+        bits = (hi + 1).bit_length()  # hi = 2^(b-1) - 1
+        if hi != (1 << (bits - 1)) - 1:
+            bits = 0
+        elif lo == -(1 << (bits - 1)):
+            return bits, 1, 0
+        if lo == -(1 << (bits - 1)) + 1:
+            return bits, 1, 1
+    else:
+        bits = max(hi, 1).bit_length()
+        if lo == 0 and hi == (1 << bits) - 1:
+            return bits, 0, 0
+    raise UnsupportedError(f"{imp.where(n)}: integer range [{lo}, {hi}] is not the range of a QONNX Quant "
+                           "(signed/unsigned, narrow or not)")
+
+
+@handler("DequantizeLinear")
+def _dequantize_linear(imp: Importer, n, attrs):
+    pending = imp.qdq.get(n.input[0])
+    if pending is None:
+        raise UnsupportedError(f"{imp.where(n)}: a DequantizeLinear must follow a QuantizeLinear (and Clip)")
+    if list(n.input[1:3]) != [pending.scale, pending.zero_point] and not np.array_equal(
+            imp.const(n, n.input[1], "scale").values, imp.const(n, pending.scale, "scale").values):
+        raise UnsupportedError(f"{imp.where(n)}: DequantizeLinear with another scale than its QuantizeLinear")
+    bits, signed, narrow = _int_range_to_quant(imp, n, pending.lo, pending.hi)
+    bits_name = f"{n.output[0]}@bits"
+    from ..ir import Const
+    imp.consts[bits_name] = Const(np.array(float(bits)))
+    quant = onnx.helper.make_node("Quant", [pending.source, pending.scale, pending.zero_point, bits_name],
+                                  [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
+                                  rounding_mode="ROUND")
+    _quant(imp, quant, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND"})

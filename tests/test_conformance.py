@@ -1,0 +1,47 @@
+"""The conformance corpus (../shared/models): every model keeps at least the status and
+exactness recorded in conformance/expected.json; a change that loses a model fails here.
+Regenerate the file deliberately (see conformance/README.md), never to hide a regression."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qconv.conform import conform_model, find_models
+
+from .conftest import ROOT, shared_path
+
+EXPECTED = json.loads((ROOT / "conformance" / "expected.json").read_text())
+
+
+def _models():
+    return sorted(EXPECTED["expected"])
+
+
+def _run(rel, tmp_path, csim=False):
+    root = shared_path("models")
+    opts = EXPECTED.get("options", {}).get(rel, {})
+    return conform_model(root / rel, root, csim=csim, csim_samples=4, work=tmp_path / "prj", **opts)
+
+
+def test_expectations_cover_the_corpus():
+    root = shared_path("models")
+    assert sorted(str(p.relative_to(root)) for p in find_models(root)) == _models()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", _models())
+def test_model_keeps_its_conformance(rel, tmp_path):
+    want = EXPECTED["expected"][rel]
+    row = _run(rel, tmp_path, csim=want.get("csim", False))
+    status = row.status.split(":")[0]
+    assert status == want["status"], f"{rel}: {row.status}"
+    if want["status"] != "ok":
+        return
+    assert row.exact >= want["min_exact"], f"{rel}: exact {row.exact} < {want['min_exact']}"
+    if want.get("min_argmax") is not None:
+        assert row.argmax >= want["min_argmax"], f"{rel}: argmax {row.argmax} < {want['min_argmax']}"
+    if want.get("csim"):
+        done, total = map(int, row.csim.split("/"))
+        assert done == total > 0, f"{rel}: csim {row.csim}"
