@@ -36,10 +36,26 @@ def matmul_exact(x: np.ndarray, w: np.ndarray, x_type: FixedType, drop: int = 0)
             for k in range(w.shape[0]):
                 acc += (x64[:, k:k + 1] * w64[k:k + 1, :]) >> drop
             return acc
-    bound = float(np.abs(w).sum(axis=0).max(initial=0)) * 2.0 ** max(x_type.width, 1)
-    if bound < FLOAT_EXACT:
-        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    w64, column_bound = _prepared(w)
+    if column_bound * 2.0 ** max(x_type.width, 1) < FLOAT_EXACT:
+        return (x.astype(np.float64) @ w64).astype(np.int64)  # every sum is an exact integer
     return x.astype(np.int64) @ w.astype(np.int64)
+
+
+_PREPARED: dict[int, tuple] = {}
+
+
+def _prepared(w: np.ndarray) -> tuple[np.ndarray, float]:
+    """w as float64 and its largest column sum of |w|, computed once per weight array."""
+    hit = _PREPARED.get(id(w))
+    if hit is not None and hit[0] is w:
+        return hit[1], hit[2]
+    w64 = w.astype(np.float64)
+    bound = float(np.abs(w64).sum(axis=0).max(initial=0))
+    if len(_PREPARED) > 256:
+        _PREPARED.clear()
+    _PREPARED[id(w)] = (w, w64, bound)
+    return w64, bound
 
 
 def finish_accumulation(acc: np.ndarray, node, x_type: FixedType):
