@@ -15,6 +15,11 @@ by ONNX node name or op type, each with ``kernel_quantizer``, ``bias_quantizer``
     Conv:                                 # ... or an op type (node names win)
       activation: "quantized_relu(6,2)"
 
+An ``average_quantizer`` on an AveragePool/GlobalAveragePool entry (name, op type or default)
+makes the average QKeras' QAveragePooling2D/QGlobalAveragePooling2D: window sum times
+``q(1/pool_area)`` (passes/qpooling.py); an ``activation`` on its name entry is the layer's
+``activation=``.
+
 Layer entries may also sit under a ``layers:`` mapping. A layer's settings are its node-name
 entry, then its op-type entry, then ``default``, field by field; ``null`` switches a field off.
 
@@ -40,7 +45,7 @@ from .fixed import FixedType
 from .quantizers import get_quantizer
 from .quantizers.base import Quantizer
 
-FIELDS = ("kernel_quantizer", "bias_quantizer", "activation")
+FIELDS = ("kernel_quantizer", "bias_quantizer", "activation", "average_quantizer")
 RESERVED = ("default", "input_type", "qkeras_layer_semantics", "layers")
 REWRITE_ALPHA = ("quantized_bits", "quantized_linear")
 REWRITE_SIGN = ("binary", "ternary", "stochastic_binary", "stochastic_ternary", "bernoulli")
@@ -57,6 +62,7 @@ class LayerQuant:
     kernel_quantizer: Quantizer | None = None
     bias_quantizer: Quantizer | None = None
     activation: Quantizer | Callable | None = None
+    average_quantizer: Quantizer | None = None  # AveragePool/GlobalAveragePool: QKeras qpooling
 
 
 @dataclass(frozen=True)

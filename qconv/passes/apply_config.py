@@ -120,8 +120,10 @@ def apply(graph: Graph, options) -> Graph:
         if node.op in ("Dense", "Conv"):
             _quantize_weights(node, "W", lq.kernel_quantizer)
             _quantize_weights(node, "b", lq.bias_quantizer)
+        if node.op == "Pool" and node.attrs.get("mode") == "avg" and lq.average_quantizer is not None:
+            node.attrs["average_quantizer"] = lq.average_quantizer  # QKeras qpooling (passes/qpooling.py)
         named = config.entries.get(name, {})
-        if node.op in ("Dense", "Conv"):
+        if node.op in ("Dense", "Conv", "Pool"):  # a layer's activation= (QAveragePooling2D has one too)
             if named.get("activation") is not None:
                 _append_activation(graph, node, named["activation"])
         elif op_type in ACTIVATION_OPS:

@@ -82,6 +82,9 @@ def _pool(node, ins, options):
     node.attrs["accum"] = accumulate_type(x.with_modes("TRN", "WRAP"), kh * kw)
     exact = recip.fixed.frac == math.ceil(math.log2(max(kh * kw, 1)))
     extra = 0 if exact else 1  # a rounded-up 1/count may push the mean past the input's range
+    if node.attrs.get("average_quantizer") is not None:  # QKeras qpooling: sum * q(1/A) * A/count
+        from .qpooling import apply_to
+        recip, extra = apply_to(node, x)
     lossless = FixedType(x.width + recip.fixed.frac + extra, x.integer + extra, x.signed)
     return options.default_type or lossless
 
