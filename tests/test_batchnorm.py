@@ -37,12 +37,13 @@ def test_batchnorm_folds_into_float_conv(tmp_path):
     assert [n.op for n in folded.topo()] == ["Input", "Transpose", "Conv", "Transpose"]
     kept = compile_model(path, default_type="ap_fixed<16,6,AP_RND_CONV,AP_SAT>", fold_batchnorm=False)
     assert "Eltwise" in [n.op for n in kept.topo()]
-    # the folded weights are W * gamma / sqrt(var + eps), quantized once
+    # the folded weights are W * (gamma * (1 / sqrt(var + eps))) in float32 (QKeras), quantized once
     conv = next(n for n in folded.topo() if n.op == "Conv")
     raw = next(a for a in map(onnx.numpy_helper.to_array, onnx.load(str(path)).graph.initializer)
                if a.shape == (3, 2, 3, 3))
-    s = gamma / np.sqrt(var + 1e-3)
-    want = conv.consts["W"].fixed.from_float(raw * s[:, None, None, None])
+    f32 = np.float32
+    inv = gamma.astype(f32) * (f32(1) / np.sqrt(var.astype(f32) + f32(1e-3)))
+    want = conv.consts["W"].fixed.from_float((raw.astype(f32) * inv[:, None, None, None]).astype(f32))
     np.testing.assert_array_equal(conv.consts["W"].values, want)
 
 

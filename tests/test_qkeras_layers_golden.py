@@ -334,16 +334,11 @@ def _conv_bn_model(z: dict) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("name", BN_CASES, ids=["no_bias", "bias"])
 def test_qconv2d_batchnorm_folded_by_qconv(name, tmp_path):
-    """qconv's own folding (passes/fold_batchnorm, float64) from the golden's BN parameters.
-
-    Measured: qconv's float64 W_f and b_f, rounded to float32, are within 1 ulp (bias=False) and
-    2 ulp (bias=True) of QKeras' float32 fold (asserted as those bounds). After the layer's
-    quantizers the difference is gone on both goldens: the quantized kernel equals the golden's,
-    and in the bias=True case the quantized bias and the layer output are exact too. The
-    bias=False case has no bias quantizer: QKeras adds its float32 b_f, while qconv's float64
-    b_f has 53 significant bits (no exact fixed type under the 40-bit rule; --accumulator qtools
-    would round it to the accumulator type as populate_bias_quantizer_from_accumulator does), so
-    its output is compared in test_qconv2d_batchnorm_layer_output from the golden's b_f instead.
+    """qconv's own folding (passes/fold_batchnorm, QKeras' float32 formula) from the golden's BN
+    parameters: W_f and b_f equal QKeras' bit for bit (0 ulp) on both goldens; the quantized
+    kernel equals the golden's, and in the bias=True case the quantized bias and the layer output
+    are exact too. (The bias=False case has no bias quantizer: its output is compared in
+    test_qconv2d_batchnorm_layer_output.)
     """
     from qconv import passes
     from qconv.frontend import import_onnx
@@ -356,9 +351,8 @@ def test_qconv2d_batchnorm_folded_by_qconv(name, tmp_path):
         g = p.apply(g, passes.Options())
     folded = g.node("conv")
     w64 = folded.consts["W"].values.transpose(2, 3, 1, 0)
-    bound = 2 if "bias=True" in name else 1
-    assert _ulps(w64.astype(np.float32), z["folded_kernel"]).max() == bound
-    assert _ulps(folded.consts["b"].values.astype(np.float32), z["folded_bias"]).max() == bound
+    np.testing.assert_array_equal(w64, z["folded_kernel"].astype(np.float64))
+    np.testing.assert_array_equal(folded.consts["b"].values, z["folded_bias"].astype(np.float64))
 
     entry = {"kernel_quantizer": case["kwargs"]["kernel_quantizer"]}
     if case["kwargs"]["bias_quantizer"]:

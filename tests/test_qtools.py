@@ -19,7 +19,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qconv import qtools
 from qconv.config import qkeras_layer_rewrite
-from qconv.errors import QconvError
 from qconv.pipeline import compile_model
 from qconv.quantizers import get_quantizer
 
@@ -198,8 +197,9 @@ def test_populate_bias_quantizer_from_accumulator_on_the_golden_folded_conv(tmp_
     assert str(q) == "quantized_bits(19,8,1)"
     assert conv.consts["b"].fixed == q.fixed_type()  # the folded bias, quantized as QKeras then does
     assert conv.attrs["accum"].to_cpp() == "ap_fixed<20,10>"
-    with pytest.raises(QconvError, match="constant 'b' is float"):  # other modes: the bias needs a type
-        compile_model(path, config=config)
+    # other modes keep the float32 folded bias exactly (QKeras' fold is float32: it fits 40 bits)
+    b = compile_model(path, config=config).node("conv").consts["b"]
+    np.testing.assert_array_equal(b.fixed.to_float(b.values), g["folded_bias"].astype(np.float64))
 
 
 # ----- 4. single rules ---------------------------------------------------------------------------------

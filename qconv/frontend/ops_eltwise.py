@@ -130,7 +130,8 @@ def _batchnorm(imp: Importer, n, attrs):
     cs32, ct32, _, _ = _scale_shift(imp, n, s32.astype(np.float64), t32.astype(np.float64), shape, n.input[0])
     imp.emit(n, "Eltwise", [x], x.out.shape, consts={"c": cs, "t": ct},
              attrs={"fn": "muladd", "inner": inner, "period": period, "batchnorm": True,
-                    "float_op": ("muladd", np.float32(cs32.values), np.float32(ct32.values))})
+                    "float_op": ("muladd", np.float32(cs32.values), np.float32(ct32.values)),
+                    "bn_float32": {"inv": s32, "mean": mean.astype(f32), "beta": beta.astype(f32)}})
 
 
 def _scale_shift(imp, n, s, t, shape, tensor):

@@ -1,16 +1,19 @@
 """Fold BatchNormalization into the preceding Conv/Dense, before its weights are quantized.
 
-y = (x * W + b) * s + t  ==>  x * (W * s) + (b * s + t), per output channel (SEMANTICS.md 5:
-W_f = gamma * W / sqrt(var + eps), b_f = gamma * (b - mean) / sqrt(var + eps) + beta), in
-float64. Only float weights fold: weights that a quantizer already fixed would change, so a
+y = (x * W + b) * s + t  ==>  x * (W * s) + (b * s + t), per output channel, in float32 exactly
+as QKeras' bn_folding_utils computes it (SEMANTICS.md 5): inv = gamma * (1 / sqrt(var + eps)),
+W_f = W * inv, b_f = inv * (b - mean) + beta (b = 0 without a bias), each step rounded to float32
+(the QConv2DBatchnorm goldens reproduce bit for bit this way). Only float weights fold: weights that a quantizer already fixed would change, so a
 BatchNorm after quantized weights stays a per-channel multiply-add. `--no-fold-bn` keeps every
 BatchNorm as its own layer.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Const, Graph
-from .fuse_bias import channel_vector, per_output_channel
+from .fuse_bias import per_output_channel
 
 
 def apply(graph: Graph, options) -> Graph:
@@ -22,12 +25,15 @@ def apply(graph: Graph, options) -> Graph:
         src = per_output_channel(graph, node)
         if src is None or any(c.quantized for c in src.consts.values()):
             continue
-        channels = src.out.shape[-1]
-        s, t = channel_vector(node, "c", channels), channel_vector(node, "t", channels)
-        w = src.consts["W"].values
-        src.consts["W"] = Const(w * (s if src.op == "Dense" else s[:, None, None, None]))
-        b = src.consts["b"].values if "b" in src.consts else 0.0
-        src.consts["b"] = Const(b * s + t)
+        bn = node.attrs["bn_float32"]
+        f32 = np.float32
+        inv, mean, beta = bn["inv"], bn["mean"], bn["beta"]
+        w = src.consts["W"].values.astype(f32)
+        w_f = w * (inv if src.op == "Dense" else inv[:, None, None, None])
+        b = src.consts["b"].values.astype(f32) if "b" in src.consts else np.zeros(inv.shape, f32)
+        b_f = (inv * (b - mean)).astype(f32) + beta
+        src.consts["W"] = Const(w_f.astype(f32).astype(np.float64))
+        src.consts["b"] = Const(b_f.astype(f32).astype(np.float64))
         src.attrs["folded_bn"] = node.name  # qtools treats it as QConv2DBatchnorm
         graph.bypass(node)
     return graph
