@@ -140,7 +140,9 @@ def models(quick: bool) -> list[Model]:
     tfc = Model("tfc", "TFC_2W2A", _shared("qonnx_model_zoo/TFC_2W2A.onnx"),
                 lambda rng, n, shape: _grid(rng, n, shape, 8, 0, 255),
                 qconv_input_type="ap_ufixed<8,0>", hls_input_precision="ufixed<8,0>",
-                note="input ap_ufixed<8,0> (pixels k/256) on both sides")
+                qconv_default_type="ap_fixed<18,8,AP_RND_CONV,AP_SAT>",
+                note="input ap_ufixed<8,0> (pixels k/256) on both sides; qconv types the float output "
+                     "scaling after the last MatMul with ap_fixed<18,8> (hls4ml keeps its own types)")
     conv = Model("conv", "conv2d_small_keras", _shared("example-models/conv2d_small_keras.onnx"),
                  lambda rng, n, shape: _normal_grid(rng, n, shape, 10, -2**15, 2**15 - 1),
                  qconv_input_type="ap_fixed<16,6>", qconv_default_type="ap_fixed<16,6>",

@@ -2,12 +2,10 @@
 
 Outputs must be bit-identical float32 (compared as uint32 bit patterns, so even the sign of
 zero counts), and so must the quantizers' `scale` (and quantized_linear's `quantization_scale`)
-arrays. The one exception, documented in SEMANTICS.md section 10: `quantized_ulaw` takes a
-float32 `log` whose last bit differs between TF's kernel (Eigen's polynomial) and a correctly
-rounded log. One ulp of ``log(1 + u|r|)`` (~5.5) is ~1.4 ulps of the quotient by ``log(1 + u)``
-(~1), so ulaw outputs are asserted within 2 ulps (observed: 0 or 2, on one level of 8-bit
-ulaw). (SEMANTICS.md also lists binary/ternary alpha="auto" on
-rank-4 tensors as 1-ulp; `autoscale.tf_mean` emulates Eigen's summation order and reproduces
+arrays, with no exception. SEMANTICS.md section 10 lists `quantized_ulaw` as 1-ulp (TF's float32
+`log` is Eigen's rational approximation, not a correctly rounded log); `float32.tf_log` emulates
+Eigen's packet log and reproduces those outputs bit for bit, so ulaw is held to exactness.
+(SEMANTICS.md also lists binary/ternary alpha="auto" on rank-4 tensors as 1-ulp; `autoscale.tf_mean` emulates Eigen's summation order and reproduces
 those bit for bit, so they are held to exactness here.) Layer cases (pooling, BN folding)
 belong to the layer issues and are skipped by kind.
 """
@@ -27,7 +25,7 @@ INDEX = SHARED / "golden" / "qkeras" / "index.json"
 CASES = json.loads(INDEX.read_text())["cases"] if INDEX.exists() else []
 LAYER_KINDS = {"layer": "layer case (QAveragePooling2D/QGlobalAveragePooling2D): pooling issue",
                "bn_folding": "layer case (QConv2DBatchnorm): batch-norm folding issue"}
-ULP_TOLERANCE = {"quantized_ulaw": (2, "TF's float32 log is 1 ulp off the correctly rounded log")}
+ULP_TOLERANCE: dict[str, tuple[int, str]] = {}  # class_name -> (max ulps, why); none needed today
 
 
 def test_golden_index_present():

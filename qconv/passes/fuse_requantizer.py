@@ -61,6 +61,7 @@ def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
                    attrs={"inner": inner, "period": period, "chain": steps,
                           "quantizer": q.attrs.get("quant"), "float_thresholds": q.attrs.get("float_thresholds"),
                           "levels_of_count": q.consts.get("levels")})
+    src.attrs["exact_output"] = True  # the thresholds read its exact value (no --default-type cast)
     consumers = graph.consumers(q.name)
     was_output = [o == q.name for o in graph.outputs]
     for n in chain + [q]:
@@ -93,11 +94,29 @@ def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
     return v
 
 
+def _monotone_steps_vectorized(f, lo: int, hi: int, grid: int = 4096):
+    """Change points of a monotone f over codes lo..hi: f on a coarse grid, then all intervals
+    whose ends differ bisected together (one numpy evaluation per step). A monotone function
+    cannot change and change back inside an interval whose ends agree."""
+    codes = np.unique(np.linspace(lo, hi, min(grid, hi - lo + 1)).astype(np.int64))
+    values = f(codes)
+    a, b = codes[:-1][values[:-1] != values[1:]], codes[1:][values[:-1] != values[1:]]
+    fa = f(a) if a.size else a
+    while a.size and np.any(b - a > 1):
+        mid = (a + b) // 2
+        fm = f(mid)
+        left = fm != fa  # the change is in [a, mid]
+        b = np.where(left, mid, b)
+        a, fa = np.where(left, a, mid), np.where(left, fa, fm)
+    thresholds = list(b) if a.size else []
+    levels = [int(values[0])] + ([int(v) for v in f(np.array(thresholds, np.int64))] if thresholds else [])
+    return thresholds, levels
+
+
 def resolve(node: Node, t_in) -> None:
     """Thresholds and levels of a fused chain over the input mantissas of `t_in`, per channel:
     every mantissa evaluated when there are at most EXHAUSTIVE of them, else the change points
     found by bisection (every step of the chain is monotone per channel, so is the whole)."""
-    from .build_tables import monotone_steps
     a = node.attrs
     out_t = node.out.fixed
     lo, hi = t_in.min_mantissa, t_in.max_mantissa
@@ -123,11 +142,9 @@ def resolve(node: Node, t_in) -> None:
             thresholds.append(list(codes[change]))
             levels.append([int(m[0])] + [int(v) for v in m[change]])
         else:
-            steps = monotone_steps(lambda c: int(outputs(np.array([c]), k)[0]), lo, hi, 1 << 16)
-            if steps is None:
-                raise TypeOverflowError(f"{node.describe()}: too many output levels to make exact")
-            thresholds.append(steps[0])
-            levels.append(steps[1])
+            t, lv = _monotone_steps_vectorized(lambda c: outputs(c, k), lo, hi)
+            thresholds.append(t)
+            levels.append(lv)
     width = max(1, max(len(t) for t in thresholds))
     thr = np.full((a["period"], width), hi + 1, np.int64)
     lev = np.zeros((a["period"], width + 1), np.int64)

@@ -49,6 +49,8 @@ def _accumulating(node, ins, options):
         acc = sum_type(acc, node.consts["b"].fixed)
     acc = size_accumulators.choose(node, ins[0], acc, options)  # --accumulator (tight by default)
     node.attrs["accum"] = acc
+    if node.attrs.get("exact_output"):  # read by a fused requantizer: keep the sums exact
+        return acc
     return options.default_type or acc
 
 

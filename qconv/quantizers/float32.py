@@ -8,6 +8,8 @@ numpy re-implementations in this package round where TF rounds:
 * `tf_round` is ``tf.round`` (half to even, but never -0.0; SEMANTICS.md rule 0.2).
 * `ftz` flushes subnormals to zero (TF's CPU kernels run with FTZ/DAZ, rule 0.4).
 * `pow2` is ``K.pow(2.0, e)`` for integer-valued float32 exponents, flushed.
+* `tf_log` is ``tf.math.log`` / ``K.log`` on float32 (Eigen's vectorized ``plog``, not a
+  correctly rounded log).
 * `ste` is the straight-through output ``x + qnoise * (xq - x)`` with its float32 residue
   (rule 0.3), or the ``use_ste=False`` form ``(1 - qnoise) * x + qnoise * xq``.
 """
@@ -62,6 +64,53 @@ def log2_round(v: np.ndarray) -> np.ndarray:
 def po2_round(scale: np.ndarray) -> np.ndarray:
     """``K.pow(2, round(log(scale + eps) / log 2))``: the auto_po2 rounding of a float scale."""
     return pow2(log2_round(np.asarray(scale, np.float32) + EPS))
+
+
+# Eigen's float32 log (GenericPacketMathFunctions, the version in TF 2.15): log(1+f) on
+# [sqrt(1/2)-1, sqrt(2)-1] is a rational (3,3) approximation f*P(f)/Q(f), evaluated in float32.
+_SQRT_HALF = F32(0.707106781186547524)
+_LOG_P = (F32(0.18256296349849254), F32(1.0000000190281063), F32(1.0000000190281136))  # f^2 .. f^0
+_LOG_Q = (F32(0.049616247954120038), F32(0.59923249590823520), F32(1.4999999999999927), F32(1))
+
+
+def _madd(a, b, c) -> np.ndarray:
+    """Eigen's ``pmadd`` without FMA (TF's pip wheels are not built with -mfma): two roundings."""
+    return (np.asarray(a, np.float32) * np.asarray(b, np.float32)).astype(np.float32) + np.asarray(c, np.float32)
+
+
+def tf_log(v) -> np.ndarray:
+    """``tf.math.log`` / ``K.log`` of float32 as TF's CPU kernel computes it (Eigen's ``plog``).
+
+    ``v = m * 2**e`` with m in [0.5, 1) (frexp, after the DAZ flush); if m < sqrt(1/2) then
+    ``e -= 1`` and ``f = (m - 1) + m``, else ``f = m - 1``; ``r = f*P(f) / Q(f)`` (Horner, each
+    multiply-add rounded twice); result ``e * fl32(ln 2) + r``. Specials: log(0) = -inf (also for
+    subnormals), log(+inf) = +inf, log(x < 0 or NaN) = NaN. Within 1-2 ulps of the correctly
+    rounded log, and the exact bits of TF's packet path. (Eigen evaluates the last ``n % 8``
+    elements of a tensor, and 0-d tensors, with the scalar ``std::log`` instead; that tail is not
+    emulated here.)"""
+    with np.errstate(all="ignore"):
+        return _plog(ftz(v))
+
+
+def _plog(v: np.ndarray) -> np.ndarray:
+    m, e = np.frexp(v)
+    m = m.astype(np.float32)
+    e = e.astype(np.float32)
+    small = m < _SQRT_HALF
+    f = (m - F32(1)).astype(np.float32)
+    e = (e - np.where(small, F32(1), F32(0))).astype(np.float32)
+    f = (f + np.where(small, m, F32(0))).astype(np.float32)
+    p = _madd(f, _LOG_P[0], _LOG_P[1])
+    p = _madd(f, p, _LOG_P[2])
+    p = (f * p).astype(np.float32)
+    q = _madd(f, _LOG_Q[0], _LOG_Q[1])
+    q = _madd(f, q, _LOG_Q[2])
+    q = _madd(f, q, _LOG_Q[3])
+    r = _madd(e, LN2, (p / q).astype(np.float32))
+    r = np.where(v == 0, F32(-np.inf), r)
+    r = np.where(v == np.inf, F32(np.inf), r)
+    r = np.where((v < 0) | np.isnan(v), F32(np.nan), r)
+    return np.asarray(r, np.float32)
 
 
 def sign(x: np.ndarray) -> np.ndarray:

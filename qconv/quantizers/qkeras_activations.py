@@ -13,15 +13,10 @@ import numpy as np
 
 from ..fixed import FixedType
 from .base import Quantizer
-from .float32 import F32, c32, f32, sign, tf_round
+from .float32 import F32, c32, f32, sign, tf_log, tf_round
 from .hardware import Hardware
 from .qkeras_bits import _check_int
 from .qkeras_functions import internal_sigmoid, internal_sigmoid_mode, real_sigmoid
-
-
-def _log(v) -> np.ndarray:
-    """Correctly rounded float32 log (TF's Eigen polynomial is within an ulp of it)."""
-    return np.log(np.asarray(v, np.float64)).astype(np.float32)
 
 
 class quantized_tanh(Quantizer):  # noqa: N801 - QKeras' name
@@ -106,7 +101,10 @@ class quantized_ulaw(Quantizer):  # noqa: N801 - QKeras' name
         p = internal_sigmoid(x / m_i) * m
         rp = F32(2) * (tf_round(p) / m) - F32(1)
         u = c32(self.u)
-        law = sign(rp) * _log(F32(1) + u * np.abs(rp)) / _log(c32(1 + self.u))
+        # K.log of the levels is Eigen's packet log (tf_log); K.log(1 + u) of the Python float is a
+        # 0-d tensor, which Eigen evaluates with the scalar std::log (correctly rounded here).
+        log_1pu = np.log(np.float64(c32(1 + self.u))).astype(np.float32)
+        law = sign(rp) * tf_log(F32(1) + u * np.abs(rp)) / log_1pu
         lo = F32(-1) + c32(1.0 * self.symmetric) / m
         return (m_i * np.clip(law, lo, F32(1) - F32(1) / m)).astype(np.float32)
 
