@@ -21,18 +21,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-QONNX_DOMAIN = "qonnx.custom_op.general"
+from qconv.onnx_tools import QONNX_DOMAIN, add_quant
+
 N_IN, N_OUT = 784, 10
 WEIGHT_BITS = (8, 4, 6, 8)
 ACT = ((6, -4), (4, -2), (8, -5))  # (bits, log2 scale) of each hidden ReLU quantizer
-
-
-def _quant(nodes, inits, x, out, scale, bits, signed, narrow):
-    names = [f"{out}_scale", f"{out}_zeropt", f"{out}_bits"]
-    for n, v in zip(names, (scale, 0.0, float(bits))):
-        inits.append(numpy_helper.from_array(np.array(v, np.float32), n))
-    nodes.append(helper.make_node("Quant", [x, *names], [out], name=out, domain=QONNX_DOMAIN,
-                                  signed=int(signed), narrow=int(narrow), rounding_mode="ROUND"))
 
 
 def layer_sizes(hidden: int = 512, layers: int = 3) -> list[int]:
@@ -48,7 +41,7 @@ def make_model(hidden: int = 512, layers: int = 3, seed: int = 2026) -> onnx.Mod
     sizes = layer_sizes(hidden, layers)
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
-    _quant(nodes, inits, "x", "x_q", 2.0**-5, 8, True, False)
+    add_quant(nodes, inits, "x", "x_q", 2.0**-5, 8, True, False)
     prev = "x_q"
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         std = 1 / math.sqrt(n_in)
@@ -57,17 +50,17 @@ def make_model(hidden: int = 512, layers: int = 3, seed: int = 2026) -> onnx.Mod
         bits = WEIGHT_BITS[i % len(WEIGHT_BITS)]
         w_scale = 2.0 ** (math.ceil(math.log2(3 * std)) - (bits - 1))  # +-3 sigma in range
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-        _quant(nodes, inits, f"w{i}", f"w{i}_q", w_scale, bits, True, True)
-        _quant(nodes, inits, f"b{i}", f"b{i}_q", 2.0**-6, 8, True, True)
+        add_quant(nodes, inits, f"w{i}", f"w{i}_q", w_scale, bits, True, True)
+        add_quant(nodes, inits, f"b{i}", f"b{i}_q", 2.0**-6, 8, True, True)
         nodes.append(helper.make_node("MatMul", [prev, f"w{i}_q"], [f"mm{i}"], name=f"dense{i}"))
         nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}_q"], [f"fc{i}"], name=f"bias{i}"))
         if i < len(sizes) - 2:
             a_bits, a_exp = ACT[i % len(ACT)]
             nodes.append(helper.make_node("Relu", [f"fc{i}"], [f"relu{i}"], name=f"relu{i}"))
-            _quant(nodes, inits, f"relu{i}", f"act{i}", 2.0**a_exp, a_bits, False, False)
+            add_quant(nodes, inits, f"relu{i}", f"act{i}", 2.0**a_exp, a_bits, False, False)
             prev = f"act{i}"
         else:
-            _quant(nodes, inits, f"fc{i}", "y", 2.0**-6, 12, True, False)
+            add_quant(nodes, inits, f"fc{i}", "y", 2.0**-6, 12, True, False)
     graph = helper.make_graph(
         nodes, f"mlp_{hidden}x{layers}",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, N_IN])],

@@ -64,21 +64,9 @@ def _normal_grid(rng, n, shape, frac, lo, hi):
 
 
 def cut_before_softmax(path: Path, out_dir: Path) -> Path:
-    """The model without its final Softmax (as tests/test_models.py does: Softmax is not in qconv yet)."""
-    model = onnx.load(str(path))
-    softmax = next((n for n in model.graph.node if n.op_type == "Softmax"), None)
-    if softmax is None:
-        return path
-    model.graph.node.remove(softmax)
-    del model.graph.output[:]
-    info = [v for v in model.graph.value_info if v.name == softmax.input[0]]
-    for v in info:
-        model.graph.value_info.remove(v)
-    model.graph.output.append(info[0] if info else
-                              onnx.helper.make_tensor_value_info(softmax.input[0], onnx.TensorProto.FLOAT, None))
-    cut = out_dir / (path.stem + "_logits.onnx")
-    onnx.save(model, str(cut))
-    return cut
+    """The model without its final Softmax (as tests/test_models.py does)."""
+    from qconv.onnx_tools import cut_before
+    return cut_before(path, "Softmax", out_dir / (path.stem + "_logits.onnx"))
 
 
 def input_shape(path: Path) -> tuple[int, ...]:

@@ -15,37 +15,30 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-QONNX_DOMAIN = "qonnx.custom_op.general"
+from qconv.onnx_tools import QONNX_DOMAIN, add_quant
+
 LAYERS = [16, 64, 32, 32, 5]
-
-
-def _quant(nodes, inits, x, out, scale, bits, signed, narrow):
-    names = [f"{out}_scale", f"{out}_zeropt", f"{out}_bits"]
-    for n, v in zip(names, (scale, 0.0, float(bits))):
-        inits.append(numpy_helper.from_array(np.array(v, np.float32), n))
-    nodes.append(helper.make_node("Quant", [x, *names], [out], name=out, domain=QONNX_DOMAIN,
-                                  signed=int(signed), narrow=int(narrow), rounding_mode="ROUND"))
 
 
 def make_model(seed: int = 2026) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
-    _quant(nodes, inits, "x", "x_q", 2.0**-5, 8, True, False)
+    add_quant(nodes, inits, "x", "x_q", 2.0**-5, 8, True, False)
     prev = "x_q"
     for i, (n_in, n_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
         w = rng.normal(0, 1 / np.sqrt(n_in), (n_in, n_out)).astype(np.float32)
         b = rng.normal(0, 0.25, n_out).astype(np.float32)
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-        _quant(nodes, inits, f"w{i}", f"w{i}_q", 2.0**-4, 6, True, True)
-        _quant(nodes, inits, f"b{i}", f"b{i}_q", 2.0**-4, 6, True, True)
+        add_quant(nodes, inits, f"w{i}", f"w{i}_q", 2.0**-4, 6, True, True)
+        add_quant(nodes, inits, f"b{i}", f"b{i}_q", 2.0**-4, 6, True, True)
         nodes.append(helper.make_node("MatMul", [prev, f"w{i}_q"], [f"mm{i}"], name=f"dense{i}"))
         nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}_q"], [f"fc{i}"], name=f"bias{i}"))
         if i < len(LAYERS) - 2:
             nodes.append(helper.make_node("Relu", [f"fc{i}"], [f"relu{i}"], name=f"relu{i}"))
-            _quant(nodes, inits, f"relu{i}", f"act{i}", 2.0**-3, 6, False, False)
+            add_quant(nodes, inits, f"relu{i}", f"act{i}", 2.0**-3, 6, False, False)
             prev = f"act{i}"
         else:
-            _quant(nodes, inits, f"fc{i}", "y", 2.0**-6, 12, True, False)
+            add_quant(nodes, inits, f"fc{i}", "y", 2.0**-6, 12, True, False)
     graph = helper.make_graph(
         nodes, "jet_mlp",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, LAYERS[0]])],

@@ -8,6 +8,7 @@ import onnx
 import pytest
 
 from qconv.fixed import FixedType
+from qconv.onnx_tools import cut_before
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
@@ -42,19 +43,8 @@ def test_brevitas_mlp_csim_bit_exact(tmp_path):
 
 
 def _cut_before_softmax(path, tmp_path):
-    """The model without its final Softmax (that op belongs to the convolution issue)."""
-    model = onnx.load(str(path))
-    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
-    model.graph.node.remove(softmax)
-    del model.graph.output[:]
-    info = [v for v in model.graph.value_info if v.name == softmax.input[0]]
-    for v in info:
-        model.graph.value_info.remove(v)
-    model.graph.output.append(info[0] if info else
-                              onnx.helper.make_tensor_value_info(softmax.input[0], onnx.TensorProto.FLOAT, None))
-    cut = tmp_path / (path.stem + "_logits.onnx")
-    onnx.save(model, str(cut))
-    return cut
+    """The model without its final Softmax (the foundation issue compares logits)."""
+    return cut_before(path, "Softmax", tmp_path / (path.stem + "_logits.onnx"))
 
 
 def _float_input_case(rel, tmp_path):

@@ -19,8 +19,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..fixed import FixedType
-from ..ir import Graph, Node
+from ..ir import Graph
 from .layers import layer_context, var_of
 from .resources import hls_testbench_dir, templates_dir
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TypeOverflowError
 from ..ir import Const, Graph, Node, TensorType
 
 CHAIN_OPS = ("Eltwise", "Relu")
