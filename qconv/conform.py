@@ -129,7 +129,8 @@ def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
                 raise
             graph = compile_model(path, input_type=input_type, default_type=default_type)
             row.notes.append(f"float weights: built with --default-type {default_type}")
-        float_inputs = [graph.node(n) for n in graph.inputs if _is_float_input(graph, n, input_type, default_type)]
+        # inputs typed by --input-type (no quantizer): their float reference inputs need a cast
+        float_inputs = [n for n in graph.inputs if graph.node(n).attrs.get("typed_by_option")]
         feeds = {}
         for node, x in zip([graph.node(n) for n in graph.inputs], xs):
             x = x.reshape(len(x), *node.out.shape) if x[0].size == node.out.size else x
@@ -160,11 +161,6 @@ def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
     finally:
         row.seconds = time.perf_counter() - t0
     return row
-
-
-def _is_float_input(graph, name, input_type, default_type) -> bool:
-    """True when the input's type came from --input-type/--default-type, not from a quantizer."""
-    return bool(graph.node(name).attrs.get("typed_by_option"))
 
 
 def _csim(graph, mantissas, result, samples: int, work: Path) -> str:
