@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import QconvError
+from .errors import QconvError, TypeOverflowError
 
 DEFAULT_INPUT_TYPE = "ap_fixed<8,3>"
 DEFAULT_DEFAULT_TYPE = "ap_fixed<18,8,AP_RND_CONV,AP_SAT>"
@@ -124,8 +124,8 @@ def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
         ys = [y[:max_samples] for y in ys]
         try:  # a quantized model needs no default type: its activations stay exact
             graph = compile_model(path, input_type=input_type)
-        except QconvError as exc:
-            if "--default-type" not in str(exc):
+        except QconvError as exc:  # float constants need a type, or exact types grow too wide
+            if "--default-type" not in str(exc) and not isinstance(exc, TypeOverflowError):
                 raise
             graph = compile_model(path, input_type=input_type, default_type=default_type)
             row.notes.append(f"float weights: built with --default-type {default_type}")

@@ -50,6 +50,9 @@ class Const:
 
     values: np.ndarray
     fixed: FixedType | None = None
+    # integers q of a quantizer with a non-power-of-two scale: the value is q * scale (float32,
+    # same shape as values); the scale is applied after the layer, in float (see fuse_requantizer)
+    scale: np.ndarray | None = None
 
     @property
     def quantized(self) -> bool:

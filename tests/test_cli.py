@@ -133,17 +133,29 @@ def test_error_unsupported_op(tmp_path):
                         "'odd'", "Softsign")
 
 
-def _quant_model(tmp_path, scale):
+def _quant_model(tmp_path, scale, zeropt=0.0):
     inits = [numpy_helper.from_array(np.array(v, np.float32), n)
-             for n, v in (("s", scale), ("z", 0.0), ("b", 8.0))]
+             for n, v in (("s", scale), ("z", zeropt), ("b", 8.0))]
     q = helper.make_node("Quant", ["x", "s", "z", "b"], ["y"], name="q_in", domain="qonnx.custom_op.general",
                          signed=1, narrow=0, rounding_mode="ROUND")
     return _model(tmp_path, [q], inits, opsets=(("", 13), ("qonnx.custom_op.general", 1)))
 
 
-def test_error_non_power_of_two_scale(tmp_path):
-    _assert_clean_error(_qconv("build", _quant_model(tmp_path, 0.1), "-o", tmp_path / "out"),
-                        "'q_in'", "not a power of two")
+def test_error_nonzero_zero_point(tmp_path):
+    _assert_clean_error(_qconv("build", _quant_model(tmp_path, 0.125, zeropt=3.0), "-o", tmp_path / "out"),
+                        "'q_in'", "zero point")
+
+
+def test_non_power_of_two_scale_input_is_integers_times_the_float_scale(tmp_path):
+    """A float scale: the hardware carries q = round(x / s) (computed on the host in float32, as
+    qonnx does) and multiplies by s exactly; rounded to float32 it is qonnx's q * s."""
+    from qconv.pipeline import compile_model
+    from qconv.sim import simulate
+    from .conftest import qonnx_reference
+    path = _quant_model(tmp_path, 0.1)
+    x = np.random.default_rng(1).uniform(-16, 16, (64, 4))
+    y = simulate(compile_model(path), {"x": x}).as_float()["y"]
+    np.testing.assert_array_equal(np.float32(y), qonnx_reference(path, x))
 
 
 def test_error_float_input_without_type(tmp_path):

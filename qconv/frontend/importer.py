@@ -186,7 +186,9 @@ class Importer:
         if n.op_type == "Conv":  # the weights are channels-last too (O, spatial..., I)
             w = self.const(n, n.input[1], "weight")
             inner.input[1] = n.input[1] + "@nchw"
-            self.consts[inner.input[1]] = Const(np.ascontiguousarray(w.values.transpose(to_first)), w.fixed)
+            self.consts[inner.input[1]] = Const(np.ascontiguousarray(w.values.transpose(to_first)), w.fixed,
+                                                None if w.scale is None else
+                                                np.ascontiguousarray(w.scale.transpose(to_first)))
         fn(self, inner, attrs)
         self.relabel(inner.output[0], n.output[0], [0] + list(range(2, rank)) + [1])
 
@@ -216,9 +218,17 @@ class Importer:
                 None, {i: self._as_onnx_value(i) for i in ins})
         except Exception as exc:
             raise ModelError(f"{self.where(n)}: cannot fold this constant expression ({exc})") from None
-        for name, value in zip([o for o in n.output if o], results):
+        scale = self.consts[ins[0]].scale
+        if scale is not None:  # move the float scales of scaled integers the same way
+            scales = ReferenceEvaluator(onnx.helper.make_model(graph, opset_imports=opsets)).run(
+                None, {i: (scale.astype(np.float32) if k == 0 else self._as_onnx_value(i)) for k, i in enumerate(ins)})
+        for k, (name, value) in enumerate(zip([o for o in n.output if o], results)):
             value = np.asarray(value)
-            self.consts[name] = Const(value.astype(np.int64), quantized) if quantized else Const(value.astype(np.float64))
+            if quantized:
+                self.consts[name] = Const(value.astype(np.int64), quantized,
+                                          None if scale is None else np.asarray(scales[k], np.float64))
+            else:
+                self.consts[name] = Const(value.astype(np.float64))
         return True
 
     def _as_onnx_value(self, name: str) -> np.ndarray:

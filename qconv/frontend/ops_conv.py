@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir import Const
 from .importer import Importer, channels_last, handler
-from .ops_core import per_channel
+from .ops_core import emit_scaled_layer, per_channel
 
 
 def _geometry(imp: Importer, n, attrs, in_hw, kernel, dims, ceil_mode=False):
@@ -72,12 +72,20 @@ def _conv(imp: Importer, n, attrs):
     if cpg * group != c or m % group:
         raise UnsupportedError(f"{imp.where(n)}: weight {list(wc.values.shape)} does not fit {c} channels in {group} groups")
     strides, dil, pads, (oh, ow) = _geometry(imp, n, attrs, (h, w), (kh, kw), dims)
-    consts = {"W": Const(weights, wc.fixed)}
-    if len(n.input) > 2 and n.input[2]:
-        consts["b"] = per_channel(imp, n, imp.const(n, n.input[2], "bias"), m, "bias")
-    imp.emit(n, "Conv", [x], _out_shape(dims, oh, ow, m), order=channels_last(dims + 1), consts=consts,
-             attrs={"in_hwc": (h, w, c), "out_hwc": (oh, ow, m), "kernel": (kh, kw), "strides": strides,
-                    "dilations": dil, "pads": pads, "group": group})
+    wscale = None if wc.scale is None else wc.scale.reshape(weights.shape)
+    consts = {"W": Const(weights, wc.fixed, wscale)}
+    bias = imp.const(n, n.input[2], "bias") if len(n.input) > 2 and n.input[2] else None
+    attrs = {"in_hwc": (h, w, c), "out_hwc": (oh, ow, m), "kernel": (kh, kw), "strides": strides,
+             "dilations": dil, "pads": pads, "group": group}
+    shape = _out_shape(dims, oh, ow, m)
+    if wscale is not None or (bias is not None and bias.scale is not None):
+        per_filter = None if wscale is None else wscale.reshape(m, -1)[:, 0]
+        emit_scaled_layer(imp, n, "Conv", [x], shape, consts, bias, per_filter,
+                          order=channels_last(dims + 1), attrs=attrs)
+        return
+    if bias is not None:
+        consts["b"] = per_channel(imp, n, bias, m, "bias")
+    imp.emit(n, "Conv", [x], shape, order=channels_last(dims + 1), consts=consts, attrs=attrs)
 
 
 def _window_counts(h, w, kernel, strides, dil, pads, out_hw, include_pad):

@@ -7,7 +7,9 @@ from onnx import numpy_helper
 
 from ..errors import ModelError, UnsupportedError
 from ..ir import Const, Node
+from ..fixed import FixedType
 from ..quantizers import IntQuant
+from ..quantizers.qonnx import power_of_two_exponent
 from .importer import Importer, handler
 
 
@@ -36,15 +38,36 @@ def _quant(imp: Importer, n, attrs):
         return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
                              rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
+    po2 = all(power_of_two_exponent(float(v)) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
     if imp.is_const(n.input[0]):
         src = imp.consts[n.input[0]]
         if src.quantized:
             raise UnsupportedError(f"{imp.where(n)}: re-quantizing a quantized constant is not supported")
-        mant, ftype = q.quantize_constant(src.values)
-        imp.consts[n.output[0]] = Const(mant, ftype)
+        if po2 or np.any(q.zeropt != 0):
+            mant, ftype = q.quantize_constant(src.values)
+            imp.consts[n.output[0]] = Const(mant, ftype)
+        else:  # integers q; the value q * scale is applied after the layer, in float
+            ints = q.integers(src.values).astype(np.int64)
+            scale = np.broadcast_to(np.asarray(q.scale, np.float32), ints.shape).astype(np.float64)
+            imp.consts[n.output[0]] = Const(ints, FixedType(q.bitwidth, q.bitwidth, q.signed), scale.copy())
         return
     x = imp.act(n, n.input[0])
-    imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
+    if po2 or np.any(q.zeropt != 0):
+        imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
+        return
+    # a float scale: the tensor carries the integers q, and a float multiply by the scale follows
+    # (fuse_requantizer folds it, with what comes next, into the next quantizer's thresholds)
+    if np.asarray(q.scale).size != 1:
+        raise UnsupportedError(f"{imp.where(n)}: per-channel float scales on an activation are not supported")
+    ints = q.with_scale_one_type()
+    qn = imp.add_node(f"{n.name or n.output[0]}_int", "Quant", [x], x.out.shape, origin=imp.where(n),
+                      source=(n.name or n.output[0], n.op_type),
+                      attrs={"type": ints, "quant": q, "integer_output": True})
+    imp.views[n.output[0] + "@int"] = (qn.name, imp.order(n.input[0]))
+    s = np.float32(np.asarray(q.scale).reshape(-1)[0])
+    imp.emit(n, "Eltwise", [qn], x.out.shape, order=imp.order(n.input[0]),
+             consts={"c": Const(np.array([float(s)]))},
+             attrs={"fn": "mul", "inner": 1, "period": 1, "float_op": ("mul", s), "scale_of": qn.name})
 
 
 def scaled(imp: Importer, n, c: Const, factor: float, what: str) -> Const:
@@ -78,10 +101,43 @@ def _dense(imp: Importer, n, x: Node, w: Const, b: Const | None):
     n_in, n_out = w.values.shape
     if x.out.shape[0] != n_in:
         raise ModelError(f"{imp.where(n)}: input has {x.out.shape[0]} features but the weight has {n_in} rows")
+    if w.scale is not None or (b is not None and b.scale is not None):
+        emit_scaled_layer(imp, n, "Dense", [x], (n_out,), {"W": w}, b, w.scale[0] if w.scale is not None else None)
+        return
     consts = {"W": w}
     if b is not None:
         consts["b"] = per_channel(imp, n, b, n_out, "bias")
     imp.emit(n, "Dense", [x], (n_out,), consts=consts)
+
+
+def emit_scaled_layer(imp: Importer, n, op: str, inputs, shape, consts: dict, b: Const | None,
+                      out_scale, order=None, **kw) -> None:
+    """A Dense/Conv whose weights (or bias) carry a float scale: the integer layer, then a float
+    multiply by the per-output-channel scale and a float bias add (fused with what follows into
+    the next quantizer's thresholds by fuse_requantizer)."""
+    channels = shape[-1]
+    w = consts["W"]
+    integer_w = Const(w.values, w.fixed)
+    layer = imp.add_node(n.name or n.output[0], op, inputs, shape, origin=imp.where(n),
+                         source=(n.name or n.output[0], n.op_type), consts={"W": integer_w}, **kw)
+    layer.attrs["exact_output"] = True  # its integer sums feed float scale arithmetic, never a cast
+    last = layer
+    if out_scale is not None:
+        sw = np.asarray(out_scale, np.float64).reshape(-1)
+        if sw.size == 1:
+            sw = np.repeat(sw, channels)
+        last = imp.add_node(f"{layer.name}_scale", "Eltwise", [last], shape, origin=imp.where(n),
+                            consts={"c": Const(sw)},
+                            attrs={"fn": "mul", "inner": 1, "period": channels,
+                                   "float_op": ("mul", sw.astype(np.float32))})
+    if b is not None:
+        bv = b.values * b.scale if b.scale is not None else b.as_float()
+        bv = per_channel(imp, n, Const(np.asarray(bv, np.float32).astype(np.float64)), channels, "bias").values
+        last = imp.add_node(f"{layer.name}_bias", "Eltwise", [last], shape, origin=imp.where(n),
+                            consts={"c": Const(bv)},
+                            attrs={"fn": "add", "inner": 1, "period": channels,
+                                   "float_op": ("add", bv.astype(np.float32))})
+    imp.alias(n.output[0], last, order if order is not None else tuple(range(len(shape))))
 
 
 @handler("Gemm")
@@ -93,7 +149,7 @@ def _gemm(imp: Importer, n, attrs):
     if w.values.ndim != 2:
         raise ModelError(f"{imp.where(n)}: weight B must be 2-D")
     if attrs.get("transB", 0):
-        w = Const(w.values.T.copy(), w.fixed)
+        w = Const(w.values.T.copy(), w.fixed, None if w.scale is None else w.scale.T.copy())
     w = scaled(imp, n, w, float(attrs.get("alpha", 1.0)), "alpha")
     b = None
     if len(n.input) > 2 and n.input[2]:

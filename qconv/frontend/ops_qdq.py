@@ -30,6 +30,7 @@ class _Pending:
     zero_point: str
     lo: int
     hi: int
+    axis: int = 1
 
 
 def _zero_point_range(imp: Importer, n, name: str) -> tuple[int, int]:
@@ -53,7 +54,7 @@ def _quantize_linear(imp: Importer, n, attrs):
     if len(n.input) < 3 or not n.input[2]:
         raise UnsupportedError(f"{imp.where(n)}: QuantizeLinear without a zero point is not supported")
     lo, hi = _zero_point_range(imp, n, n.input[2])
-    imp.qdq[n.output[0]] = _Pending(n.input[0], n.input[1], n.input[2], lo, hi)
+    imp.qdq[n.output[0]] = _Pending(n.input[0], n.input[1], n.input[2], lo, hi, int(attrs.get("axis", 1)))
 
 
 _activation_clip = HANDLERS.get("Clip")
@@ -68,7 +69,7 @@ def _clip(imp: Importer, n, attrs):
               for j, i in ((1, n.input[1] if len(n.input) > 1 else ""), (2, n.input[2] if len(n.input) > 2 else ""))]
     lo = pending.lo if bounds[0] is None else max(pending.lo, int(bounds[0]))
     hi = pending.hi if bounds[1] is None else min(pending.hi, int(bounds[1]))
-    imp.qdq[n.output[0]] = _Pending(pending.source, pending.scale, pending.zero_point, lo, hi)
+    imp.qdq[n.output[0]] = _Pending(pending.source, pending.scale, pending.zero_point, lo, hi, pending.axis)
 
 
 def _int_range_to_quant(imp: Importer, n, lo: int, hi: int) -> tuple[int, int, int]:
@@ -101,7 +102,19 @@ def _dequantize_linear(imp: Importer, n, attrs):
     bits_name = f"{n.output[0]}@bits"
     from ..ir import Const
     imp.consts[bits_name] = Const(np.array(float(bits)))
-    quant = onnx.helper.make_node("Quant", [pending.source, pending.scale, pending.zero_point, bits_name],
+    scale_name, zp_name = pending.scale, pending.zero_point
+    scale = imp.const(n, scale_name, "scale").values
+    if scale.ndim == 1 and scale.size > 1:  # per-channel along `axis`: broadcast it QONNX-style
+        rank = (imp.consts[pending.source].values.ndim if imp.is_const(pending.source)
+                else len(imp.order(pending.source)) + 1)
+        axis = pending.axis % rank
+        shape = [1] * rank
+        shape[axis] = scale.size
+        scale_name, zp_name = f"{n.output[0]}@scale", f"{n.output[0]}@zeropt"
+        imp.consts[scale_name] = Const(scale.reshape(shape))
+        imp.consts[zp_name] = Const(imp.const(n, pending.zero_point, "zero point").values.reshape(
+            shape if imp.consts[pending.zero_point].values.size > 1 else ()))
+    quant = onnx.helper.make_node("Quant", [pending.source, scale_name, zp_name, bits_name],
                                   [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
                                   rounding_mode="ROUND")
     _quant(imp, quant, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND"})

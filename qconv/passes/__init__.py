@@ -2,6 +2,7 @@
 
   fuse_bias           Dense/Conv + per-channel constant Add -> Dense/Conv with bias
   fold_batchnorm      Dense/Conv (float weights) + BatchNorm -> folded weights and bias
+  commute_scales      float scale multiply before Dense/Conv/Relu/... -> after them (integers first)
   fuse_requantizer    float ops (BatchNorm, Mul/Div...) + quantizer -> exact per-channel thresholds
   apply_config        float weights, activations        -> quantized as a --config file says
   absorb_quantizers   activation Quant nodes           -> output type of their producer (or Cast)
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 
 from ..fixed import FixedType
 from ..ir import Graph
-from . import (absorb_quantizers, apply_config, build_tables, fold_batchnorm, fuse_bias, fuse_requantizer,
+from . import (absorb_quantizers, apply_config, build_tables, commute_scales, fold_batchnorm, fuse_bias,
+               fuse_requantizer,
                infer_types, quantize_constants, validate)
 
 
@@ -34,7 +36,7 @@ class Options:
     accumulator: str = "tight"             # Dense/Conv accumulators: tight | qtools | fixed:<type>
 
 
-PIPELINE = [fuse_bias, fold_batchnorm, fuse_requantizer, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
+PIPELINE = [fuse_bias, fold_batchnorm, commute_scales, fuse_requantizer, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]
 
 
 def run(graph: Graph, options: Options = Options()) -> Graph:

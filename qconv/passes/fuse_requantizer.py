@@ -40,7 +40,12 @@ def apply(graph: Graph, options=None) -> Graph:
         while _chain_link(graph, src):
             chain.insert(0, src)
             src = graph.producers(src)[0]
-        if not any(n.op == "Eltwise" for n in chain):
+        if q.attrs.get("integer_output") and src.op == "Input" and not chain:
+            src.out.fixed = q.attrs["type"]  # q = round(x / s) of the graph input: on the host
+            src.attrs["input_quant"] = q.attrs["quant"]
+            graph.bypass(q)
+            continue
+        if not any(n.op == "Eltwise" for n in chain) and not q.attrs.get("integer_output"):
             continue  # nothing float to fuse (a plain Relu -> Quant stays a typed Relu)
         if options is not None and not options.fold_batchnorm and any(n.attrs.get("batchnorm") for n in chain):
             continue  # --no-fold-bn: BatchNorm stays a layer of its own
@@ -59,6 +64,7 @@ def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
     requant = Node(q.name, "Thresholds", [src.name], out, origin=q.origin, source=q.source,
                    attrs={"inner": inner, "period": period, "chain": steps,
                           "quantizer": q.attrs.get("quant"), "float_thresholds": q.attrs.get("float_thresholds"),
+                          "integer_output": q.attrs.get("integer_output", False),
                           "levels_of_count": q.consts.get("levels")})
     src.attrs["exact_output"] = True  # the thresholds read its exact value (no --default-type cast)
     consumers = graph.consumers(q.name)
@@ -94,22 +100,31 @@ def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
 
 
 def _monotone_steps_vectorized(f, lo: int, hi: int, grid: int = 4096):
-    """Change points of a monotone f over codes lo..hi: f on a coarse grid, then all intervals
-    whose ends differ bisected together (one numpy evaluation per step). A monotone function
+    """Change points of a monotone f over codes lo..hi: f on a coarse grid, then every interval
+    whose ends differ split in two, all intervals at once (one numpy evaluation per round),
+    keeping the halves whose ends still differ, until each is one code wide. A monotone function
     cannot change and change back inside an interval whose ends agree."""
     codes = np.unique(np.linspace(lo, hi, min(grid, hi - lo + 1)).astype(np.int64))
     values = f(codes)
-    a, b = codes[:-1][values[:-1] != values[1:]], codes[1:][values[:-1] != values[1:]]
-    fa = f(a) if a.size else a
+    differ = values[:-1] != values[1:]
+    a, b, fa, fb = codes[:-1][differ], codes[1:][differ], values[:-1][differ], values[1:][differ]
     while a.size and np.any(b - a > 1):
+        wide = b - a > 1
         mid = (a + b) // 2
-        fm = f(mid)
-        left = fm != fa  # the change is in [a, mid]
-        b = np.where(left, mid, b)
-        a, fa = np.where(left, a, mid), np.where(left, fa, fm)
-    thresholds = list(b) if a.size else []
-    levels = [int(values[0])] + ([int(v) for v in f(np.array(thresholds, np.int64))] if thresholds else [])
-    return thresholds, levels
+        fm = np.empty_like(fa)
+        fm[wide] = f(mid[wide])
+        keep_a, keep_b, keep_fa, keep_fb = [a[~wide]], [b[~wide]], [fa[~wide]], [fb[~wide]]
+        left = wide & (fm != fa)
+        right = wide & (fm != fb)
+        keep_a += [a[left], mid[right]]
+        keep_b += [mid[left], b[right]]
+        keep_fa += [fa[left], fm[right]]
+        keep_fb += [fm[left], fb[right]]
+        a, b = np.concatenate(keep_a), np.concatenate(keep_b)
+        fa, fb = np.concatenate(keep_fa), np.concatenate(keep_fb)
+    order = np.argsort(b)
+    thresholds = [int(t) for t in b[order]]
+    return thresholds, [int(values[0])] + [int(v) for v in fb[order]]
 
 
 def resolve(node: Node, t_in) -> None:
@@ -122,7 +137,9 @@ def resolve(node: Node, t_in) -> None:
 
     def outputs(codes: np.ndarray, k: int) -> np.ndarray:
         v = _float_chain(a["chain"], t_in.to_float(codes), k)
-        if a["quantizer"] is not None:
+        if a["quantizer"] is not None and a.get("integer_output"):
+            y = np.asarray(a["quantizer"].integers(v), np.float64)  # the integers q (scale kept apart)
+        elif a["quantizer"] is not None:
             y = np.asarray(a["quantizer"](v), np.float64)
         else:  # bipolar sign / MultiThreshold on the float value
             thr = np.asarray(a["float_thresholds"], np.float64)
@@ -153,5 +170,5 @@ def resolve(node: Node, t_in) -> None:
         lev[k, len(lv):] = lv[-1]
     node.consts["thresholds"] = Const(thr, t_in)
     node.consts["levels"] = Const(lev, out_t)
-    for key in ("chain", "quantizer", "float_thresholds", "levels_of_count"):
+    for key in ("chain", "quantizer", "float_thresholds", "levels_of_count", "integer_output"):
         a.pop(key, None)

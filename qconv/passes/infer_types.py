@@ -104,6 +104,8 @@ def _eltwise(node, ins, options):
         if fn in ("sub", "rsub") and not exact.signed:
             exact = FixedType(exact.width + 1, exact.integer + 1, True)
     node.attrs["exact"] = exact
+    if node.attrs.get("exact_output"):  # a merged scale multiply in a float tail (commute_scales)
+        return exact
     return options.default_type or exact
 
 

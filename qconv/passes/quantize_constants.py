@@ -15,7 +15,7 @@ from ..errors import UnsupportedError
 from ..fixed import FixedType
 from ..ir import Graph
 
-EXACT_MAX_WIDTH = {"c": 24, "t": 24, "b": 40}  # constants typed exactly when they fit
+EXACT_MAX_WIDTH = {"c": 40, "t": 40, "b": 40}  # constants typed exactly when they fit (float32: <= 40 bits)
 
 
 def exact_type(values: np.ndarray, max_width: int) -> FixedType | None:

@@ -108,6 +108,13 @@ class IntQuant:
                 "only power-of-two scales map to ap_fixed (non-power-of-two scales come with the conformance work)")
         return np.array(exps, dtype=np.int64).reshape(np.shape(self.scale))
 
+    def with_scale_one_type(self) -> FixedType:
+        """The integer type of q = clamp(round(x / scale)) itself (any scale): ap_[u]fixed<b, b>
+        with this quantizer's rounding and clamp, for tensors that carry q and keep the scale apart."""
+        q_mode = _ROUNDING[self.rounding_mode][1] or "TRN"
+        overflow = "SAT_SYM" if (self.narrow and self.signed) else "SAT"
+        return FixedType(self.bitwidth, self.bitwidth, self.signed, q_mode, overflow)
+
     def fixed_type(self) -> FixedType:
         """The ap_fixed type (with rounding and overflow modes) computing this quantizer.
         Needs one power-of-two scale for the whole tensor."""

@@ -44,7 +44,10 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np
             else:
                 raise ModelError(f"input '{key}': expected shape (N, {', '.join(map(str, node.out.shape))}), "
                                  f"got {x.shape}")
-        out[name] = node.out.fixed.from_float(x)
+        if "input_quant" in node.attrs:  # a float-scale Quant on the input: q = round(x / s), on the host
+            out[name] = np.asarray(node.attrs["input_quant"].integers(x), np.int64)
+        else:
+            out[name] = node.out.fixed.from_float(x)
     return out
 
 

@@ -1,0 +1,108 @@
+"""Move float scale multiplies past the linear layers that follow them.
+
+A tensor quantized with a float (non-power-of-two) scale s is carried as its integers q, then
+`x = q * s` in float. Dense, Conv, Relu, pooling, reshapes and transposes commute with a positive
+scalar multiply (`Dense(q * s) = Dense(q) * s`), so the multiply moves after them: the layer
+computes exactly on integers, and the float multiplies end up next to the following quantizer,
+where fuse_requantizer turns the whole float computation into exact thresholds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Node
+
+COMMUTING = {"Dense", "Conv", "Relu", "Pool", "Reshape", "Transpose", "Gather"}
+
+
+def _movable(graph: Graph, m: Node) -> Node | None:
+    """The layer after scalar multiply `m` that it can move past, or None."""
+    if m.op != "Eltwise" or m.attrs.get("fn") != "mul" or "float_op" not in m.attrs or len(m.inputs) != 1:
+        return None
+    c = np.asarray(m.consts["c"].values).reshape(-1)
+    if c.size != 1 or not c[0] > 0 or m.name in graph.outputs or m.out.fixed is not None:
+        return None
+    consumers = graph.consumers(m.name)
+    if len(consumers) != 1:
+        return None
+    nxt = consumers[0]
+    if nxt.op not in COMMUTING or len(nxt.inputs) != 1 or nxt.out.fixed is not None:
+        return None
+    if nxt.op in ("Dense", "Conv") and "b" in nxt.consts:
+        return None  # the bias would need the scale too
+    if nxt.op == "Pool" and nxt.attrs.get("mode") != "max":
+        return None
+    return nxt
+
+
+def _scale_mul(graph: Graph, m: Node) -> bool:
+    """A float multiply by a constant (a carried scale), single input and single reader."""
+    return (m.op == "Eltwise" and m.attrs.get("fn") == "mul" and "float_op" in m.attrs and len(m.inputs) == 1
+            and m.name not in graph.outputs and m.out.fixed is None and len(graph.consumers(m.name)) == 1)
+
+
+def _feeds_quantizer(graph: Graph, node: Node) -> bool:
+    """Whether the single-reader element-wise chain from `node` ends in a quantizer (then
+    fuse_requantizer takes it; the reference's float32 steps must stay as they are)."""
+    while True:
+        consumers = graph.consumers(node.name)
+        if len(consumers) != 1:
+            return False
+        node = consumers[0]
+        if node.op == "Quant" or (node.op == "Thresholds" and "float_thresholds" in node.attrs):
+            return True
+        if node.op not in ("Eltwise", "Relu"):
+            return False
+
+
+def _merge_tail(graph: Graph) -> None:
+    """In a float tail that no quantizer follows, a scalar scale multiply followed by another
+    scale multiply becomes one multiply by the product, kept exact (`exact_output`): each
+    multiply by a float32 constant adds up to 40 bits, so two in a row would overflow."""
+    for m in list(graph.topo()):
+        if m.name not in graph or not _scale_mul(graph, m) or _feeds_quantizer(graph, m):
+            continue
+        if np.asarray(m.consts["c"].values).size != 1:
+            continue
+        (nxt,) = graph.consumers(m.name)
+        if not (nxt.op == "Eltwise" and nxt.attrs.get("fn") == "mul" and "float_op" in nxt.attrs
+                and len(nxt.inputs) == 1 and nxt.out.fixed is None):
+            continue
+        s = np.float32(np.asarray(m.consts["c"].values).reshape(-1)[0])
+        op, c32 = nxt.attrs["float_op"]
+        merged = (np.asarray(c32, np.float32) * s).astype(np.float32)  # float32: an exact type fits
+        nxt.consts["c"].values = np.asarray(merged, np.float64).reshape(np.shape(nxt.consts["c"].values))
+        nxt.attrs["float_op"] = (op, merged)
+        nxt.attrs["exact_output"] = True
+        graph.bypass(m)
+
+
+def apply(graph: Graph, options=None) -> Graph:
+    moved = True
+    while moved:
+        moved = False
+        for m in list(graph.topo()):
+            nxt = _movable(graph, m)
+            if nxt is None:
+                continue
+            (src,) = m.inputs
+            after = graph.consumers(nxt.name)
+            # src -> m -> nxt -> after   becomes   src -> nxt -> m -> after
+            graph.g.remove_edge(src, m.name)
+            graph.g.remove_edge(m.name, nxt.name)
+            nxt.inputs = [src]
+            graph.g.add_edge(src, nxt.name)
+            m.inputs = [nxt.name]
+            graph.g.add_edge(nxt.name, m.name)
+            for a in after:
+                a.inputs = [m.name if i == nxt.name else i for i in a.inputs]
+                graph.g.remove_edge(nxt.name, a.name)
+                graph.g.add_edge(m.name, a.name)
+            graph.outputs = [m.name if o == nxt.name else o for o in graph.outputs]
+            m.out.shape = nxt.out.shape
+            if nxt.op in ("Dense", "Conv"):
+                nxt.attrs["exact_output"] = True  # integer sums, scaled afterwards: no cast between
+            moved = True
+    _merge_tail(graph)
+    return graph
