@@ -96,3 +96,16 @@ def test_const_quantization_with_per_channel_power_of_two_scales():
     np.testing.assert_array_equal(t.to_float(mant), q(w))
     assert t == FixedType(6, 3, True)
     assert Const(mant, t).as_float().tolist() == [[1.5, -2.0, 3.5], [0.25, -0.0, 0.875]]
+
+
+def test_topk_k1_is_the_first_argmax(tmp_path):
+    inits = []
+    nodes = [_quant("xq", "x", 2.0**-1, 4, inits),
+             helper.make_node("TopK", ["xq", "k"], ["v", "y"], name="top", axis=-1, largest=1)]
+    inits.append(numpy_helper.from_array(np.array([1], np.int64), "k"))
+    path = _save(tmp_path, nodes, inits, [1, 7], "topk")
+    x = np.random.default_rng(4).integers(-8, 8, (200, 7)) / 2.0  # many ties
+    graph = compile_model(path)
+    y = simulate(graph, {"x": x}).outputs["y"].reshape(-1)
+    np.testing.assert_array_equal(y, np.argmax(x, axis=1))  # the first of equal maxima, as ONNX
+    assert graph.node(graph.outputs[0]).out.fixed == FixedType(3, 3, signed=False)

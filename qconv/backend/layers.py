@@ -161,7 +161,7 @@ def layer_context(graph: Graph, node: Node) -> dict:
         "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [],
         "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
         "out_var": var_of(node), "out_typedef": f"{node.name}_t",
-        "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(),
+        "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(), "in_size": src.out.size,
     }
     if node.op in CONTEXT:
         CONTEXT[node.op](graph, node, d)

@@ -132,3 +132,23 @@ def _softmax(imp: Importer, n, attrs):
         outer = int(np.prod(shape[:mem_axis], dtype=np.int64))
         length, inner = shape[mem_axis], int(np.prod(shape[mem_axis + 1:], dtype=np.int64))
     imp.emit(n, "Softmax", [x], x.out.shape, order=order, attrs={"outer": outer, "n": length, "inner": inner})
+
+
+@handler("TopK")
+def _topk(imp, n, attrs):
+    """TopK with k = 1 along the last axis, indices output only (a classifier's final argmax):
+    the index of the first largest element, as ONNX orders ties."""
+    from ..errors import UnsupportedError
+    from ..fixed import FixedType
+    k = imp.const(n, n.input[1], "k").values.reshape(-1)
+    sem = imp.semantic_shape(n, n.input[0])
+    axis = int(attrs.get("axis", -1))
+    if k.size != 1 or int(k[0]) != 1 or not attrs.get("largest", 1) or len(sem) != 1 or axis not in (-1, 1):
+        raise UnsupportedError(f"{imp.where(n)}: only TopK with k=1, largest=1 on a flat vector (an argmax) "
+                               "is supported")
+    x = imp.semantic(n, n.input[0])
+    width = max(1, (sem[0] - 1).bit_length())
+    node = imp.add_node(n.name or n.output[1], "ArgMax", [x], (1,), origin=imp.where(n),
+                        source=(n.name or n.output[1], n.op_type))
+    node.out.fixed = FixedType(width, width, signed=False)
+    imp.alias(n.output[1], node, (0,))

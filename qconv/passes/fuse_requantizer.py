@@ -23,6 +23,8 @@ EXHAUSTIVE = 1 << 16  # up to this many input mantissas, every one is evaluated
 def _chain_link(graph: Graph, node: Node) -> bool:
     if node.name in graph.outputs or len(graph.consumers(node.name)) != 1 or node.out.fixed is not None:
         return False
+    if node.op == "Reshape":  # no data movement: the flat element index, hence the channel, is kept
+        return True
     return node.op == "Relu" or (node.op == "Eltwise" and len(node.inputs) == 1 and "float_op" in node.attrs)
 
 
@@ -55,7 +57,7 @@ def apply(graph: Graph, options=None) -> Graph:
 
 def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
     steps = [("relu",) if n.op == "Relu" else (n.attrs["float_op"], n.attrs["inner"], n.attrs["period"])
-             for n in chain]
+             for n in chain if n.op != "Reshape"]
     patterns = {(s[1], s[2]) for s in steps if len(s) > 1 and s[2] > 1}
     if len(patterns) > 1:
         return  # constants vary along different axes: leave the chain to the default types

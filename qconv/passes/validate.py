@@ -11,7 +11,7 @@ from ..ir import Graph
 
 MAX_WIDTH = 63
 KNOWN_OPS = {"Input", "Dense", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Gather", "Concat",
-             "Cast", "Table", "Thresholds"}
+             "Cast", "Table", "Thresholds", "ArgMax"}
 KNOWN_OPS |= {"PRelu", "HardSigmoid", "Clip", "Softmax"}  # activations (passes/activations.py)
 
 

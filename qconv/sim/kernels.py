@@ -57,3 +57,10 @@ def thresholds(node, xs, xts):
     for j in range(thr.shape[1]):
         count += x >= thr[k, j][None, :]
     return levels[k[None, :], count].reshape((n, *node.out.shape)), None
+
+
+@kernel("ArgMax")
+def argmax(node, xs, xts):
+    """The index of the first largest element (ONNX TopK's order for ties)."""
+    n = xs[0].shape[0]
+    return np.argmax(xs[0].reshape(n, -1), axis=1).astype(np.int64).reshape(n, 1), None

@@ -70,6 +70,18 @@ void concat_part(const data_T *data, res_T *res) {
             }
 }
 
+// res[0] = index of the first largest element of data (TopK with k = 1).
+template <class data_T, class res_T, unsigned N>
+void argmax(const data_T data[N], res_T res[1]) {
+#pragma HLS INLINE
+    unsigned best = 0;
+    for (unsigned i = 1; i < N; i++) {
+#pragma HLS UNROLL
+        if (data[i] > data[best]) best = i;
+    }
+    res[0] = best;
+}
+
 } // namespace qconv
 
 #endif
