@@ -92,6 +92,16 @@ class Quantizer:
     def _bad(self, what: str) -> QuantizerArgumentError:
         return QuantizerArgumentError(f"{self}: {what}")
 
+    def _tensor_scale(self, x=None):
+        """The scale an alpha='auto'/'auto_po2' quantizer computed from its weights (calling it
+        on `x` first when given), as float64; an error if it has not seen any weights yet."""
+        if x is not None:
+            self(x)
+        if getattr(self, "scale", None) is None:
+            raise self._bad(f"alpha='{self.alpha}' scales depend on the tensor: call the quantizer on the weights "
+                            "(or pass them to hardware(x)) first")
+        return np.asarray(self.scale, np.float64)
+
     # ----- configuration ----------------------------------------------------------------------
     def get_config(self) -> dict:
         """Every constructor parameter (numpy arrays as lists, so the dict is JSON-friendly)."""

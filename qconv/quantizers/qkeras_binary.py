@@ -19,6 +19,17 @@ from .hardware import Hardware, is_po2
 from .qkeras_functions import _rng, internal_sigmoid, real_sigmoid
 
 
+def _sample_probability(q: Quantizer, x: np.ndarray) -> np.ndarray:
+    """P(+1) = sigmoid(temperature * x / std) of stochastic_binary and bernoulli (std over the
+    scaling axes for alpha='auto'/'auto_po2', else 1), in float32 as QKeras computes it."""
+    std = F32(1)
+    if isinstance(q.alpha, str):
+        axes = scaling_axes(None, x.ndim) if x.ndim > 1 else (0,)
+        std = np.std(x, axis=axes, keepdims=True).astype(np.float32) + EPS
+    t = F32(q.temperature) * x / std
+    return real_sigmoid(t) if q.use_real_sigmoid else internal_sigmoid(t)
+
+
 def _check_alpha(q: Quantizer) -> None:
     if isinstance(q.alpha, str) and q.alpha not in ("auto", "auto_po2"):
         raise q._bad(f"alpha must be None, a number, 'auto' or 'auto_po2', got '{q.alpha}'")
@@ -28,12 +39,7 @@ def sign_hardware(q: Quantizer, values: tuple[float, float], x=None) -> Hardware
     """Shared hardware form of the binary family: codes `values`, scale from alpha."""
     src = str(q)
     if isinstance(q.alpha, str):
-        if x is not None:
-            q(x)
-        if q.scale is None:
-            raise q._bad(f"alpha='{q.alpha}' scales depend on the tensor: call the quantizer on the weights "
-                         "(or pass them to hardware(x)) first")
-        scale = np.asarray(q.scale, np.float64)
+        scale = q._tensor_scale(x)
     else:
         scale = None if q.alpha is None else np.asarray(q.alpha, np.float64)
     ok = scale is None or all(is_po2(v) for v in np.ravel(scale))
@@ -96,15 +102,8 @@ class stochastic_binary(binary):  # noqa: N801 - QKeras' name
 
     def sample(self, x, *, seed) -> np.ndarray:
         """The training-phase output: +-scale with P(+1) = sigmoid(T x / std)."""
-        rng = _rng(seed, str(self))
         x = f32(x)
-        std = F32(1)
-        if isinstance(self.alpha, str):
-            axes = scaling_axes(None, x.ndim) if x.ndim > 1 else (0,)
-            std = np.std(x, axis=axes, keepdims=True).astype(np.float32) + EPS
-        t = F32(self.temperature) * x / std
-        p = real_sigmoid(t) if self.use_real_sigmoid else internal_sigmoid(t)
-        q = sign01(p - rng.random(x.shape, dtype=np.float32))
+        q = sign01(_sample_probability(self, x) - _rng(seed, str(self)).random(x.shape, dtype=np.float32))
         scale = least_squares_scale(self.alpha, x, sign01(x)) if isinstance(self.alpha, str) else \
             (F32(1) if self.alpha is None else np.asarray(self.alpha, np.float32))
         self.scale = scale
@@ -121,15 +120,9 @@ class bernoulli(Quantizer):  # noqa: N801 - QKeras' name
         _check_alpha(self)
 
     def __call__(self, x, *, seed=None) -> np.ndarray:
-        rng = _rng(seed, f"{self} (it samples even at inference)")
         x = f32(x)
-        std = F32(1)
-        if isinstance(self.alpha, str):
-            axes = scaling_axes(None, x.ndim) if x.ndim > 1 else (0,)
-            std = np.std(x, axis=axes, keepdims=True).astype(np.float32) + EPS
-        t = F32(self.temperature) * x / std
-        p = real_sigmoid(t) if self.use_real_sigmoid else internal_sigmoid(t)
-        q = (sign01(p - rng.random(x.shape, dtype=np.float32)) + F32(1)) / F32(2)
+        rng = _rng(seed, f"{self} (it samples even at inference)")
+        q = (sign01(_sample_probability(self, x) - rng.random(x.shape, dtype=np.float32)) + F32(1)) / F32(2)
         b01 = (sign01(x) + F32(1)) / F32(2)
         scale = least_squares_scale(self.alpha, x, b01) if isinstance(self.alpha, str) else \
             (F32(1) if self.alpha is None else np.asarray(self.alpha, np.float32))

@@ -129,13 +129,9 @@ class quantized_bits(Quantizer):  # noqa: N801 - QKeras' name
     def hardware(self, x=None) -> Hardware:
         src = str(self)
         if isinstance(self.alpha, str):
-            if x is not None:
-                self(x)
-            if self.scale is None:
-                raise self._bad("alpha='%s' scales depend on the tensor: call the quantizer on the weights "
-                                "(or pass them to hardware(x)) first" % self.alpha)
-            po2 = self.alpha == "auto_po2" or all(is_po2(s) for s in np.ravel(self.scale))
-            return Hardware("fixed", self.fixed_type(), scale=self.scale, scale_input=True, source=src,
+            scale = self._tensor_scale(x)
+            po2 = self.alpha == "auto_po2" or all(is_po2(s) for s in np.ravel(scale))
+            return Hardware("fixed", self.fixed_type(), scale=scale, scale_input=True, source=src,
                             exact=po2, reason="" if po2 else "alpha='auto' gives float per-channel scales "
                             "(use alpha='auto_po2' or a fixed alpha)")
         if self.bits - self.k == 0:

@@ -73,12 +73,7 @@ class ternary(Quantizer):  # noqa: N801 - QKeras' name
     def hardware(self, x=None) -> Hardware:
         src = str(self)
         if isinstance(self.alpha, str):
-            if x is not None:
-                self(x)
-            if self.scale is None:
-                raise self._bad(f"alpha='{self.alpha}' scales depend on the tensor: call the quantizer on the "
-                                "weights (or pass them to hardware(x)) first")
-            scale = np.asarray(self.scale, np.float64)
+            scale = self._tensor_scale(x)
             threshold = scale / 2  # |RNE(x / s)| >= 1  <=>  |x| > s / 2
         else:
             scale = None if self.alpha is None else np.asarray(self.alpha, np.float64)
