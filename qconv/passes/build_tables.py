@@ -73,38 +73,40 @@ def _changing_range(fn, t_in, t_out) -> tuple[int, int]:
 def _steps(fn, t_in, t_out, lo: int, hi: int):
     """(thresholds, levels) of a step function of the mantissa on lo..hi; None if over
     MAX_LEVELS levels or not nondecreasing."""
-    f = lambda code: int(_entries(fn, t_in, t_out, [code])[0])  # noqa: E731
-    if f(lo) > f(hi):
+    ends = _entries(fn, t_in, t_out, [lo, hi])
+    if ends[0] > ends[1]:
         return None
-    return monotone_steps(f, lo, hi, MAX_LEVELS)
+    thresholds, levels = monotone_steps(lambda c: _entries(fn, t_in, t_out, c), lo, hi)
+    return None if len(thresholds) > MAX_LEVELS else (thresholds, levels)
 
 
-def monotone_steps(f, lo: int, hi: int, max_levels: int):
-    """For a monotone (either direction) function f of integer codes lo..hi: the codes where it
-    changes and its values, f(x) = levels[number of thresholds <= x], found by bisection
-    (O(levels * log range) evaluations); None beyond max_levels levels."""
-    cache: dict[int, int] = {}
-
-    def g(code: int) -> int:
-        if code not in cache:
-            cache[code] = f(code)
-        return cache[code]
-
-    thresholds: list[int] = []
-    stack = [(lo, hi)]
-    while stack:
-        a, b = stack.pop()
-        if g(a) == g(b):
-            continue
-        if b == a + 1:
-            thresholds.append(b)
-        else:
-            m = (a + b) // 2
-            stack += [(m, b), (a, m)]
-        if len(thresholds) > max_levels:
-            return None
-    thresholds.sort()
-    return thresholds, [g(lo)] + [g(t) for t in thresholds]
+def monotone_steps(f, lo: int, hi: int, grid: int = 4096):
+    """Change points of a monotone f (codes array -> values array) over codes lo..hi, as
+    (thresholds, levels) with f(x) = levels[number of thresholds <= x]: f on a coarse grid, then every interval
+    whose ends differ split in two, all intervals at once (one numpy evaluation per round),
+    keeping the halves whose ends still differ, until each is one code wide. A monotone function
+    cannot change and change back inside an interval whose ends agree."""
+    codes = np.unique(np.linspace(lo, hi, min(grid, hi - lo + 1)).astype(np.int64))
+    values = f(codes)
+    differ = values[:-1] != values[1:]
+    a, b, fa, fb = codes[:-1][differ], codes[1:][differ], values[:-1][differ], values[1:][differ]
+    while a.size and np.any(b - a > 1):
+        wide = b - a > 1
+        mid = (a + b) // 2
+        fm = np.empty_like(fa)
+        fm[wide] = f(mid[wide])
+        keep_a, keep_b, keep_fa, keep_fb = [a[~wide]], [b[~wide]], [fa[~wide]], [fb[~wide]]
+        left = wide & (fm != fa)
+        right = wide & (fm != fb)
+        keep_a += [a[left], mid[right]]
+        keep_b += [mid[left], b[right]]
+        keep_fa += [fa[left], fm[right]]
+        keep_fb += [fm[left], fb[right]]
+        a, b = np.concatenate(keep_a), np.concatenate(keep_b)
+        fa, fb = np.concatenate(keep_fa), np.concatenate(keep_fb)
+    order = np.argsort(b)
+    thresholds = [int(t) for t in b[order]]
+    return thresholds, [int(values[0])] + [int(v) for v in fb[order]]
 
 
 def _mantissa_thresholds(node, t_in: FixedType) -> None:

@@ -101,38 +101,11 @@ def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
     return v
 
 
-def _monotone_steps_vectorized(f, lo: int, hi: int, grid: int = 4096):
-    """Change points of a monotone f over codes lo..hi: f on a coarse grid, then every interval
-    whose ends differ split in two, all intervals at once (one numpy evaluation per round),
-    keeping the halves whose ends still differ, until each is one code wide. A monotone function
-    cannot change and change back inside an interval whose ends agree."""
-    codes = np.unique(np.linspace(lo, hi, min(grid, hi - lo + 1)).astype(np.int64))
-    values = f(codes)
-    differ = values[:-1] != values[1:]
-    a, b, fa, fb = codes[:-1][differ], codes[1:][differ], values[:-1][differ], values[1:][differ]
-    while a.size and np.any(b - a > 1):
-        wide = b - a > 1
-        mid = (a + b) // 2
-        fm = np.empty_like(fa)
-        fm[wide] = f(mid[wide])
-        keep_a, keep_b, keep_fa, keep_fb = [a[~wide]], [b[~wide]], [fa[~wide]], [fb[~wide]]
-        left = wide & (fm != fa)
-        right = wide & (fm != fb)
-        keep_a += [a[left], mid[right]]
-        keep_b += [mid[left], b[right]]
-        keep_fa += [fa[left], fm[right]]
-        keep_fb += [fm[left], fb[right]]
-        a, b = np.concatenate(keep_a), np.concatenate(keep_b)
-        fa, fb = np.concatenate(keep_fa), np.concatenate(keep_fb)
-    order = np.argsort(b)
-    thresholds = [int(t) for t in b[order]]
-    return thresholds, [int(values[0])] + [int(v) for v in fb[order]]
-
-
 def resolve(node: Node, t_in) -> None:
     """Thresholds and levels of a fused chain over the input mantissas of `t_in`, per channel:
     every mantissa evaluated when there are at most EXHAUSTIVE of them, else the change points
     found by bisection (every step of the chain is monotone per channel, so is the whole)."""
+    from .build_tables import monotone_steps
     a = node.attrs
     out_t = node.out.fixed
     lo, hi = t_in.min_mantissa, t_in.max_mantissa
@@ -160,7 +133,7 @@ def resolve(node: Node, t_in) -> None:
             thresholds.append(list(codes[change]))
             levels.append([int(m[0])] + [int(v) for v in m[change]])
         else:
-            t, lv = _monotone_steps_vectorized(lambda c: outputs(c, k), lo, hi)
+            t, lv = monotone_steps(lambda c: outputs(c, k), lo, hi)
             thresholds.append(t)
             levels.append(lv)
     width = max(1, max(len(t) for t in thresholds))

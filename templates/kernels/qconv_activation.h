@@ -27,7 +27,7 @@ void cast(const data_T data[N], res_T res[N]) {
     }
 }
 
-// A monotone function by table lookup over the input's mantissas: clamp to [lo, hi] (outside
+// A function by table lookup over the input's mantissas: clamp to [lo, hi] (outside
 // that range the function's rounded output is constant), then read table[raw - lo].
 template <class data_T, class res_T, class CONFIG_T>
 void table_activation(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n],
