@@ -16,6 +16,11 @@ class UnsupportedError(QconvError):
     """The model uses an op, attribute or quantizer form that qconv does not implement."""
 
 
+class BatchAxisError(UnsupportedError):
+    """An op reshapes, transposes or reduces across the first axis, which qconv takes as the batch
+    (frontend/batch_axis.py may then import the model as one sample)."""
+
+
 class ModelError(QconvError):
     """The model file is malformed or inconsistent."""
 

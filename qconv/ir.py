@@ -9,6 +9,7 @@ plus their fixed-point type, or float values before quantizer absorption has qua
 Canonical ops (what passes, simulator and backend understand):
   Input     a graph input; `out.fixed` is the type the user's values are quantized to
   Dense     y = x @ W (+ b); consts W [n_in, n_out], optional b [n_out]; attrs accum (FixedType)
+  MatMul    y = a @ b of two activations, batched over leading axes: a [..., m, k], b [..., k, n]
   Relu      y = max(x, 0)
   Reshape   same data, new shape (Flatten and Reshape); no data movement
   Quant     an activation quantizer still to be absorbed: attrs type (FixedType)
@@ -91,6 +92,7 @@ class Graph:
         self.outputs: list[str] = []
         # ONNX tensor names of the graph outputs, parallel to `outputs` (for out.npz keys)
         self.output_names: list[str] = []
+        self.notes: list[str] = []  # how the model was read (e.g. "no batch axis"), for the user
 
     # -- building ---------------------------------------------------------------------------
     def add(self, node: Node) -> Node:
@@ -143,6 +145,7 @@ class Graph:
     def dump(self) -> str:
         """A readable, one line per node text form (what `qconv inspect` prints)."""
         lines = [f"graph {self.name}: inputs {', '.join(self.inputs)} -> outputs {', '.join(self.outputs)}"]
+        lines += [f"  # {note}" for note in self.notes]
         for n in self.topo():
             args = ", ".join(n.inputs)
             lines.append(f"  {n.name} = {n.op}({args}) -> {n.out}")

@@ -10,7 +10,7 @@ every column. `qconv build` writes the same as report.json and report.md into th
 Definitions
 -----------
 * ops: multiply-accumulates for Dense/Conv (n_in * n_out; out_h * out_w * filters * kh * kw *
-  channels per group), elements for element-wise layers, window sums for pooling; 0 for layers
+  channels per group) and for MatMul of two activations (outputs * k), elements for element-wise layers, window sums for pooling; 0 for layers
   that only move data.
 * multiplier kind, from the quantizer a config recorded or else from the weight values:
   ``xnor`` (+-1 input times +-1 weights), ``mux`` (per output channel a single magnitude, a
@@ -30,6 +30,7 @@ First-order FPGA cost model (io_parallel: everything unrolled, weights are const
   adder tree).
 * Every such MAC adds into the accumulator: accumulator-width LUTs (one LUT per bit with the
   carry chain), plus one add per output for a bias. This is where accumulator sizing pays.
+* MatMul of two activations: a ``fixed`` multiplier and an accumulator add per MAC.
 * Element-wise add/sub: output-width LUTs per element; mul (and BatchNorm's x*s+t): a
   multiplier as above plus the add. Average pooling: (window - 1) adds of the sum width and
   one multiply by 1/count per output; max pooling: (window - 1) comparators of the input
@@ -170,6 +171,13 @@ def _other_row(graph: Graph, node: Node, row: dict) -> None:
         else:
             row.update(lut=n * out.width, bitops=n * out.width)
         row["memory_bits"] = sum(int(c.values.size) * c.fixed.width for c in node.consts.values() if c.fixed)
+    elif node.op == "MatMul":  # two activations: every MAC is a general multiplier
+        acc, k = node.attrs["accum"], node.attrs["k"]
+        macs = n * k
+        dsp, lut = _mult_cost("fixed", ins[0].width, ins[1].width)
+        row.update(multiplier=product_type(ins[0], ins[1]), kind="fixed", ops=macs, adds=macs,
+                   bitops=macs * (ins[0].width * ins[1].width + acc.width), dsp=macs * dsp,
+                   lut=macs * (lut + acc.width))
     elif node.op == "Pool":
         kh, kw = node.attrs["kernel"]
         window = kh * kw

@@ -168,3 +168,18 @@ def shape_branch(b: Builder, dims: int, exact_only: bool = False):
                                        r.uniform(0.5, 2, m))]
         out = b.node("BatchNormalization", [conv, *params], epsilon=1e-3)
     b.output(out)
+
+
+def matmul_branch(b: Builder, dims: int):
+    """MatMul of two quantized activations [batch..., m, k] @ [batch..., k, n] (dims - 1 batch
+    axes), the second one optionally arriving as [batch..., n, k] and transposed (Q K^T)."""
+    r = b.rng
+    batch = [int(r.integers(1, 4)) for _ in range(dims - 1)]
+    m, k, n = (int(v) for v in r.integers(1, 6, 3))
+    x = _quantized_input(b, batch + [m, k])
+    if r.integers(0, 2):
+        y = _quantized_input(b, batch + [n, k])
+        y = b.node("Transpose", [y], perm=list(range(dims)) + [dims + 1, dims])
+    else:
+        y = _quantized_input(b, batch + [k, n])
+    b.output(b.node("MatMul", [x, y]))

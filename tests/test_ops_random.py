@@ -12,9 +12,10 @@ from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
 from .helpers import build_and_csim
-from .randmodels import Builder, conv_branch, eltwise_branch, pool_branch, shape_branch
+from .randmodels import Builder, conv_branch, eltwise_branch, matmul_branch, pool_branch, shape_branch
 
-BRANCHES = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch}
+BRANCHES = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch,
+            "matmul": matmul_branch}
 
 
 def _branches(kind: str, seed: int, count: int, **kw) -> Builder:
@@ -24,7 +25,8 @@ def _branches(kind: str, seed: int, count: int, **kw) -> Builder:
     return b
 
 
-def _reference(path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+def _reference(path, inputs: dict[str, np.ndarray], batch_axis: bool = True) -> list[np.ndarray]:
+    """qonnx's executor, one sample per call (given a batch axis of 1 unless the model has none)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.util.cleanup import cleanup_model
@@ -32,12 +34,13 @@ def _reference(path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
     # cleanup_model renames inputs and outputs (global_in, ...): both keep their order
     names = [i.name for i in model.graph.input]
     arrays = list(inputs.values())
-    outs = [execute_onnx(model, {k: v[i:i + 1].astype(np.float32) for k, v in zip(names, arrays)})
-            for i in range(arrays[0].shape[0])]
-    return [np.concatenate([r[o.name] for r in outs]) for o in model.graph.output]
+    outs = [execute_onnx(model, {k: (v[i:i + 1] if batch_axis else v[i]).astype(np.float32)
+                                 for k, v in zip(names, arrays)}) for i in range(arrays[0].shape[0])]
+    return [np.stack([r[o.name] for r in outs]) for o in model.graph.output]
 
 
-@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3), ("eltwise", 4), ("shape", 5)])
+@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3), ("eltwise", 4), ("shape", 5),
+                                       ("matmul", 6)])
 def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
     exact = {"pool": {"only_exact_avg": True}, "shape": {"exact_only": True}}  # BatchNorm's float s, t are not
     b = _branches(kind, seed, 12, **exact.get(kind, {}))
@@ -55,7 +58,7 @@ def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind,seed,count", [("conv", 11, 30), ("pool", 12, 30), ("eltwise", 13, 30),
-                                             ("shape", 14, 30)])
+                                             ("shape", 14, 30), ("matmul", 15, 30)])
 def test_sim_equals_csim(tmp_path, kind, seed, count):
     path = tmp_path / "m.onnx"
     onnx.save(_branches(kind, seed, count).model(), str(path))

@@ -59,6 +59,14 @@ def _dense(graph: Graph, node: Node, d: dict) -> None:
     _weights_and_bias(node, d, "weights[i * n_out + j]: from input i to output j")
 
 
+@context("MatMul")
+def _matmul(graph: Graph, node: Node, d: dict) -> None:
+    b = graph.node(node.inputs[1])
+    shape = node.out.shape
+    d.update(batch=int(np.prod(shape[:-2], dtype=np.int64)), m=shape[-2], k=node.attrs["k"], n=shape[-1],
+             accum_cpp=node.attrs["accum"].to_cpp(), in2_var=var_of(b), in2_typedef=f"{b.name}_t")
+
+
 def _geometry(node: Node, d: dict) -> None:
     a = node.attrs
     (h, w, c), (oh, ow, m) = a["in_hwc"], a["out_hwc"]

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import ModelError, UnsupportedError
+from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Graph, Node, TensorType
 
 HANDLERS: dict[str, Callable] = {}
@@ -170,7 +170,7 @@ class Importer:
         """View `dst` = ONNX Transpose(src, perm): the same memory, axes relabelled."""
         name, order = self.views[src]
         if perm[0] != 0:
-            raise UnsupportedError(f"tensor '{src}': a Transpose that moves the batch axis is not supported")
+            raise BatchAxisError(f"tensor '{src}': a Transpose that moves the batch axis is not supported")
         sem = [p - 1 for p in perm[1:]]  # new semantic axis j = old semantic axis sem[j]
         inverse = {old: new for new, old in enumerate(sem)}
         self.views[dst] = (name, tuple(inverse[s] for s in order))

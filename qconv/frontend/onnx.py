@@ -1,19 +1,28 @@
 """ONNX / QONNX -> qconv `Graph`: `import_onnx(path)`.
 
 The machinery (constants, layout-tracking tensor views, the handler registry) is in
-`importer.py`; each family of ONNX ops has its importers in an `ops_*.py` module.
+`importer.py`; each family of ONNX ops has its importers in an `ops_*.py` module. A model
+without a batch axis is imported as one sample (`batch_axis.py`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BatchAxisError
 from ..ir import Graph
 from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_threshold  # noqa: F401  (register the handlers)
 from . import ops_qdq  # noqa: F401  (after ops_activation: it wraps Clip)
+from .batch_axis import single_sample
 from .importer import Importer, load_model
 
 
 def import_onnx(path: str | Path) -> Graph:
     """Read an ONNX/QONNX file into an (untyped, un-optimized) `Graph`."""
-    return Importer(load_model(path), str(path)).run()
+    model = load_model(path)
+    try:
+        return Importer(model, str(path)).run()
+    except BatchAxisError as exc:
+        graph = Importer(single_sample(model, exc), str(path)).run()
+        graph.notes.append("no batch axis: the whole declared input shape is one sample")
+        return graph

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError, UnsupportedError
+from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const
 from .importer import Importer, handler
 from .ops_eltwise import const_in_memory
@@ -114,7 +114,7 @@ def _softmax(imp: Importer, n, attrs):
         raise ModelError(f"{imp.where(n)}: axis {axis} is out of range for rank {rank}")
     axis %= rank
     if axis == 0:
-        raise UnsupportedError(f"{imp.where(n)}: Softmax along the batch axis (axis 0) is not supported; "
+        raise BatchAxisError(f"{imp.where(n)}: Softmax along the batch axis (axis 0) is not supported; "
                                "use axis >= 1 (one softmax per sample)")
     if legacy:
         # opset < 13: the input is coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])]

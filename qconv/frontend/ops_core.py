@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import numpy_helper
 
-from ..errors import ModelError, UnsupportedError
+from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Node
 from ..fixed import FixedType
 from ..quantizers import IntQuant
@@ -159,11 +159,24 @@ def _gemm(imp: Importer, n, attrs):
 
 @handler("MatMul")
 def _matmul(imp: Importer, n, attrs):
+    if not imp.is_const(n.input[1]):
+        return _matmul_activations(imp, n)
     x = imp.semantic(n, n.input[0])
     w = imp.const(n, n.input[1], "weight")
     if w.values.ndim != 2:
         raise UnsupportedError(f"{imp.where(n)}: only MatMul by a 2-D constant is supported")
     _dense(imp, n, x, w, None)
+
+
+def _matmul_activations(imp: Importer, n):
+    """A @ B of two activations (attention's Q K^T and P V): both read in row-major order,
+    batched over equal leading axes."""
+    a, b = (imp.semantic(n, name) for name in n.input[:2])
+    sa, sb = a.out.shape, b.out.shape
+    if len(sa) < 2 or sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
+        raise UnsupportedError(f"{imp.where(n)}: MatMul of activations {list(sa)} and {list(sb)} per sample; "
+                               "needs [..., m, k] @ [..., k, n] with equal leading axes")
+    imp.emit(n, "MatMul", [a, b], sa[:-1] + sb[-1:], order=tuple(range(len(sa))), attrs={"k": sa[-1]})
 
 
 @handler("Relu")
@@ -192,7 +205,7 @@ def _reshape(imp: Importer, n, attrs):
         known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
         dims[dims.index(-1)] = x.out.size // max(known, 1)
     if int(np.prod(dims, dtype=np.int64)) != x.out.size or (target and target[0] not in (-1, 0, 1)):
-        raise UnsupportedError(f"{imp.where(n)}: reshape of {list(x.out.shape)} per sample to {target} "
+        raise BatchAxisError(f"{imp.where(n)}: reshape of {list(x.out.shape)} per sample to {target} "
                                "must keep the batch dimension first")
     imp.emit(n, "Reshape", [x], tuple(dims), order=tuple(range(len(dims))))
 
@@ -253,13 +266,13 @@ def _squeeze(imp: Importer, n, attrs):
         rank = len(sem) + 1
         drop = {a + rank if a < 0 else a for a in (axes or [i + 1 for i, d in enumerate(sem) if d == 1])}
         if 0 in drop:
-            raise UnsupportedError(f"{imp.where(n)}: squeezing the batch axis is not supported")
+            raise BatchAxisError(f"{imp.where(n)}: squeezing the batch axis is not supported")
         new = [d for i, d in enumerate(sem) if i + 1 not in drop]
     else:
         new = [1] + sem
         for a in sorted(a + len(sem) + 1 + len(axes) if a < 0 else a for a in axes):
             new.insert(a, 1)
         if new[0] != 1 or new.pop(0) != 1:
-            raise UnsupportedError(f"{imp.where(n)}: unsqueezing before the batch axis is not supported")
+            raise BatchAxisError(f"{imp.where(n)}: unsqueezing before the batch axis is not supported")
     x = imp.semantic(n, n.input[0])
     imp.emit(n, "Reshape", [x], tuple(new), order=tuple(range(len(new))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelError, UnsupportedError
+from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..fixed import FixedType
 from ..ir import Const, Node
 from .importer import Importer, handler
@@ -36,7 +36,7 @@ def const_in_memory(imp: Importer, n, c: Const, tensor: str) -> tuple[Const, int
     v = c.values
     if v.ndim == len(sem) + 1:
         if v.shape[0] != 1:
-            raise UnsupportedError(f"{imp.where(n)}: a constant that varies along the batch axis")
+            raise BatchAxisError(f"{imp.where(n)}: a constant that varies along the batch axis")
         v = v[0]
     try:
         full = np.broadcast_to(v, sem)
@@ -153,7 +153,7 @@ def _concat(imp: Importer, n, attrs):
     rank = len(order) + 1
     axis = axis + rank if axis < 0 else axis
     if axis == 0:
-        raise UnsupportedError(f"{imp.where(n)}: Concat along the batch axis")
+        raise BatchAxisError(f"{imp.where(n)}: Concat along the batch axis")
     mem_axis = order.index(axis - 1)
     parts = [imp.in_order(n, i, order) for i in n.input]
     shape = list(parts[0].out.shape)

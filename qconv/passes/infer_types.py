@@ -6,6 +6,7 @@ it; otherwise `--default-type` applies where the rule says "default", else the l
   ceil(log2 fan-in) integer bits, aligned with the bias and grown one bit for the bias add: the
   accumulator holds every partial sum exactly; the output is the accumulator type. That rule
   (also hls4ml's) caps `tight`; size_accumulators.choose picks the accumulator (--accumulator).
+- MatMul of two activations: the same rule with k = the summed axis (no weights to tighten it).
 - Relu, Reshape, Transpose, MaxPool: the input type (these never need more bits).
 - AveragePool: window sum exact in the accumulator, times 1/count (see `pool_recip`).
 - Add/Sub/Mul, BatchNorm's x*s+t: ap_fixed's exact result types; Concat: the union type.
@@ -51,6 +52,14 @@ def _accumulating(node, ins, options):
     node.attrs["accum"] = acc
     if node.attrs.get("exact_output"):  # read by a fused requantizer: keep the sums exact
         return acc
+    return options.default_type or acc
+
+
+def _matmul(node, ins, options):
+    """Two activations: no weight values to size by, so the accumulator is the lossless rule
+    type (products grown by ceil(log2 k)) whatever --accumulator says."""
+    acc = accumulate_type(product_type(ins[0], ins[1]), node.attrs["k"])
+    node.attrs["accum"] = acc
     return options.default_type or acc
 
 
@@ -125,7 +134,7 @@ def _table(node, ins, options):
 
 
 RULES = {
-    "Input": _input, "Dense": _accumulating, "Conv": _accumulating, "Relu": _same_or_default,
+    "Input": _input, "Dense": _accumulating, "Conv": _accumulating, "MatMul": _matmul, "Relu": _same_or_default,
     "Reshape": _same, "Transpose": _same, "Gather": _same, "Pool": _pool, "Eltwise": _eltwise,
     "Concat": _concat, "Table": _table,
 }

@@ -10,7 +10,7 @@ from ..errors import TypeOverflowError, UnsupportedError
 from ..ir import Graph
 
 MAX_WIDTH = 63
-KNOWN_OPS = {"Input", "Dense", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Gather", "Concat",
+KNOWN_OPS = {"Input", "Dense", "MatMul", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Gather", "Concat",
              "Cast", "Table", "Thresholds", "ArgMax"}
 KNOWN_OPS |= {"PRelu", "HardSigmoid", "Clip", "Softmax"}  # activations (passes/activations.py)
 

@@ -42,6 +42,16 @@ def matmul_exact(x: np.ndarray, w: np.ndarray, x_type: FixedType, drop: int = 0)
     return x.astype(np.int64) @ w.astype(np.int64)
 
 
+def matmul_activations(a: np.ndarray, b: np.ndarray, ta: FixedType, tb: FixedType) -> np.ndarray:
+    """a @ b of two mantissa tensors (batched over leading axes), exactly: float64 while every
+    sum provably stays below 2^53, int64 otherwise. The result has frac ta.frac + tb.frac."""
+    k = a.shape[-1]
+    bound = float(max(abs(ta.min_mantissa), ta.max_mantissa)) * max(abs(tb.min_mantissa), tb.max_mantissa) * k
+    if bound < FLOAT_EXACT:
+        return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+    return np.matmul(a.astype(np.int64), b.astype(np.int64))
+
+
 _PREPARED: dict[int, tuple] = {}
 
 
