@@ -29,7 +29,8 @@ def attention(path, scores="softmax", tail_op: str | None = None):
     nodes, inits = [], []
 
     def const(name, values, dtype=np.float32):
-        inits.append(numpy_helper.from_array(np.asarray(values, dtype), name))
+        if name not in {i.name for i in inits}:
+            inits.append(numpy_helper.from_array(np.asarray(values, dtype), name))
         return name
 
     def quant(src, bits, frac, name):
@@ -44,15 +45,16 @@ def attention(path, scores="softmax", tail_op: str | None = None):
 
     heads = {}
     for x, perm in (("q", [1, 0, 2]), ("k", [1, 2, 0]), ("v", [1, 0, 2])):
-        r = node("Reshape", [quant(x, 8, 4, f"{x}_q"), const(f"{x}_s1", [L, 1, HEADS, D], np.int64)], f"{x}_r1")
-        r = node("Reshape", [r, const(f"{x}_s2", [L, HEADS, D], np.int64)], f"{x}_r2")
+        # the three inputs share their shape constants (rewritten once, see batch_axis.shifted_input)
+        r = node("Reshape", [quant(x, 8, 4, f"{x}_q"), const("split_heads", [L, 1, HEADS, D], np.int64)], f"{x}_r1")
+        r = node("Reshape", [r, const("drop_batch", [L, HEADS, D], np.int64)], f"{x}_r2")
         heads[x] = node("Transpose", [r], f"{x}_t", perm=perm)
     s = node("MatMul", [heads["q"], heads["k"]], "scores")
     s = node("Mul", [s, const("half", 0.5)], "scaled")
     p = node("Softmax", [s], "probs", axis=-1) if scores == "softmax" else quant(s, 10, 2, "probs")
     o = node("MatMul", [p, heads["v"]], "context")
     o = node("Transpose", [o], "context_t", perm=[1, 0, 2])
-    o = node("Reshape", [o, const("o_s1", [L, 1, HEADS, D], np.int64)], "out_r1")
+    o = node("Reshape", [o, const("split_heads", [L, 1, HEADS, D], np.int64)], "out_r1")
     out = node("Reshape", [o, const("o_s2", [L, 1, HEADS * D], np.int64)], "out")
     if tail_op == "Conv":
         out = node("Conv", [out, const("w", np.ones((1, 1, 1)))], "conv")

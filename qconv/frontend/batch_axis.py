@@ -53,7 +53,8 @@ def single_sample(model: onnx.ModelProto, error: BatchAxisError) -> onnx.ModelPr
     g = out.graph
     opset = next((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), 1)
     consts = {i.name: i for i in g.initializer}
-    consts.update({n.output[0]: n.attribute[0].t for n in g.node if n.op_type == "Constant" and n.attribute})
+    consts.update({n.output[0]: n.attribute[0].t for n in g.node
+                   if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"})
     for vi in list(g.input) + list(g.output):
         if vi.name not in consts and vi.type.tensor_type.HasField("shape"):
             vi.type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_value=1))
@@ -69,10 +70,11 @@ def single_sample(model: onnx.ModelProto, error: BatchAxisError) -> onnx.ModelPr
         """Replace constant input k of `node` by transform(values), as a new initializer."""
         if k >= len(node.input) or node.input[k] not in consts:
             refuse(node, f"needs a constant input {k}")
-        values = transform(numpy_helper.to_array(consts[node.input[k]]))
         name = f"{node.input[k]}@single_sample"
-        g.initializer.append(numpy_helper.from_array(values, name))
-        consts[name] = g.initializer[-1]
+        if name not in consts:  # (shared by several nodes: shifted once)
+            values = transform(numpy_helper.to_array(consts[node.input[k]]))
+            g.initializer.append(numpy_helper.from_array(values, name))
+            consts[name] = g.initializer[-1]
         node.input[k] = name
 
     for node in g.node:
