@@ -1,12 +1,18 @@
 """Write conformance/expected.json's `expected` section from a `qconv conform --json` run,
-keeping its `options`. Exactness floors are the measured values rounded down to 4 digits."""
+keeping its `options`. Exactness floors are the measured values rounded down to 4 digits.
+With `--table`, print the README's Conformance table from the run instead."""
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+def _floor(value: float) -> float:
+    return math.floor(value * 1e4) / 1e4
 
 
 def main(rows_path: str) -> None:
@@ -17,9 +23,11 @@ def main(rows_path: str) -> None:
     for r in rows:
         entry = {"status": r["status"].split(":")[0]}
         if entry["status"] == "ok":
-            entry["min_exact"] = math.floor(r["exact"] * 1e4) / 1e4
+            entry["min_exact"] = _floor(r["exact"])
             if r["argmax"] is not None:
-                entry["min_argmax"] = math.floor(r["argmax"] * 1e4) / 1e4
+                entry["min_argmax"] = _floor(r["argmax"])
+            if r.get("tail_exact") is not None:
+                entry["min_tail_exact"] = _floor(r["tail_exact"])
             if r["csim"] != "-":
                 done, total = map(int, r["csim"].split("/"))
                 entry["csim"] = done == total
@@ -29,5 +37,31 @@ def main(rows_path: str) -> None:
     print(f"wrote {path}: {len(expected)} models")
 
 
+def _short(note: str) -> str:
+    """A note's first clause; the float32-ambiguity note (passes/fuse_requantizer) as counts."""
+    m = re.match(r"ONNX node '([^']+)' \(\w+\): (\d+) of (\d+) accumulator values", note)
+    if m:
+        return f"{m.group(1)}: {m.group(2)} of {m.group(3)} sums within float32 error of a rounding boundary"
+    return note.split(";")[0]
+
+
+def table(rows_path: str) -> str:
+    """The README table: one row per model; an ok row's notes (first clause each) in brackets."""
+    def fmt(v, f):
+        return "-" if v is None else format(v, f)
+    lines = ["| model | ops | status | exact elements | max abs err | argmax | last quantizer exact | csim bit-exact |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in json.loads(Path(rows_path).read_text()):
+        notes = "; ".join(_short(n) for n in r["notes"])
+        status = r["status"][:100] if r["status"] != "ok" else "ok" + (f" ({notes})" if notes else "")
+        lines.append(f"| `{r['model']}` | {r['ops']} | {status} | {fmt(r['exact'], '.4f')} | "
+                     f"{fmt(r['max_abs_err'], '.3g')} | {fmt(r['argmax'], '.3f')} | "
+                     f"{fmt(r.get('tail_exact'), '.4f')} | {r['csim']} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if "--table" in sys.argv:
+        print(table(next(a for a in sys.argv[1:] if a != "--table")))
+    else:
+        main(sys.argv[1])

@@ -73,6 +73,7 @@ def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, n
     from .pipeline import compile_model, load_inputs
     from .sim import simulate
     graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    _notes(graph)
     result = simulate(graph, load_inputs(inputs_path, graph), trace=trace)
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
@@ -90,6 +91,13 @@ def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, n
                 counts += f", accumulator {acc}: {result.accumulator_overflows[name]} wrapped"
             click.echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
                        f"(type range [{t.min_value}, {t.max_value}]){counts}")
+
+
+def _notes(graph) -> None:
+    """What the compiler noticed about the model (e.g. no batch axis, sums a float32 reference may
+    round differently), on stderr."""
+    for note in graph.notes:
+        click.echo(f"note: {note}", err=True)
 
 
 def _report_overflow(graph, result):
@@ -123,6 +131,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
     from .toolchain import find_ap_types
     t0 = time.perf_counter()
     graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    _notes(graph)
     if inputs_path:
         mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph))
     else:
@@ -232,14 +241,15 @@ def _locate_layer(project: Path, sample: int, ap_types):
               help="JSON {'options': {model path: {'input_type': T, 'default_type': T}}} (e.g. conformance/expected.json)")
 @_user_errors
 def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pattern, options_path):
-    """Run every model under ROOT that has a .ref.npz against its reference outputs."""
+    """Run every model under ROOT that has a .ref.npz against its reference outputs (and, for a model
+    with float ops after its last quantizer, the exactness at that quantizer's output)."""
     from rich.console import Console
     from rich.table import Table
 
     from .conform import conform_model, find_models
     root = Path(root).resolve()
     table = Table(title=f"qconv conform {root}")
-    for col in ("model", "ops", "status", "exact", "max err", "argmax", "csim", "s"):
+    for col in ("model", "ops", "status", "exact", "max err", "argmax", "last quantizer exact", "csim", "s"):
         table.add_column(col, overflow="fold")
     rows = []
     per_model = json.loads(Path(options_path).read_text()).get("options", {}) if options_path else {}
@@ -253,7 +263,7 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
         rows.append(r)
         fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
         table.add_row(r.model, r.ops, r.status, fmt(r.exact, ".4f"), fmt(r.max_abs_err, ".3g"),
-                      fmt(r.argmax, ".3f"), r.csim, f"{r.seconds:.1f}")
+                      fmt(r.argmax, ".3f"), fmt(r.tail_exact, ".4f"), r.csim, f"{r.seconds:.1f}")
     Console(width=200).print(table)
     ok = sum(r.status == "ok" for r in rows)
     exact = sum(r.status == "ok" and r.exact == 1.0 for r in rows)

@@ -1,16 +1,21 @@
 """Conformance: run every model of a corpus against its reference outputs (`qconv conform DIR`).
 
 For each `<model>.onnx` with a `<model>.ref.npz` beside it (keys `x`/`y`, or `x0..`/`y0..`, one
-sample per row, batch 1 inside): import and simulate the reference inputs and compare with `y`.
+sample per row, fed as is): import and simulate the reference inputs and compare with `y`.
 A graph input that no quantizer covers gets `--input-type`; its reference inputs are cast to
 that type and the reference is recomputed on the cast inputs with qonnx's executor (the row
 says so). A model with float weights is built with `--default-type` (the row says so): its
-weights and activations are then quantized, so it is compared, not expected to be exact. Optionally build the project and run the g++ C
-simulation. A failure is a row (status + one-line reason), never a traceback.
+weights and activations are then quantized, so it is compared, not expected to be exact.
+A model with float ops after its last activation quantizer (Softmax, float scaling, ...) is
+computed in fixed point by qconv but rounded step by step in float32 by the reference, so few
+final elements agree to the last bit: the row also gives the exactness at the last quantizer outputs
+(`tail_tensor`, `tail_exact`), measured on the model cut there. Optionally build the project and
+run the g++ C simulation. A failure is a row (status + one-line reason), never a traceback.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -30,9 +35,11 @@ class Row:
     ops: str = ""
     status: str = "ok"             # ok | unsupported: ... | error: ... | no reference
     samples: int = 0
-    exact: float | None = None     # fraction of output elements equal to the reference
+    exact: float | None = None     # fraction of output elements equal to the reference (in float32)
     max_abs_err: float | None = None
     argmax: float | None = None    # fraction of samples whose argmax agrees (outputs with > 1 element)
+    tail_tensor: str | None = None  # last quantizer output(s) before a float tail (ONNX names)
+    tail_exact: float | None = None  # fraction of elements exact there (float32), on the model cut there
     csim: str = "-"                # "n/n" bit-exact samples, "-" not run
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -51,30 +58,55 @@ def _arrays(ref, prefix: str) -> list[np.ndarray]:
     return out
 
 
-def _qonnx_reference(path: Path, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """qonnx's executor (cleanup_model + execute_onnx) one sample per call; inputs/outputs by position."""
+def _declare_sample_shapes(proto, inputs: dict[str, np.ndarray]) -> bool:
+    """Declare each graph input with the shape of the sample fed (legacy PyTorch files declare
+    batch 789444; a model without a batch axis is fed its declared shape as is), and a graph
+    output whose leading dim was such a replaced leading dim with the new one. True if any
+    input changed (the intermediate shapes are then stale)."""
+    replaced, changed = {}, False
+    for vi in proto.graph.input:
+        if vi.name not in inputs:
+            continue
+        dims, shape = vi.type.tensor_type.shape.dim, inputs[vi.name].shape[1:]
+        if [d.dim_value if d.HasField("dim_value") else None for d in dims] == list(shape):
+            continue
+        if len(dims) == len(shape) and dims[0].HasField("dim_value"):
+            replaced[dims[0].dim_value] = shape[0]
+        del dims[:]
+        for d in shape:
+            dims.add().dim_value = d
+        changed = True
+    for vi in proto.graph.output:
+        dims = vi.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value in replaced:
+            dims[0].dim_value = replaced[dims[0].dim_value]
+    return changed
+
+
+def _qonnx_reference(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """qonnx's executor (cleanup_model + execute_onnx) one sample per call; `inputs` keyed by ONNX
+    input name, one sample per row; outputs in graph order."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.util.cleanup import cleanup_model
 
     import onnx
     proto = onnx.load(str(path))
+    if _declare_sample_shapes(proto, inputs):
+        del proto.graph.value_info[:]  # inferred again (channels-last custom ops need them when kept)
     init_names = {i.name for i in proto.graph.initializer}
-    for vi in list(proto.graph.input) + list(proto.graph.output):  # legacy files declare batch 789444
-        dims = vi.type.tensor_type.shape.dim
-        if vi.name in init_names:
-            continue
-        if dims and dims[0].HasField("dim_value") and dims[0].dim_value != 1:
-            dims[0].dim_value = 1
-    del proto.graph.value_info[:]
     used = {i for node in proto.graph.node for i in node.input}
     keep = [vi for vi in proto.graph.input if vi.name in used or vi.name in init_names]
     del proto.graph.input[:]
     proto.graph.input.extend(keep)  # drop unused graph inputs
+    xs = [inputs[vi.name] for vi in keep if vi.name not in init_names]  # cleanup renames the inputs
     declared = {o.domain for o in proto.opset_import}
+    onnx_opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=13)
     for domain in {node.domain for node in proto.graph.node} - declared - {""}:
-        proto.opset_import.append(onnx.helper.make_opsetid(domain, 1))  # custom domains left undeclared
-    if max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=13) < 7:
+        # custom domains left undeclared; channels-last ops wrap standard ops of the model's opset
+        version = onnx_opset if domain.endswith("channels_last") else 1
+        proto.opset_import.append(onnx.helper.make_opsetid(domain, version))
+    if onnx_opset < 7:
         proto = onnx.version_converter.convert_version(proto, 9)
     model = cleanup_model(ModelWrapper(proto))
     names = [i.name for i in model.graph.input]
@@ -84,21 +116,92 @@ def _qonnx_reference(path: Path, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _compare(row: Row, got: list[np.ndarray], want: list[np.ndarray]) -> None:
-    equal = total = 0
+    """Exactness in the reference's own format (float32, see `_exact_float32`); the error and
+    the argmax on qconv's exact values."""
     err = 0.0
     agree = counted = 0
     for g, w in zip(got, want):
         g = g.reshape(len(g), -1).astype(np.float64)
         w = w.reshape(len(w), -1).astype(np.float64)
-        equal += int((g == w).sum())
-        total += g.size
         err = max(err, float(np.abs(g - w).max(initial=0.0)))
         if g.shape[1] > 1:
             agree += int((g.argmax(axis=1) == w.argmax(axis=1)).sum())
             counted += len(g)
-    row.exact = equal / total if total else None
+    row.exact = _exact_float32(got, want) if sum(w.size for w in want) else None
     row.max_abs_err = err
     row.argmax = agree / counted if counted else None
+
+
+def _exact_float32(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """Fraction of elements whose qconv value, rounded to float32, is the float32 reference value
+    (the reference cannot say more: a float32 quantizer output float32(q * s) is one rounding
+    of the exact q * s that qconv computes)."""
+    equal = sum(int((np.float32(g).ravel() == np.asarray(w, np.float32).ravel()).sum()) for g, w in zip(got, want))
+    return equal / sum(w.size for w in want)
+
+
+def _compile(path: Path, input_type: str, default_type: str, notes: list[str]):
+    """A quantized model needs no default type (its activations stay exact): built without one,
+    and again with `default_type` when float constants need a type or exact types grow too wide."""
+    from .pipeline import compile_model
+    try:
+        return compile_model(path, input_type=input_type)
+    except QconvError as exc:
+        if "--default-type" not in str(exc) and not isinstance(exc, TypeOverflowError):
+            raise
+    notes.append(f"float weights: built with --default-type {default_type}")
+    return compile_model(path, input_type=input_type, default_type=default_type)
+
+
+def _onnx_names(graph) -> list[str]:
+    return [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
+
+
+def _cast(graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """When an input is typed by --input-type (no quantizer), its float reference values are not
+    representable: every input rounded to its type (keyed by ONNX name); None when none is."""
+    if not any(graph.node(n).attrs.get("typed_by_option") for n in graph.inputs):
+        return None
+    types = [graph.node(n).out.fixed for n in graph.inputs]
+    return {name: t.to_float(t.from_float(inputs[name])) for name, t in zip(_onnx_names(graph), types)}
+
+
+def _simulate(graph, inputs: dict[str, np.ndarray]):
+    """(input mantissas, SimResult, float outputs in graph order) for inputs keyed by ONNX name."""
+    from .sim import quantize_inputs, run
+    mantissas = quantize_inputs(graph, inputs)
+    result = run(graph, mantissas)
+    return mantissas, result, [result.types[n].to_float(result.outputs[n]) for n in graph.output_names]
+
+
+def _failure(exc: Exception) -> str:
+    """A one-line status for an exception: "unsupported: ..." or "error: ..."."""
+    if isinstance(exc, QconvError):
+        msg = str(exc).splitlines()[0]
+        return ("unsupported: " if "not supported" in msg or "unsupported" in msg.lower() else "error: ") + msg
+    tb = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"error: {type(exc).__name__}: {str(exc)[:160]} ({Path(tb.filename).name}:{tb.lineno})"
+
+
+def _tail(row: Row, path: Path, inputs: dict[str, np.ndarray], input_type: str, default_type: str) -> None:
+    """For a model with a float tail after its last quantizer: the exactness at the quantizer
+    outputs, on the model cut there (same build options, same inputs, reference recomputed on
+    the cut model). Compared in float32: the reference's quantizer output is float32(q * s), one
+    rounding of the exact value qconv computes, so 1.0 is expected. A failure is a note."""
+    from .onnx_tools import cut_at, last_quantized
+    tensors = last_quantized(path)
+    if tensors is None:
+        return
+    row.tail_tensor = ", ".join(tensors)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cut = cut_at(path, tensors, Path(tmp) / path.name)
+            graph = _compile(cut, input_type, default_type, [])
+            fed = {name: inputs[name] for name in _onnx_names(graph)}
+            got = _simulate(graph, _cast(graph, fed) or fed)[2]
+            row.tail_exact = _exact_float32(got, _qonnx_reference(cut, fed))
+    except Exception as exc:  # noqa: BLE001 - the main result stands
+        row.notes.append(f"last quantizer: {_failure(exc)}")
 
 
 def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
@@ -106,7 +209,6 @@ def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
                   max_samples: int = 64, work: Path | None = None) -> Row:
     from .frontend.importer import load_model
     from .pipeline import compile_model
-    from .sim import quantize_inputs, run
 
     row = Row(str(path.relative_to(root)) if path.is_relative_to(root) else str(path))
     t0 = time.perf_counter()
@@ -119,45 +221,23 @@ def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
             row.status = "no reference"
             return row
         ref = np.load(ref_path)
-        xs, ys = _arrays(ref, "x"), _arrays(ref, "y")
-        xs = [x[:max_samples] for x in xs]
-        ys = [y[:max_samples] for y in ys]
-        try:  # a quantized model needs no default type: its activations stay exact
-            graph = compile_model(path, input_type=input_type)
-        except QconvError as exc:  # float constants need a type, or exact types grow too wide
-            if "--default-type" not in str(exc) and not isinstance(exc, TypeOverflowError):
-                raise
-            graph = compile_model(path, input_type=input_type, default_type=default_type)
-            row.notes.append(f"float weights: built with --default-type {default_type}")
-        # inputs typed by --input-type (no quantizer): their float reference inputs need a cast
-        float_inputs = [n for n in graph.inputs if graph.node(n).attrs.get("typed_by_option")]
-        feeds = {}
-        for node, x in zip([graph.node(n) for n in graph.inputs], xs):
-            x = x.reshape(len(x), *node.out.shape) if x[0].size == node.out.size else x
-            feeds[node.attrs.get("onnx_name", node.name)] = x
-        if float_inputs:
-            cast = {}
-            for node in [graph.node(n) for n in graph.inputs]:
-                t = node.out.fixed
-                x = feeds[node.attrs.get("onnx_name", node.name)]
-                cast[node.name] = t.to_float(t.from_float(x))
-            feeds = {graph.node(n).attrs.get("onnx_name", n): cast[n] for n in graph.inputs}
-            ys = _qonnx_reference(path, [feeds[graph.node(n).attrs.get("onnx_name", n)].reshape(xi.shape)
-                                         for n, xi in zip(graph.inputs, xs)])
+        xs = [x[:max_samples] for x in _arrays(ref, "x")]
+        ys = [y[:max_samples] for y in _arrays(ref, "y")]
+        graph = _compile(path, input_type, default_type, row.notes)
+        row.notes.extend(graph.notes)  # how the model was read (e.g. "no batch axis")
+        inputs = dict(zip(_onnx_names(graph), xs))
+        cast = _cast(graph, inputs)
+        if cast is not None:
+            inputs, ys = cast, _qonnx_reference(path, cast)
             row.notes.append(f"float input cast to {input_type}; reference recomputed on the cast inputs")
-        mantissas = quantize_inputs(graph, feeds)
-        result = run(graph, mantissas)
-        got = [result.types[name].to_float(result.outputs[name]) for name in graph.output_names]
+        mantissas, result, got = _simulate(graph, inputs)
         row.samples = len(xs[0])
         _compare(row, got, ys)
+        _tail(row, path, inputs, input_type, default_type)
         if csim:
             row.csim = _csim(graph, mantissas, result, csim_samples, work or Path("build") / "conform" / graph.name)
-    except QconvError as exc:
-        msg = str(exc).splitlines()[0]
-        row.status = ("unsupported: " if "not supported" in msg or "unsupported" in msg.lower() else "error: ") + msg
     except Exception as exc:  # noqa: BLE001 - a conformance run reports, it never crashes
-        tb = traceback.extract_tb(exc.__traceback__)[-1]
-        row.status = f"error: {type(exc).__name__}: {str(exc)[:160]} ({Path(tb.filename).name}:{tb.lineno})"
+        row.status = _failure(exc)
     finally:
         row.seconds = time.perf_counter() - t0
     return row

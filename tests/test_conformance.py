@@ -1,5 +1,6 @@
 """The conformance corpus (../shared/models): every model keeps at least the status and
-exactness recorded in conformance/expected.json; a change that loses a model fails here.
+exactness (final outputs, and last quantizer outputs before a float tail) recorded in
+conformance/expected.json; a change that loses a model fails here.
 Regenerate the file deliberately (see conformance/README.md), never to hide a regression."""
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def test_model_keeps_its_conformance(rel, tmp_path):
     assert row.exact >= want["min_exact"], f"{rel}: exact {row.exact} < {want['min_exact']}"
     if want.get("min_argmax") is not None:
         assert row.argmax >= want["min_argmax"], f"{rel}: argmax {row.argmax} < {want['min_argmax']}"
+    if want.get("min_tail_exact") is not None:
+        assert row.tail_exact is not None and row.tail_exact >= want["min_tail_exact"], \
+            f"{rel}: exact at the last quantizer {row.tail_exact} < {want['min_tail_exact']} ({row.notes})"
     if want.get("csim"):
         done, total = map(int, row.csim.split("/"))
         assert done == total > 0, f"{rel}: csim {row.csim}"

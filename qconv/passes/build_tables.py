@@ -130,7 +130,7 @@ def _quantizer_function(node, t_in: FixedType):
 def apply(graph: Graph, options=None) -> Graph:
     for node in graph.topo():
         if node.op == "Thresholds" and "chain" in node.attrs:
-            fuse_requantizer.resolve(node, graph.producers(node)[0].out.fixed)
+            fuse_requantizer.resolve(node, graph)
         elif node.op == "Thresholds" and "float_thresholds" in node.attrs:
             _mantissa_thresholds(node, graph.producers(node)[0].out.fixed)
         if node.op == "Softmax":
