@@ -94,10 +94,13 @@ def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, n
 
 
 def _notes(graph) -> None:
-    """What the compiler noticed about the model (e.g. no batch axis, sums a float32 reference may
-    round differently), on stderr."""
+    """How the model was read (e.g. no batch axis) and where a float32 evaluation of it may round
+    differently (passes/float32_error.py), on stderr."""
+    from .passes.float32_error import warnings
     for note in graph.notes:
         click.echo(f"note: {note}", err=True)
+    for line in warnings(graph):
+        click.echo(f"warning: {line}", err=True)
 
 
 def _report_overflow(graph, result):
@@ -166,6 +169,7 @@ def report(model, as_json, input_type, default_type, no_fold_bn, config, accumul
     from .pipeline import compile_model
     from .report import build_report, print_report
     graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    _notes(graph)
     rep = build_report(graph, accumulator)
     if as_json:
         click.echo(json.dumps(rep, indent=2))

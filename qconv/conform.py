@@ -40,6 +40,9 @@ class Row:
     argmax: float | None = None    # fraction of samples whose argmax agrees (outputs with > 1 element)
     tail_tensor: str | None = None  # last quantizer output(s) before a float tail (ONNX names)
     tail_exact: float | None = None  # fraction of elements exact there (float32), on the model cut there
+    # accumulator values a float32 reference may round the other way (passes/float32_error.py):
+    # {"count", "total", "lower_bound"} summed over the model's requantizers, None if there are none
+    ambiguous: dict | None = None
     csim: str = "-"                # "n/n" bit-exact samples, "-" not run
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -153,6 +156,15 @@ def _compile(path: Path, input_type: str, default_type: str, notes: list[str]):
     return compile_model(path, input_type=input_type, default_type=default_type)
 
 
+def _ambiguous(graph) -> dict | None:
+    """The float32-ambiguous accumulator values of all requantizers, summed (None: none at all)."""
+    counts = [n.attrs["ambiguous"] for n in graph.topo() if n.attrs.get("ambiguous", (0,))[0]]
+    if not counts:
+        return None
+    return {"count": sum(c[0] for c in counts), "total": sum(c[1] for c in counts),
+            "lower_bound": any(c[2] for c in counts)}
+
+
 def _onnx_names(graph) -> list[str]:
     return [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
 
@@ -225,6 +237,7 @@ def conform_model(path: Path, root: Path, input_type: str = DEFAULT_INPUT_TYPE,
         ys = [y[:max_samples] for y in _arrays(ref, "y")]
         graph = _compile(path, input_type, default_type, row.notes)
         row.notes.extend(graph.notes)  # how the model was read (e.g. "no batch axis")
+        row.ambiguous = _ambiguous(graph)
         inputs = dict(zip(_onnx_names(graph), xs))
         cast = _cast(graph, inputs)
         if cast is not None:

@@ -10,8 +10,8 @@ every column. `qconv build` writes the same as report.json and report.md into th
 Definitions
 -----------
 * ops: multiply-accumulates for Dense/Conv (n_in * n_out; out_h * out_w * filters * kh * kw *
-  channels per group) and for MatMul of two activations (outputs * k), elements for element-wise layers, window sums for pooling; 0 for layers
-  that only move data.
+  channels per group) and for MatMul of two activations (outputs * k); elements for
+  element-wise layers, window sums for pooling; 0 for layers that only move data.
 * multiplier kind, from the quantizer a config recorded or else from the weight values:
   ``xnor`` (+-1 input times +-1 weights), ``mux`` (per output channel a single magnitude, a
   power of two: binary/ternary weights, +-x or 0), ``shift`` (every nonzero weight a power of

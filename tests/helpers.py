@@ -30,3 +30,17 @@ def build_and_csim(model, out, *extra, samples: int | None = None):
 def save_inputs(path, name: str, x: np.ndarray):
     np.savez(path, **{name: x})
     return path
+
+
+def qonnx_reference_runs(path, inputs: dict[str, np.ndarray], batch_axis: bool = True) -> list[np.ndarray]:
+    """qonnx's executor, one sample per call (given a batch axis of 1 unless the model has none)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+    model = cleanup_model(ModelWrapper(str(path)))
+    # cleanup_model renames inputs and outputs (global_in, ...): both keep their order
+    names = [i.name for i in model.graph.input]
+    arrays = list(inputs.values())
+    outs = [execute_onnx(model, {k: (v[i:i + 1] if batch_axis else v[i]).astype(np.float32)
+                                 for k, v in zip(names, arrays)}) for i in range(arrays[0].shape[0])]
+    return [np.stack([r[o.name] for r in outs]) for o in model.graph.output]

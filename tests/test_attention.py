@@ -9,13 +9,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from qconv.errors import BatchAxisError
+from qconv.errors import BatchAxisError, QconvError
 from qconv.frontend import import_onnx
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import build_and_csim
-from .test_ops_random import _reference
+from .helpers import build_and_csim, qonnx_reference_runs
 
 QD = "qonnx.custom_op.general"
 L, HEADS, D = 6, 2, 4  # sequence length, heads, head size: inputs (L, 1, HEADS * D)
@@ -84,7 +83,7 @@ def test_equals_qonnx_reference_exactly(tmp_path):
     inputs = _inputs(5)
     graph = compile_model(path)
     got = simulate(graph, inputs).as_float()[graph.output_names[0]]
-    want = _reference(path, inputs, batch_axis=False)[0]
+    want = qonnx_reference_runs(path, inputs, batch_axis=False)[0]
     assert np.count_nonzero(got) > 0.5 * got.size
     np.testing.assert_array_equal(got.reshape(-1), want.reshape(-1))
 
@@ -122,3 +121,43 @@ def test_report_counts_the_activation_matmuls(tmp_path):
     rows = {r["layer"]: r for r in build_report(graph)["layers"]}
     assert rows["scores"]["ops"] == HEADS * L * L * D and rows["context"]["ops"] == HEADS * L * D * L
     assert rows["scores"]["multiplier"] == "ap_fixed<16,8>"  # Q and K: ap_fixed<8,4> each
+
+
+def test_constant_subgraphs_keep_their_axes_in_a_model_without_batch_axis(tmp_path):
+    """Only nodes on activations are shifted: a bias Unsqueeze(axes=[0]) and a Gather of a
+    table row are folded with their own axes (rows, not columns)."""
+    rows, cols = 4, 4
+    table = np.arange(16, dtype=np.float32).reshape(rows, cols)
+    inits = [numpy_helper.from_array(table, "table"), numpy_helper.from_array(np.array(1, np.int64), "row"),
+             numpy_helper.from_array(np.array([1, 2, 3, 4], np.float32), "bias"),
+             numpy_helper.from_array(np.array([0], np.int64), "axes")]
+    for k, v in (("s", 2.0**-4), ("z", 0.0), ("b", 8.0)):
+        inits.append(numpy_helper.from_array(np.float32(v), k))
+    nodes = [helper.make_node("Quant", ["x", "s", "z", "b"], ["xq"], domain=QD, signed=1, narrow=0,
+                              rounding_mode="ROUND"),
+             helper.make_node("Unsqueeze", ["bias", "axes"], ["bias_row"]),  # (1, 4): added to every row
+             helper.make_node("Gather", ["table", "row"], ["table_row"], axis=0),  # [4, 5, 6, 7]
+             helper.make_node("Add", ["xq", "bias_row"], ["sum1"]),
+             helper.make_node("Add", ["sum1", "table_row"], ["sum2"]),
+             helper.make_node("Transpose", ["sum2"], ["y"], perm=[1, 0])]  # moves the leading axis
+    graph = helper.make_graph(nodes, "consts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, cols])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [cols, rows])], inits)
+    path = tmp_path / "c.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)]),
+              str(path))
+    x = np.round(np.random.default_rng(0).uniform(-3, 3, (2, rows, cols)) * 16) / 16
+    compiled = compile_model(path)
+    assert compiled.notes == ["no batch axis: the whole declared input shape is one sample"]
+    got = simulate(compiled, {"x": x}).as_float()[compiled.output_names[0]]
+    np.testing.assert_array_equal(got, (x + [5, 7, 9, 11]).transpose(0, 2, 1))
+
+
+def test_constant_left_operand_of_matmul_is_a_clear_error(tmp_path):
+    model = onnx.load(str(attention(tmp_path / "a.onnx", scores="quant")))
+    model.graph.initializer.append(numpy_helper.from_array(np.ones((HEADS, L, D), np.float32), "k_const"))
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.output[0] == "scores":
+            node.input[0] = "k_const"
+    onnx.save(model, str(tmp_path / "b.onnx"))
+    with pytest.raises(QconvError, match="MatMul of a constant by an activation is not supported"):
+        compile_model(tmp_path / "b.onnx")

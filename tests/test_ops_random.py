@@ -11,7 +11,7 @@ import pytest
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import build_and_csim
+from .helpers import build_and_csim, qonnx_reference_runs
 from .randmodels import Builder, conv_branch, eltwise_branch, matmul_branch, pool_branch, shape_branch
 
 BRANCHES = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch,
@@ -23,20 +23,6 @@ def _branches(kind: str, seed: int, count: int, **kw) -> Builder:
     for i in range(count):
         BRANCHES[kind](b, dims=1 + i % 2, **kw)
     return b
-
-
-def _reference(path, inputs: dict[str, np.ndarray], batch_axis: bool = True) -> list[np.ndarray]:
-    """qonnx's executor, one sample per call (given a batch axis of 1 unless the model has none)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.cleanup import cleanup_model
-    model = cleanup_model(ModelWrapper(str(path)))
-    # cleanup_model renames inputs and outputs (global_in, ...): both keep their order
-    names = [i.name for i in model.graph.input]
-    arrays = list(inputs.values())
-    outs = [execute_onnx(model, {k: (v[i:i + 1] if batch_axis else v[i]).astype(np.float32)
-                                 for k, v in zip(names, arrays)}) for i in range(arrays[0].shape[0])]
-    return [np.stack([r[o.name] for r in outs]) for o in model.graph.output]
 
 
 @pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3), ("eltwise", 4), ("shape", 5),
@@ -51,7 +37,7 @@ def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
               for vi in b.inputs}
     graph = compile_model(path)
     got = simulate(graph, inputs).as_float()
-    want = _reference(path, inputs)
+    want = qonnx_reference_runs(path, inputs)
     for name, ref in zip(graph.output_names, want):
         np.testing.assert_array_equal(got[name], ref.reshape(got[name].shape), err_msg=name)
 

@@ -9,25 +9,27 @@ importer runs again on it: one sample is then the whole declared input, as onnxr
 qonnx's executor feed it.
 
 The rewrite shifts what refers to axes by one: graph input/output shapes, Reshape targets,
-Transpose perms and the axis attributes/inputs of Softmax, Concat, Gather, Squeeze and
-Unsqueeze. Element-wise ops, MatMul and quantizers broadcast from the right and need nothing.
-Any other op (Conv, pooling, BatchNorm, Gemm, Flatten, Shape, ...) has a fixed axis meaning, so
-the rewrite refuses it and the original error stands.
+Transpose perms and the axis attributes/inputs of Softmax, Concat, Squeeze and Unsqueeze, on
+the nodes that compute on activations (nodes of constants only, e.g. a weight's Transpose or a
+bias's Unsqueeze, keep their axes). Element-wise ops, MatMul of matrices and quantizers broadcast
+from the right and need nothing. Any other op (Conv, pooling, BatchNorm, Gemm, Flatten, Shape,
+Gather, ...) has a fixed axis meaning, so the rewrite refuses it and the original error stands.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from ..errors import BatchAxisError
+from ..onnx_tools import constant_tensors
 
 UNCHANGED = {
     "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "Identity", "Dropout",
     "Constant", "MatMul", "Quant", "IntQuant", "BipolarQuant", "Trunc", "Elu", "Selu", "HardSigmoid",
 }
-AXIS_ATTRIBUTE = {"Softmax", "Concat", "Gather"}  # one `axis`; Softmax only from opset 13
+AXIS_ATTRIBUTE = {"Softmax", "Concat"}  # one `axis`; Softmax only from opset 13
 AXES = {"Squeeze", "Unsqueeze"}                   # `axes` attribute, or input 1 from opset 13
 
 
@@ -70,16 +72,17 @@ def single_sample(model: onnx.ModelProto, error: BatchAxisError) -> onnx.ModelPr
         """Replace constant input k of `node` by transform(values), as a new initializer."""
         if k >= len(node.input) or node.input[k] not in consts:
             refuse(node, f"needs a constant input {k}")
-        name = f"{node.input[k]}@single_sample"
-        if name not in consts:  # (shared by several nodes: shifted once)
+        name = f"{node.input[k]}@single_sample_{node.op_type}"
+        if name not in consts:  # (shared by several nodes of this op: shifted once)
             values = transform(numpy_helper.to_array(consts[node.input[k]]))
             g.initializer.append(numpy_helper.from_array(values, name))
             consts[name] = g.initializer[-1]
         node.input[k] = name
 
+    constant = constant_tensors(model.graph)
     for node in g.node:
         attrs = {a.name: a for a in node.attribute}
-        if node.op_type in UNCHANGED:
+        if node.op_type in UNCHANGED or all(o in constant for o in node.output if o):
             continue
         if node.op_type == "Reshape":
             shifted_input(node, 1, lambda v: np.concatenate([[1], v.reshape(-1)]).astype(v.dtype))
@@ -92,8 +95,8 @@ def single_sample(model: onnx.ModelProto, error: BatchAxisError) -> onnx.ModelPr
                 refuse(node, "uses the opset < 13 Softmax, which flattens from its axis")
             if "axis" in attrs:
                 attrs["axis"].i += attrs["axis"].i >= 0
-            elif node.op_type != "Softmax":  # Concat needs one; Gather defaults to axis 0
-                node.attribute.append(helper.make_attribute("axis", 1))
+            elif node.op_type != "Softmax":  # Concat needs one
+                refuse(node, "has no axis")
         elif node.op_type in AXES:
             if "axes" in attrs:
                 attrs["axes"].ints[:] = [a + (a >= 0) for a in attrs["axes"].ints]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BatchAxisError
+from ..errors import BatchAxisError, QconvError
 from ..ir import Graph
 from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_threshold  # noqa: F401  (register the handlers)
 from . import ops_qdq  # noqa: F401  (after ops_activation: it wraps Clip)
@@ -23,6 +23,10 @@ def import_onnx(path: str | Path) -> Graph:
     try:
         return Importer(model, str(path)).run()
     except BatchAxisError as exc:
-        graph = Importer(single_sample(model, exc), str(path)).run()
+        single = single_sample(model, exc)
+        try:
+            graph = Importer(single, str(path)).run()
+        except QconvError as again:
+            raise type(again)(f"{exc}; importing the declared input shape as one sample failed too: {again}") from None
         graph.notes.append("no batch axis: the whole declared input shape is one sample")
         return graph

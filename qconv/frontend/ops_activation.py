@@ -115,7 +115,7 @@ def _softmax(imp: Importer, n, attrs):
     axis %= rank
     if axis == 0:
         raise BatchAxisError(f"{imp.where(n)}: Softmax along the batch axis (axis 0) is not supported; "
-                               "use axis >= 1 (one softmax per sample)")
+                             "use axis >= 1 (one softmax per sample)")
     if legacy:
         # opset < 13: the input is coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])]
         if axis == 1:  # the whole sample is one vector: memory order does not matter
@@ -138,7 +138,6 @@ def _softmax(imp: Importer, n, attrs):
 def _topk(imp, n, attrs):
     """TopK with k = 1 along the last axis, indices output only (a classifier's final argmax):
     the index of the first largest element, as ONNX orders ties."""
-    from ..errors import UnsupportedError
     from ..fixed import FixedType
     k = imp.const(n, n.input[1], "k").values.reshape(-1)
     sem = imp.semantic_shape(n, n.input[0])

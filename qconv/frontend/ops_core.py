@@ -171,9 +171,12 @@ def _matmul(imp: Importer, n, attrs):
 def _matmul_activations(imp: Importer, n):
     """A @ B of two activations (attention's Q K^T and P V): both read in row-major order,
     batched over equal leading axes."""
+    if imp.is_const(n.input[0]):
+        raise UnsupportedError(f"{imp.where(n)}: MatMul of a constant by an activation is not supported "
+                               "(only activation @ constant, or activation @ activation)")
     a, b = (imp.semantic(n, name) for name in n.input[:2])
     sa, sb = a.out.shape, b.out.shape
-    if len(sa) < 2 or sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
+    if len(sa) < 2 or len(sb) < 2 or sa[:-2] != sb[:-2] or sa[-1] != sb[-2]:
         raise UnsupportedError(f"{imp.where(n)}: MatMul of activations {list(sa)} and {list(sb)} per sample; "
                                "needs [..., m, k] @ [..., k, n] with equal leading axes")
     imp.emit(n, "MatMul", [a, b], sa[:-1] + sb[-1:], order=tuple(range(len(sa))), attrs={"k": sa[-1]})
@@ -206,7 +209,7 @@ def _reshape(imp: Importer, n, attrs):
         dims[dims.index(-1)] = x.out.size // max(known, 1)
     if int(np.prod(dims, dtype=np.int64)) != x.out.size or (target and target[0] not in (-1, 0, 1)):
         raise BatchAxisError(f"{imp.where(n)}: reshape of {list(x.out.shape)} per sample to {target} "
-                               "must keep the batch dimension first")
+                             "must keep the batch dimension first")
     imp.emit(n, "Reshape", [x], tuple(dims), order=tuple(range(len(dims))))
 
 

@@ -101,8 +101,7 @@ def apply(graph: Graph, options=None) -> Graph:
                 graph.g.add_edge(m.name, a.name)
             graph.outputs = [m.name if o == nxt.name else o for o in graph.outputs]
             m.out.shape = nxt.out.shape
-            if nxt.op in ("Dense", "Conv"):
-                nxt.attrs["exact_output"] = True  # integer sums, scaled afterwards: no cast between
+            nxt.attrs["exact_output"] = True  # integers (sums, maxima...), scaled afterwards: no cast between
             moved = True
     _merge_tail(graph)
     return graph

@@ -7,22 +7,18 @@ mantissa alone, per channel: here it becomes a `Thresholds` node whose threshold
 are found, once the input type is known (build_tables), by evaluating the reference's own
 float32 arithmetic (onnxruntime's BatchNorm formula, float32 division...) on **every** reachable
 input mantissa. The result equals the reference on every input by construction, with one
-exception that is measured and reported: when the input is the integer sum of a Dense/Conv whose
-input or weights carry float (non-power-of-two) scales, the reference evaluated that layer in
-float32 on rounded values, so its sum is only within a rounding error of the exact one. Sums that
-close to a rounding boundary of the quantizer may round either way in a float32 evaluation
-(depending on its summation order); qconv rounds the exact sum. `resolve` counts such sums
-(`ambiguous_inputs`) and adds a note to the graph.
+exception that is measured and reported: after a Dense/Conv with float-scaled inputs or weights,
+accumulator values within the reference's float32 rounding error of a rounding boundary
+(passes/float32_error.py).
 With --no-fold-bn a chain holding a BatchNorm is left alone (BatchNorm stays its own layer).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..ir import Const, Graph, Node, TensorType
+from . import float32_error
 
 CHAIN_OPS = ("Eltwise", "Relu")
 EXHAUSTIVE = 1 << 16  # up to this many input mantissas, every one is evaluated
@@ -76,8 +72,8 @@ def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
                           "quantizer": q.attrs.get("quant"), "float_thresholds": q.attrs.get("float_thresholds"),
                           "integer_output": q.attrs.get("integer_output", False),
                           "levels_of_count": q.consts.get("levels")})
-    if src.op in ("Dense", "Conv") and any("scale_of" in n.attrs for n in chain):
-        requant.attrs["float_layer"] = src.name  # the reference summed float-scaled values in float32
+    if any("scale_of" in n.attrs for n in chain) and float32_error.scaled_layer(graph, src)[0] is not None:
+        requant.attrs["float_layer"] = True  # the reference summed float-scaled values in float32
     src.attrs["exact_output"] = True  # the thresholds read its exact value (no --default-type cast)
     consumers = graph.consumers(q.name)
     was_output = [o == q.name for o in graph.outputs]
@@ -111,29 +107,11 @@ def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
     return v
 
 
-FLOAT32_UNIT = 2.0**-24
-MAX_NEIGHBOURHOOD = 1 << 12  # codes examined on each side of a threshold for ambiguous sums
-
-
-def float_layer_error(graph: Graph, layer: Node) -> np.ndarray:
-    """Per output channel of a Dense/Conv, a bound on the distance between the exact sum and a
-    float32 evaluation of the layer on float-scaled values (inputs and weights rounded to float32,
-    products and sums in float32): (n + 3) u max|x| sum_i |w_i|, n the fan-in, u = 2^-24 (first
-    order, summation in any order), in the units of the layer's exact output."""
-    w = layer.consts["W"]
-    values = np.abs(w.fixed.to_float(w.values))
-    colsum = values.sum(axis=0) if layer.op == "Dense" else values.reshape(values.shape[0], -1).sum(axis=1)
-    fan_in = values.shape[0] if layer.op == "Dense" else int(np.prod(values.shape[1:]))
-    x = graph.producers(layer)[0].out.fixed
-    x_max = max(abs(x.to_float(x.min_mantissa)), abs(x.to_float(x.max_mantissa)))
-    return (fan_in + 3) * FLOAT32_UNIT * x_max * colsum
-
-
 def resolve(node: Node, graph: Graph) -> None:
     """Thresholds and levels of a fused chain over the input mantissas of its input type, per
     channel: every mantissa evaluated when there are at most EXHAUSTIVE of them, else the change
     points found by bisection (every step of the chain is monotone per channel, so is the whole).
-    After a float-scaled layer, also counts the ambiguous sums (module doc)."""
+    After a float-scaled layer, also counts the ambiguous sums (passes/float32_error.py)."""
     from .build_tables import monotone_steps
     a = node.attrs
     out_t = node.out.fixed
@@ -167,7 +145,7 @@ def resolve(node: Node, graph: Graph) -> None:
             thresholds.append(t)
             levels.append(lv)
     if a.get("float_layer"):
-        _count_ambiguous(graph, node, t_in, thresholds, outputs)
+        float32_error.count_ambiguous(graph, node, t_in, thresholds, outputs)
     width = max(1, max(len(t) for t in thresholds))
     thr = np.full((a["period"], width), hi + 1, np.int64)
     lev = np.zeros((a["period"], width + 1), np.int64)
@@ -179,25 +157,3 @@ def resolve(node: Node, graph: Graph) -> None:
     node.consts["levels"] = Const(lev, out_t)
     for key in ("chain", "quantizer", "float_thresholds", "levels_of_count", "integer_output", "float_layer"):
         a.pop(key, None)
-
-
-def _count_ambiguous(graph: Graph, node: Node, t_in, thresholds: list, outputs) -> None:
-    """Input codes whose output changes within the float32 error of the layer before (see
-    `float_layer_error`): only codes near a threshold can, so only those are evaluated."""
-    layer = graph.node(node.attrs["float_layer"])
-    error = float_layer_error(graph, layer)
-    lo, hi = t_in.min_mantissa, t_in.max_mantissa
-    count = 0
-    for k, steps in enumerate(thresholds):
-        e = float(error[k] if error.size == node.attrs["period"] else error.max())
-        reach = min(math.ceil(e / t_in.lsb), MAX_NEIGHBOURHOOD)
-        codes = np.unique(np.concatenate([np.arange(t - reach - 1, t + reach + 1) for t in steps] or [[lo]]))
-        codes = codes[(codes >= lo) & (codes <= hi)]
-        count += int(np.count_nonzero(outputs(codes, k, -e) != outputs(codes, k, e)))
-    node.attrs["ambiguous_inputs"] = count
-    if count:
-        graph.notes.append(
-            f"{node.describe()}: {count} of {(hi - lo + 1) * len(thresholds)} accumulator values (over "
-            f"{len(thresholds)} channel(s)) of {layer.describe()} (whose inputs or weights have "
-            "float scales) lie within float32 rounding error of a rounding boundary of this quantizer; qconv rounds "
-            "the exact sum there, a float32 evaluation of the model (PyTorch, qonnx) may round either way")

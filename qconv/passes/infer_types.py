@@ -13,11 +13,13 @@ it; otherwise `--default-type` applies where the rule says "default", else the l
 - Gather (transposes, pads, resizes): the input type.
 - Table activations (Sigmoid, output in [0, 1]): TABLE_OUTPUT; Tanh, Elu, Selu, and PRelu,
   HardSigmoid, Clip, Softmax: see passes/activations.py.
-Inputs take `--input-type`, then `--default-type`.
+Inputs take `--input-type`, then `--default-type`. A node marked `exact_output` (its exact value
+is read downstream: commute_scales, fuse_requantizer) never takes `--default-type`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -50,8 +52,6 @@ def _accumulating(node, ins, options):
         acc = sum_type(acc, node.consts["b"].fixed)
     acc = size_accumulators.choose(node, ins[0], acc, options)  # --accumulator (tight by default)
     node.attrs["accum"] = acc
-    if node.attrs.get("exact_output"):  # read by a fused requantizer: keep the sums exact
-        return acc
     return options.default_type or acc
 
 
@@ -113,8 +113,6 @@ def _eltwise(node, ins, options):
         if fn in ("sub", "rsub") and not exact.signed:
             exact = FixedType(exact.width + 1, exact.integer + 1, True)
     node.attrs["exact"] = exact
-    if node.attrs.get("exact_output"):  # a merged scale multiply in a float tail (commute_scales)
-        return exact
     return options.default_type or exact
 
 
@@ -143,12 +141,15 @@ RULES.update(activations.RULES)  # PRelu (LeakyRelu), HardSigmoid, Clip, Softmax
 
 def apply(graph: Graph, options) -> Graph:
     size_accumulators.GRAPH.set(graph)  # --accumulator qtools reads the layers upstream
+    lossless = dataclasses.replace(options, default_type=None)
     for node in graph.topo():
         rule = RULES.get(node.op)
         if rule is None:
             continue  # Cast: typed by its quantizer
         ins = [p.out.fixed for p in graph.producers(node)]
-        t = rule(node, ins, options)
+        # a value read exactly downstream (integer sums scaled later, a fused requantizer's
+        # input, a merged tail multiply: `exact_output`) keeps its lossless type
+        t = rule(node, ins, lossless if node.attrs.get("exact_output") else options)
         if node.out.fixed is None or node.op in ("Reshape", "Transpose", "Gather"):
             node.out.fixed = t
     return graph

@@ -1,0 +1,90 @@
+"""Which inputs of an exact requantizer a float32 reference may round the other way.
+
+fuse_requantizer turns float arithmetic ending in a quantizer into thresholds evaluated with the
+reference's own float32 arithmetic, so they equal the reference on every input, with one
+exception. When the requantizer's input is the integer sum of a Dense/Conv whose input or weights
+carry float (non-power-of-two) scales, the reference evaluated that layer in float32 on rounded
+values (x = fl(q * s), w likewise, float32 products and sums, in an order of its own), so its sum
+is only within a rounding error of the exact one that qconv computes. An accumulator value that
+close to a rounding boundary of the quantizer (an exact tie, or nearly) may round either way in a
+float32 evaluation; qconv rounds the exact sum. This module bounds that error per output channel,
+counts such accumulator values (only codes near a threshold can be affected, so only those are
+evaluated) and words the warning that `qconv build`/`sim` print and `qconv conform` records.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import Graph, Node
+
+FLOAT32_UNIT = 2.0**-24
+MAX_REACH = 1 << 12  # codes examined on each side of a threshold (beyond: the count is a lower bound)
+CHANNEL_KEEPING = {"Relu"}                       # element-wise: channel index and value kept
+VALUE_KEEPING = {"Reshape", "Transpose", "Gather"}  # values kept, positions moved
+
+
+def scaled_layer(graph: Graph, src: Node) -> tuple[Node | None, bool]:
+    """(the Dense/Conv whose float32-evaluated sums reach `src` unchanged in value, through Relu,
+    max pooling and data movement; whether channel positions are kept on the way), or None."""
+    keeps_channels = True
+    while src.op != "Dense" and src.op != "Conv":
+        if src.op == "Pool" and src.attrs.get("mode") == "max":
+            pass  # channels-last windows: the channel index is kept
+        elif src.op in VALUE_KEEPING:
+            keeps_channels = False
+        elif src.op not in CHANNEL_KEEPING:
+            return None, False
+        src = graph.producers(src)[0]
+    return src, keeps_channels
+
+
+def layer_error(graph: Graph, layer: Node) -> np.ndarray:
+    """Per output channel of a Dense/Conv, a bound on |float32 evaluation - exact sum|, in the
+    units of the exact sum: (n + 5) u max|x| sum_i |w_i|, u = 2^-24, n the fan-in. First order:
+    n + 2 roundings in the reference (x, w, the product, n - 1 additions) plus up to 3 in the
+    threshold chain's own float32 evaluation (the input and two scale multiplies)."""
+    w = layer.consts["W"]
+    values = np.abs(w.fixed.to_float(w.values))
+    colsum = values.sum(axis=0) if layer.op == "Dense" else values.reshape(values.shape[0], -1).sum(axis=1)
+    fan_in = values.shape[0] if layer.op == "Dense" else int(np.prod(values.shape[1:]))
+    x = graph.producers(layer)[0].out.fixed
+    x_max = max(abs(x.to_float(x.min_mantissa)), abs(x.to_float(x.max_mantissa)))
+    return (fan_in + 5) * FLOAT32_UNIT * x_max * colsum
+
+
+def count_ambiguous(graph: Graph, node: Node, t_in, thresholds: list, outputs) -> None:
+    """Record on the thresholds node how many input codes (mantissas of `t_in`) change output
+    within the error bound of the layer before: `outputs(codes, k, shift)` evaluates channel k's
+    chain on the codes' values + shift. Sets attrs ambiguous = (count, total, lower_bound)."""
+    layer, keeps_channels = scaled_layer(graph, graph.producers(node)[0])
+    error = layer_error(graph, layer)
+    a = node.attrs
+    per_channel = keeps_channels and a["inner"] == 1 and error.size == a["period"]
+    lo, hi = t_in.min_mantissa, t_in.max_mantissa
+    count, capped = 0, False
+    for k, steps in enumerate(thresholds):
+        e = float(error[k] if per_channel else error.max())
+        reach = math.ceil(e / t_in.lsb)
+        capped |= reach > MAX_REACH
+        reach = min(reach, MAX_REACH)
+        codes = np.unique(np.concatenate([np.arange(t - reach - 1, t + reach + 1) for t in steps] or [[lo]]))
+        codes = codes[(codes >= lo) & (codes <= hi)]
+        count += int(np.count_nonzero(outputs(codes, k, -e) != outputs(codes, k, e)))
+    a["ambiguous"] = (count, (hi - lo + 1) * len(thresholds), capped)
+    a["ambiguous_layer"] = layer.describe()
+
+
+def warnings(graph: Graph) -> list[str]:
+    """One line per requantizer with ambiguous accumulator values (see module doc)."""
+    lines = []
+    for node in graph.topo():
+        count, total, capped = node.attrs.get("ambiguous", (0, 0, False))
+        if count:
+            lines.append(f"{node.describe()}: {'at least ' if capped else ''}{count} of {total} accumulator values "
+                         f"of {node.attrs['ambiguous_layer']} (float-scaled inputs or weights) lie within float32 "
+                         "rounding error of a rounding boundary of this quantizer; qconv rounds the exact sum there, "
+                         "a float32 evaluation of the model (PyTorch, qonnx) may round either way")
+    return lines

@@ -1,0 +1,77 @@
+"""Float (non-power-of-two) scales carried as integers (commute_scales) into exact requantizers
+(fuse_requantizer): the sums the thresholds read keep their exact type even with --default-type,
+and the float32-ambiguous sums (passes/float32_error.py) are counted through max pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from qconv.passes.float32_error import warnings
+from qconv.pipeline import compile_model
+from qconv.sim import simulate
+
+from .helpers import qonnx_reference_runs
+
+QD = "qonnx.custom_op.general"
+
+
+def _model(path, body: str):
+    """x (1, 3, 16) -> Quant (scale 0.0371) -> `body` -> Mul 0.77 -> Quant (scale 2^-6).
+    body: "conv" (Conv by 4-bit weights, scale 1/8), "conv_maxpool" (then MaxPool 2) or
+    "matmul" (x^T x: a MatMul of two activations, x with scale 1/16: float scales are not moved
+    past a MatMul of two activations)."""
+    inits, nodes = [], []
+
+    def const(name, v):
+        inits.append(numpy_helper.from_array(np.asarray(v, np.float32), name))
+        return name
+
+    def quant(src, bits, scale, name):
+        args = [const(name + "_s", scale), const(name + "_z", 0.0), const(name + "_b", float(bits))]
+        nodes.append(helper.make_node("Quant", [src] + args, [name], domain=QD, signed=1, narrow=0,
+                                      rounding_mode="ROUND"))
+        return name
+
+    x = quant("x", 8, 2.0**-4 if body == "matmul" else 0.0371, "xq")
+    if body == "matmul":
+        nodes.append(helper.make_node("Transpose", [x], ["xt"], perm=[0, 2, 1]))
+        nodes.append(helper.make_node("MatMul", ["xt", x], ["sums"]))
+    else:
+        w = quant(const("w", np.random.default_rng(0).uniform(-1, 1, (4, 3, 3))), 4, 2.0**-3, "wq")
+        nodes.append(helper.make_node("Conv", [x, w], ["sums"], pads=[1, 1]))
+        if body == "conv_maxpool":
+            nodes.append(helper.make_node("MaxPool", ["sums"], ["pooled"], kernel_shape=[2], strides=[2]))
+    last = nodes[-1].output[0]
+    nodes.append(helper.make_node("Mul", [last, const("f", 0.77)], ["scaled"]))
+    out = quant("scaled", 8, 2.0**-6, "out")
+    graph = helper.make_graph(nodes, "scales", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16])],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)]),
+              str(path))
+    return path
+
+
+@pytest.mark.parametrize("body", ["conv", "conv_maxpool", "matmul"])
+@pytest.mark.parametrize("default_type", [None, "ap_fixed<8,3>"])
+def test_scaled_sums_stay_exact_with_a_default_type(tmp_path, body, default_type):
+    path = _model(tmp_path / "m.onnx", body)
+    inputs = {"x": np.random.default_rng(1).uniform(-4, 4, (30, 3, 16))}
+    graph = compile_model(path, default_type=default_type)
+    got = simulate(graph, inputs).as_float()[graph.output_names[0]]
+    want = qonnx_reference_runs(path, inputs)[0]
+    assert np.count_nonzero(got) > got.size // 2
+    np.testing.assert_array_equal(got.reshape(-1), want.reshape(-1))
+
+
+def test_ambiguous_sums_are_counted_through_max_pooling(tmp_path):
+    """MaxPool keeps the Conv's sums: the same accumulator values, the same count."""
+    counts = []
+    for body in ("conv", "conv_maxpool"):
+        graph = compile_model(_model(tmp_path / f"{body}.onnx", body))
+        (node,) = [n for n in graph.topo() if n.attrs.get("ambiguous")]
+        counts.append(node.attrs["ambiguous"])
+        assert len(warnings(graph)) == 1 and "'sums' (Conv)" in warnings(graph)[0]
+    assert counts[0] == counts[1] and counts[0][0] > 0
