@@ -9,6 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from qconv.errors import QconvError
 from qconv.passes.float32_error import warnings
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
@@ -18,11 +19,11 @@ from .helpers import qonnx_reference_runs
 QD = "qonnx.custom_op.general"
 
 
-def _model(path, body: str):
+def _model(path, body: str, shared_input: bool = False):
     """x (1, 3, 16) -> Quant (scale 0.0371) -> `body` -> Mul 0.77 -> Quant (scale 2^-6).
     body: "conv" (Conv by 4-bit weights, scale 1/8), "conv_maxpool" (then MaxPool 2) or
-    "matmul" (x^T x: a MatMul of two activations, x with scale 1/16: float scales are not moved
-    past a MatMul of two activations)."""
+    "matmul" (x^T y, y a second input (1, 3, 16) with scale 0.0412: a MatMul of two activations).
+    shared_input: y is x again, read by its second quantizer."""
     inits, nodes = [], []
 
     def const(name, v):
@@ -35,10 +36,10 @@ def _model(path, body: str):
                                       rounding_mode="ROUND"))
         return name
 
-    x = quant("x", 8, 2.0**-4 if body == "matmul" else 0.0371, "xq")
+    x = quant("x", 8, 0.0371, "xq")
     if body == "matmul":
         nodes.append(helper.make_node("Transpose", [x], ["xt"], perm=[0, 2, 1]))
-        nodes.append(helper.make_node("MatMul", ["xt", x], ["sums"]))
+        nodes.append(helper.make_node("MatMul", ["xt", quant("x" if shared_input else "y", 6, 0.0412, "yq")], ["sums"]))
     else:
         w = quant(const("w", np.random.default_rng(0).uniform(-1, 1, (4, 3, 3))), 4, 2.0**-3, "wq")
         nodes.append(helper.make_node("Conv", [x, w], ["sums"], pads=[1, 1]))
@@ -47,7 +48,9 @@ def _model(path, body: str):
     last = nodes[-1].output[0]
     nodes.append(helper.make_node("Mul", [last, const("f", 0.77)], ["scaled"]))
     out = quant("scaled", 8, 2.0**-6, "out")
-    graph = helper.make_graph(nodes, "scales", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16])],
+    names = ["x"] + (["y"] if body == "matmul" and not shared_input else [])
+    graph = helper.make_graph(nodes, "scales", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 16])
+                                                for n in names],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)]),
               str(path))
@@ -58,7 +61,8 @@ def _model(path, body: str):
 @pytest.mark.parametrize("default_type", [None, "ap_fixed<8,3>"])
 def test_scaled_sums_stay_exact_with_a_default_type(tmp_path, body, default_type):
     path = _model(tmp_path / "m.onnx", body)
-    inputs = {"x": np.random.default_rng(1).uniform(-4, 4, (30, 3, 16))}
+    rng = np.random.default_rng(1)
+    inputs = {name: rng.uniform(-4, 4, (30, 3, 16)) for name in ("x", "y")[:1 + (body == "matmul")]}
     graph = compile_model(path, default_type=default_type)
     got = simulate(graph, inputs).as_float()[graph.output_names[0]]
     want = qonnx_reference_runs(path, inputs)[0]
@@ -75,3 +79,22 @@ def test_ambiguous_sums_are_counted_through_max_pooling(tmp_path):
         counts.append(node.attrs["ambiguous"])
         assert len(warnings(graph)) == 1 and "'sums' (Conv)" in warnings(graph)[0]
     assert counts[0] == counts[1] and counts[0][0] > 0
+
+
+def test_a_matmul_of_float_scaled_activations_is_exact_and_its_ties_counted(tmp_path):
+    graph = compile_model(_model(tmp_path / "m.onnx", "matmul"))
+    assert [n.op for n in graph.topo()] == ["Input", "Input", "Transpose", "MatMul", "Thresholds"]
+    assert graph.node("out").attrs["ambiguous"][0] > 0 and "'sums' (MatMul)" in warnings(graph)[0]
+
+
+def test_an_input_read_by_two_quantizers_needs_an_input_type(tmp_path):
+    """Neither quantizer can own the input (its integers would feed the other): without
+    --input-type a clear error; with one, both quantizers are exact thresholds on the cast input."""
+    path = _model(tmp_path / "m.onnx", "matmul", shared_input=True)
+    with pytest.raises(QconvError, match="no single quantizer gives this input a fixed-point type"):
+        compile_model(path)
+    graph = compile_model(path, input_type="ap_fixed<10,4>")
+    t = graph.node("x").out.fixed
+    x = t.to_float(t.from_float(np.random.default_rng(1).uniform(-4, 4, (30, 3, 16))))
+    got = simulate(graph, {"x": x}).as_float()["out"]
+    np.testing.assert_array_equal(got.reshape(-1), qonnx_reference_runs(path, {"x": x})[0].reshape(-1))

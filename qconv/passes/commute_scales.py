@@ -2,7 +2,8 @@
 
 A tensor quantized with a float (non-power-of-two) scale s is carried as its integers q, then
 `x = q * s` in float. Dense, Conv, Relu, pooling, reshapes and transposes commute with a positive
-scalar multiply (`Dense(q * s) = Dense(q) * s`), so the multiply moves after them: the layer
+scalar multiply (`Dense(q * s) = Dense(q) * s`), and a MatMul of two activations with one on each
+operand, so the multiply moves after them: the layer
 computes exactly on integers, and the float multiplies end up next to the following quantizer,
 where fuse_requantizer turns the whole float computation into exact thresholds.
 """
@@ -78,11 +79,43 @@ def _merge_tail(graph: Graph) -> None:
         graph.bypass(m)
 
 
+def _move_past_matmul(graph: Graph, mm: Node) -> bool:
+    """MatMul(q1 * s1, q2 * s2) = MatMul(q1, q2) * s1 * s2 for scalar scales s1, s2 (attention
+    on float-scaled activations): both multiplies move after the product, which is exact."""
+    if mm.op != "MatMul" or mm.out.fixed is not None:
+        return False
+    m1, m2 = graph.producers(mm)
+    if m1 is m2 or not all(_scale_mul(graph, m) and np.asarray(m.consts["c"].values).size == 1 for m in (m1, m2)):
+        return False
+    after = graph.consumers(mm.name)
+    # src1 -> m1 -> mm, src2 -> m2 -> mm, mm -> after   becomes   src1, src2 -> mm -> m1 -> m2 -> after
+    mm.inputs = [m1.inputs[0], m2.inputs[0]]
+    for m in (m1, m2):
+        graph.g.remove_edge(m.inputs[0], m.name)
+        graph.g.remove_edge(m.name, mm.name)
+    for src in mm.inputs:
+        graph.g.add_edge(src, mm.name)
+    m1.inputs, m2.inputs = [mm.name], [m1.name]
+    graph.g.add_edge(mm.name, m1.name)
+    graph.g.add_edge(m1.name, m2.name)
+    for a in after:
+        a.inputs = [m2.name if i == mm.name else i for i in a.inputs]
+        graph.g.remove_edge(mm.name, a.name)
+        graph.g.add_edge(m2.name, a.name)
+    graph.outputs = [m2.name if o == mm.name else o for o in graph.outputs]
+    m1.out.shape = m2.out.shape = mm.out.shape
+    mm.attrs["exact_output"] = True
+    return True
+
+
 def apply(graph: Graph, options=None) -> Graph:
     moved = True
     while moved:
         moved = False
         for m in list(graph.topo()):
+            if _move_past_matmul(graph, m):
+                moved = True
+                continue
             nxt = _movable(graph, m)
             if nxt is None:
                 continue

@@ -27,10 +27,10 @@ VALUE_KEEPING = {"Reshape", "Transpose", "Gather"}  # values kept, positions mov
 
 
 def scaled_layer(graph: Graph, src: Node) -> tuple[Node | None, bool]:
-    """(the Dense/Conv whose float32-evaluated sums reach `src` unchanged in value, through Relu,
+    """(the Dense/Conv/MatMul whose float32-evaluated sums reach `src` unchanged in value, through Relu,
     max pooling and data movement; whether channel positions are kept on the way), or None."""
     keeps_channels = True
-    while src.op != "Dense" and src.op != "Conv":
+    while src.op not in ("Dense", "Conv", "MatMul"):
         if src.op == "Pool" and src.attrs.get("mode") == "max":
             pass  # channels-last windows: the channel index is kept
         elif src.op in VALUE_KEEPING:
@@ -45,14 +45,21 @@ def layer_error(graph: Graph, layer: Node) -> np.ndarray:
     """Per output channel of a Dense/Conv, a bound on |float32 evaluation - exact sum|, in the
     units of the exact sum: (n + 5) u max|x| sum_i |w_i|, u = 2^-24, n the fan-in. First order:
     n + 2 roundings in the reference (x, w, the product, n - 1 additions) plus up to 3 in the
-    threshold chain's own float32 evaluation (the input and two scale multiplies)."""
+    threshold chain's own float32 evaluation (the input and two scale multiplies). A MatMul of
+    two activations: one bound for all outputs, k max|a| max|b| in place of max|x| sum|w|."""
+    if layer.op == "MatMul":
+        a, b = (p.out.fixed for p in graph.producers(layer))
+        k = layer.attrs["k"]
+        return np.array([(k + 5) * FLOAT32_UNIT * k * _max_abs(a) * _max_abs(b)])
     w = layer.consts["W"]
     values = np.abs(w.fixed.to_float(w.values))
     colsum = values.sum(axis=0) if layer.op == "Dense" else values.reshape(values.shape[0], -1).sum(axis=1)
     fan_in = values.shape[0] if layer.op == "Dense" else int(np.prod(values.shape[1:]))
-    x = graph.producers(layer)[0].out.fixed
-    x_max = max(abs(x.to_float(x.min_mantissa)), abs(x.to_float(x.max_mantissa)))
-    return (fan_in + 5) * FLOAT32_UNIT * x_max * colsum
+    return (fan_in + 5) * FLOAT32_UNIT * _max_abs(graph.producers(layer)[0].out.fixed) * colsum
+
+
+def _max_abs(t) -> float:
+    return max(abs(t.to_float(t.min_mantissa)), abs(t.to_float(t.max_mantissa)))
 
 
 def count_ambiguous(graph: Graph, node: Node, t_in, thresholds: list, outputs) -> None:

@@ -46,7 +46,7 @@ def apply(graph: Graph, options=None) -> Graph:
         while _chain_link(graph, src):
             chain.insert(0, src)
             src = graph.producers(src)[0]
-        if q.attrs.get("integer_output") and src.op == "Input" and not chain:
+        if q.attrs.get("integer_output") and src.op == "Input" and not chain and len(graph.consumers(src.name)) == 1:
             src.out.fixed = q.attrs["type"]  # q = round(x / s) of the graph input: on the host
             src.attrs["input_quant"] = q.attrs["quant"]
             graph.bypass(q)

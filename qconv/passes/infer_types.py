@@ -38,7 +38,8 @@ def _input(node, ins, options):
         return node.out.fixed
     t = options.input_type or options.default_type
     if t is None:
-        raise UnsupportedError(f"{node.describe()}: no quantizer gives this input a fixed-point type; "
+        raise UnsupportedError(f"{node.describe()}: no single quantizer gives this input a fixed-point type "
+                               "(it feeds none, or several); "
                                "pass --input-type (e.g. 'ap_fixed<8,3>') or --default-type")
     node.attrs["typed_by_option"] = True  # (conformance: its float reference inputs need a cast)
     return t
