@@ -126,13 +126,19 @@ class Graph:
         return [self.node(i) for i in node.inputs]
 
     # -- rewriting --------------------------------------------------------------------------
+    def redirect(self, old: str, new: str, readers: list[Node] | None = None) -> None:
+        """The readers of `old` (default: all of them now) and the graph output slots holding it
+        read `new` instead."""
+        for c in self.consumers(old) if readers is None else readers:
+            c.inputs = [new if i == old else i for i in c.inputs]
+            self.g.remove_edge(old, c.name)
+            self.g.add_edge(new, c.name)
+        self.outputs = [new if o == old else o for o in self.outputs]
+
     def bypass(self, node: Node) -> None:
         """Remove a single-input node, wiring its consumers (and graph outputs) to its input."""
         (src,) = node.inputs
-        for c in self.consumers(node.name):
-            c.inputs = [src if i == node.name else i for i in c.inputs]
-            self.g.add_edge(src, c.name)
-        self.outputs = [src if o == node.name else o for o in self.outputs]
+        self.redirect(node.name, src)
         self.g.remove_node(node.name)
 
     def remove(self, node: Node) -> None:

@@ -27,17 +27,7 @@ def cut_before(path: str | Path, op_type: str, out_path: str | Path) -> Path:
     before a final Softmax; the model itself when it has no such node."""
     model = onnx.load(str(path))
     node = next((n for n in model.graph.node if n.op_type == op_type), None)
-    if node is None:
-        return Path(path)
-    model.graph.node.remove(node)
-    del model.graph.output[:]
-    info = [v for v in model.graph.value_info if v.name == node.input[0]]
-    for v in info:
-        model.graph.value_info.remove(v)
-    model.graph.output.append(info[0] if info else
-                              helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None))
-    onnx.save(model, str(out_path))
-    return Path(out_path)
+    return Path(path) if node is None else cut_at(model, [node.input[0]], out_path)
 
 
 QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold"}  # qonnx / FINN domains

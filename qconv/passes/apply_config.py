@@ -87,13 +87,9 @@ def _append_activation(graph: Graph, node: Node, q) -> None:
     else:
         new = Node(name, "Table", [node.name], TensorType(node.out.shape, _table_type(q, hw)),
                    attrs={"fn": "quantizer", "quantizer": q}, origin=where)
-    consumers = graph.consumers(node.name)
+    readers = graph.consumers(node.name)
     graph.add(new)
-    for c in consumers:
-        c.inputs = [new.name if i == node.name else i for i in c.inputs]
-        graph.g.remove_edge(node.name, c.name)
-        graph.g.add_edge(new.name, c.name)
-    graph.outputs = [new.name if o == node.name else o for o in graph.outputs]
+    graph.redirect(node.name, new.name, readers)
 
 
 def _output_type(q, hw) -> FixedType:

@@ -79,33 +79,34 @@ def _merge_tail(graph: Graph) -> None:
         graph.bypass(m)
 
 
-def _move_past_matmul(graph: Graph, mm: Node) -> bool:
+def _scales_of_matmul(graph: Graph, mm: Node) -> list[Node] | None:
     """MatMul(q1 * s1, q2 * s2) = MatMul(q1, q2) * s1 * s2 for scalar scales s1, s2 (attention
-    on float-scaled activations): both multiplies move after the product, which is exact."""
+    on float-scaled activations): the two multiplies that can move after the product, or None."""
     if mm.op != "MatMul" or mm.out.fixed is not None:
-        return False
+        return None
     m1, m2 = graph.producers(mm)
     if m1 is m2 or not all(_scale_mul(graph, m) and np.asarray(m.consts["c"].values).size == 1 for m in (m1, m2)):
-        return False
-    after = graph.consumers(mm.name)
-    # src1 -> m1 -> mm, src2 -> m2 -> mm, mm -> after   becomes   src1, src2 -> mm -> m1 -> m2 -> after
-    mm.inputs = [m1.inputs[0], m2.inputs[0]]
-    for m in (m1, m2):
-        graph.g.remove_edge(m.inputs[0], m.name)
-        graph.g.remove_edge(m.name, mm.name)
-    for src in mm.inputs:
-        graph.g.add_edge(src, mm.name)
-    m1.inputs, m2.inputs = [mm.name], [m1.name]
-    graph.g.add_edge(mm.name, m1.name)
-    graph.g.add_edge(m1.name, m2.name)
-    for a in after:
-        a.inputs = [m2.name if i == mm.name else i for i in a.inputs]
-        graph.g.remove_edge(mm.name, a.name)
-        graph.g.add_edge(m2.name, a.name)
-    graph.outputs = [m2.name if o == mm.name else o for o in graph.outputs]
-    m1.out.shape = m2.out.shape = mm.out.shape
-    mm.attrs["exact_output"] = True
-    return True
+        return None
+    return [m1, m2]
+
+
+def _move_after(graph: Graph, muls: list[Node], node: Node) -> None:
+    """src_i -> muls[i] -> node -> readers   becomes   src_i -> node -> muls[0] -> muls[1] ... -> readers:
+    the scale multiplies on the node's inputs move after it, so it computes on the integers."""
+    graph.redirect(node.name, muls[-1].name)
+    for m in muls:
+        (src,) = m.inputs
+        graph.g.remove_edge(src, m.name)
+        graph.g.remove_edge(m.name, node.name)
+        graph.g.add_edge(src, node.name)
+        node.inputs = [src if i == m.name else i for i in node.inputs]
+    prev = node
+    for m in muls:
+        m.inputs = [prev.name]
+        graph.g.add_edge(prev.name, m.name)
+        m.out.shape = node.out.shape
+        prev = m
+    node.attrs["exact_output"] = True  # integers (sums, maxima...), scaled afterwards: no cast between
 
 
 def apply(graph: Graph, options=None) -> Graph:
@@ -113,28 +114,13 @@ def apply(graph: Graph, options=None) -> Graph:
     while moved:
         moved = False
         for m in list(graph.topo()):
-            if _move_past_matmul(graph, m):
-                moved = True
+            muls = _scales_of_matmul(graph, m)
+            if muls is not None:
+                _move_after(graph, muls, m)
+            elif (nxt := _movable(graph, m)) is not None:
+                _move_after(graph, [m], nxt)
+            else:
                 continue
-            nxt = _movable(graph, m)
-            if nxt is None:
-                continue
-            (src,) = m.inputs
-            after = graph.consumers(nxt.name)
-            # src -> m -> nxt -> after   becomes   src -> nxt -> m -> after
-            graph.g.remove_edge(src, m.name)
-            graph.g.remove_edge(m.name, nxt.name)
-            nxt.inputs = [src]
-            graph.g.add_edge(src, nxt.name)
-            m.inputs = [nxt.name]
-            graph.g.add_edge(nxt.name, m.name)
-            for a in after:
-                a.inputs = [m.name if i == nxt.name else i for i in a.inputs]
-                graph.g.remove_edge(nxt.name, a.name)
-                graph.g.add_edge(m.name, a.name)
-            graph.outputs = [m.name if o == nxt.name else o for o in graph.outputs]
-            m.out.shape = nxt.out.shape
-            nxt.attrs["exact_output"] = True  # integers (sums, maxima...), scaled afterwards: no cast between
             moved = True
     _merge_tail(graph)
     return graph
