@@ -14,7 +14,7 @@ from qconv.passes.float32_error import warnings
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import qonnx_reference_runs
+from .helpers import build_and_csim, qonnx_reference_runs
 
 QD = "qonnx.custom_op.general"
 
@@ -98,3 +98,8 @@ def test_an_input_read_by_two_quantizers_needs_an_input_type(tmp_path):
     x = t.to_float(t.from_float(np.random.default_rng(1).uniform(-4, 4, (30, 3, 16))))
     got = simulate(graph, {"x": x}).as_float()["out"]
     np.testing.assert_array_equal(got.reshape(-1), qonnx_reference_runs(path, {"x": x})[0].reshape(-1))
+
+
+@pytest.mark.slow
+def test_a_matmul_of_float_scaled_activations_is_csim_bit_exact(tmp_path):
+    assert build_and_csim(_model(tmp_path / "m.onnx", "matmul"), tmp_path / "prj", samples=200) == 200
