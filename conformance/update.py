@@ -1,5 +1,5 @@
 """Write conformance/expected.json's `expected` section from a `qconv conform --json` run,
-keeping its `options`. Exactness floors are the measured values rounded down to 4 digits.
+keeping its `options` and `expected_status`. Exactness floors are the measured values rounded down to 4 digits.
 With `--table`, print the README's Conformance table from the run instead."""
 
 import json

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,8 @@ TYPE_HELP = "a C++ type, e.g. 'ap_fixed<8,3>' or 'ap_fixed<16,6,AP_RND_CONV,AP_S
 
 
 def _user_errors(fn):
-    """Print QconvErrors as one line on stderr and exit with their code; never a traceback."""
+    """Print QconvErrors (and file-system errors on the paths the user gave) as one line on
+    stderr and exit with their code; never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -26,10 +28,44 @@ def _user_errors(fn):
         except QconvError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc} (check the path and its permissions)", err=True)
+            sys.exit(2)
     return wrapper
 
 
-def _type_options(fn):
+def _positive_finite(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+class _Group(click.Group):
+    """Click's usage errors (a bad option value, a missing argument) as one `error:` line and exit
+    code 2, like every other user mistake."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code if isinstance(exc, click.UsageError) else 1)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+
+
+def _type_options(command):
+    """The options that decide how a model compiles, handed to the command as one dict `types`
+    (the keyword arguments of pipeline.compile_model)."""
+    @functools.wraps(command)
+    def fn(*args, input_type, default_type, no_fold_bn, config, accumulator, max_memory, **kwargs):
+        types = {"input_type": input_type, "default_type": default_type, "fold_batchnorm": not no_fold_bn,
+                 "config": config, "accumulator": accumulator, "max_memory": int(max_memory * 2**30)}
+        return command(*args, types=types, **kwargs)
+    fn = click.option("--max-memory", default=4.0, show_default=True, callback=_positive_finite,
+                      help="GiB the simulator may use; a model needing more per sample is refused")(fn)
     fn = click.option("--config", "config", type=click.Path(dir_okay=False),
                       help="quantization config (YAML/JSON) for a float model: QKeras quantizers per layer")(fn)
     fn = click.option("--no-fold-bn", "no_fold_bn", is_flag=True,
@@ -43,7 +79,7 @@ def _type_options(fn):
     return fn
 
 
-@click.group()
+@click.group(cls=_Group)
 @click.version_option(__version__, prog_name="qconv")
 def main():
     """Compile quantized ONNX/QONNX networks to bit-exact ap_fixed HLS C++."""
@@ -53,10 +89,10 @@ def main():
 @click.argument("model", type=click.Path(dir_okay=False))
 @_type_options
 @_user_errors
-def inspect(model, input_type, default_type, no_fold_bn, config, accumulator):
+def inspect(model, types):
     """Print the compiled graph: ops, shapes, types, constants."""
     from .pipeline import compile_model
-    click.echo(compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator).dump())
+    click.echo(compile_model(model, **types).dump())
 
 
 @main.command()
@@ -65,16 +101,16 @@ def inspect(model, input_type, default_type, no_fold_bn, config, accumulator):
               help=".npz with one array per graph input (batch first), or .npy for one input")
 @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False), help="output .npz")
 @click.option("--raw", is_flag=True, help="write integer mantissas instead of float64 values")
-@click.option("--trace", is_flag=True, help="report per-layer overflow counts and ranges")
+@click.option("--trace", is_flag=True, help="report per-layer ranges, quantizer clipping and overflow counts")
 @_type_options
 @_user_errors
-def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, no_fold_bn, config, accumulator):
+def sim(model, inputs_path, output_path, raw, trace, types):
     """Run the bit-exact numpy simulator on a model."""
     from .pipeline import compile_model, load_inputs
     from .sim import simulate
-    graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    graph = compile_model(model, **types)
     _notes(graph)
-    result = simulate(graph, load_inputs(inputs_path, graph), trace=trace)
+    result = simulate(graph, load_inputs(inputs_path, graph), trace=trace, budget=types["max_memory"])
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
     for name, t in result.types.items():
@@ -86,6 +122,10 @@ def sim(model, inputs_path, output_path, raw, trace, input_type, default_type, n
             counts = ""
             if name in result.overflows:
                 counts += f", {result.overflows[name]} {'wrapped' if t.overflow == 'WRAP' else 'saturated'} at the cast"
+            if name in result.clipped:  # a declared quantizer's saturation: by design, not an overflow
+                c = result.clipped[name]
+                counts += (f", quantizer clipped {c.count} of {c.total} ({c.fraction:.2%}; "
+                           f"{c.low} low, {c.high} high)")
             if name in result.accumulator_overflows:
                 acc = graph.node(name).attrs["accum"].to_cpp()
                 counts += f", accumulator {acc}: {result.accumulator_overflows[name]} wrapped"
@@ -104,9 +144,13 @@ def _notes(graph) -> None:
 
 
 def _report_overflow(graph, result):
+    """One `overflow:` line per layer whose type qconv or an option chose (or capped) and that lost
+    values: a real loss. A declared quantizer's clipping is not reported here (`sim --trace`)."""
+    from .ir import TYPE_SOURCES
     for name, count in result.overflows.items():
-        t = graph.node(name).out.fixed
-        click.echo(f"overflow: {name}: {count} values outside {t.to_cpp()} ({t.overflow})", err=True)
+        node = graph.node(name)
+        t, source = node.out.fixed, TYPE_SOURCES.get(node.attrs.get("type_source"), "chosen by qconv")
+        click.echo(f"overflow: {name}: {count} values outside {t.to_cpp()} ({t.overflow}; type: {source})", err=True)
     for name, count in getattr(result, "accumulator_overflows", {}).items():
         acc = graph.node(name).attrs["accum"]
         click.echo(f"overflow: {name}: {count} accumulator values outside {acc.to_cpp()} (wrapped)", err=True)
@@ -117,38 +161,40 @@ def _report_overflow(graph, result):
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="project folder")
 @click.option("-i", "--inputs", "inputs_path", type=click.Path(dir_okay=False),
               help="test inputs (.npz/.npy); default: random values over the input types")
-@click.option("--samples", default=1000, show_default=True, help="number of random test samples")
-@click.option("--seed", default=0, show_default=True, help="seed of the random test samples")
+@click.option("--samples", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="number of random test samples")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="seed of the random test samples")
 @click.option("--part", default="xcvu13p-flga2577-2-e", show_default=True, help="FPGA part for build_prj.tcl")
-@click.option("--clock-period", default=5.0, show_default=True, help="clock period in ns")
+@click.option("--clock-period", default=5.0, show_default=True, callback=_positive_finite, help="clock period in ns")
 @click.option("--csim", "do_csim", is_flag=True, help="also compile and run the C simulation")
 @click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
 @_type_options
 @_user_errors
-def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types,
-          input_type, default_type, no_fold_bn, config, accumulator):
+def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types, types):
     """Write the HLS project for a model (and optionally run its C simulation)."""
     from .backend.project import HlsOptions, write_project
     from .pipeline import compile_model, load_inputs, random_inputs
-    from .sim import quantize_inputs, run
+    from .sim import Changes, quantize_inputs, run
     from .toolchain import find_ap_types
     t0 = time.perf_counter()
-    graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    graph = compile_model(model, **types)
     _notes(graph)
+    changes = Changes()  # -i inputs outside their types count as overflow, as in `qconv sim`
     if inputs_path:
-        mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph))
+        mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph), changes)
     else:
         mantissas = random_inputs(graph, samples, seed)
-    result = run(graph, mantissas)
+    result = run(graph, mantissas, budget=types["max_memory"])
+    result.overflows = {**changes.overflows, **result.overflows}
     try:
         headers = str(find_ap_types(ap_types))
     except QconvError:
         if do_csim:
             raise
         headers = "/path/to/ap_types"
-    meta = {"model": str(Path(model).resolve()), "input_type": input_type, "default_type": default_type,
-            "fold_batchnorm": not no_fold_bn, "config": str(Path(config).resolve()) if config else None,
-            "accumulator": accumulator}
+    meta = {**types, "model": str(Path(model).resolve()),
+            "config": str(Path(types["config"]).resolve()) if types["config"] else None}
     write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta)
     n = next(iter(mantissas.values())).shape[0]
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
@@ -163,14 +209,14 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON (for tools)")
 @_type_options
 @_user_errors
-def report(model, as_json, input_type, default_type, no_fold_bn, config, accumulator):
+def report(model, as_json, types):
     """Per-layer types, multipliers, accumulators, operation counts, bit-ops, memory and a
     first-order FPGA cost; accumulator bits of tight vs qtools vs hls4ml's rule (qconv/report.py)."""
     from .pipeline import compile_model
     from .report import build_report, print_report
-    graph = compile_model(model, input_type, default_type, not no_fold_bn, config, accumulator)
+    graph = compile_model(model, **types)
     _notes(graph)
-    rep = build_report(graph, accumulator)
+    rep = build_report(graph, types["accumulator"])
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:
@@ -207,12 +253,13 @@ def _locate_layer(project: Path, sample: int, ap_types):
     from .backend.project import read_rows
     from .pipeline import compile_model
     from .sim import run
-    info = json.loads((project / "qconv_project.json").read_text())
+    from .backend.csim import project_info
+    info = project_info(project)
     if not Path(info.get("model", "")).is_file():
         click.echo("(model file not found: cannot trace layers)")
         return
-    graph = compile_model(info["model"], info.get("input_type"), info.get("default_type"),
-                          info.get("fold_batchnorm", True), info.get("config"), info.get("accumulator", "tight"))
+    options = ("input_type", "default_type", "fold_batchnorm", "config", "accumulator", "max_memory")
+    graph = compile_model(info["model"], **{k: info[k] for k in options if k in info})
     row = read_rows(project / "tb_data" / "inputs.dat")[sample]
     mantissas, offset = {}, 0
     for name in graph.inputs:
@@ -242,21 +289,25 @@ def _locate_layer(project: Path, sample: int, ap_types):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON")
 @click.option("-k", "pattern", help="only models whose path contains this text")
 @click.option("--options", "options_path", type=click.Path(dir_okay=False, exists=True),
-              help="JSON {'options': {model path: {'input_type': T, 'default_type': T}}} (e.g. conformance/expected.json)")
+              help="JSON {'options': {model path: {'input_type': T, 'default_type': T}}, 'expected_status': "
+                   "{model path: text of its known refusal}} (e.g. conformance/expected.json)")
 @_user_errors
 def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pattern, options_path):
     """Run every model under ROOT that has a .ref.npz against its reference outputs (and, for a model
-    with float ops after its last quantizer, the exactness at that quantizer's output)."""
+    with float ops after its last quantizer, the exactness at that quantizer's output). Exits 1 when
+    a model fails without a recorded expected_status (or a recorded refusal now works)."""
     from rich.console import Console
     from rich.table import Table
 
-    from .conform import conform_model, find_models
+    from .conform import conform_model, find_models, unexpected
+    from .errors import ConformanceError
     root = Path(root).resolve()
     table = Table(title=f"qconv conform {root}")
     for col in ("model", "ops", "status", "exact", "max err", "argmax", "last quantizer exact", "csim", "s"):
         table.add_column(col, overflow="fold")
     rows = []
-    per_model = json.loads(Path(options_path).read_text()).get("options", {}) if options_path else {}
+    spec = json.loads(Path(options_path).read_text()) if options_path else {}
+    per_model = spec.get("options", {})
     for path in find_models(root):
         if pattern and pattern not in str(path):
             continue
@@ -276,6 +327,10 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
                + (f", {bitexact}/{sum(r.csim != '-' for r in rows)} csim bit-exact" if do_csim else ""))
     if json_path:
         Path(json_path).write_text(json.dumps([r.as_dict() for r in rows], indent=2))
+    bad = unexpected(rows, spec.get("expected_status", {}))
+    if bad:
+        raise ConformanceError(f"{len(bad)} unexpected result{'s' if len(bad) > 1 else ''} (no matching "
+                               f"expected_status in --options): {'; '.join(bad)}")
 
 
 if __name__ == "__main__":

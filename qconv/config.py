@@ -178,7 +178,12 @@ def load_config(source) -> QuantConfig:
         return from_dict(source)
     path = Path(source) if not (isinstance(source, str) and "\n" in source) else None
     if path is not None and path.exists():
-        text, name = path.read_text(), str(path)
+        try:
+            text, name = path.read_text(), str(path)
+        except UnicodeDecodeError:
+            raise ConfigError(f"quantization config {source}: not a text file (expected YAML or JSON)") from None
+        except OSError as exc:
+            raise ConfigError(f"quantization config {source}: cannot read it ({exc.strerror})") from None
     elif path is not None and path.suffix in (".json", ".yaml", ".yml"):
         raise ConfigError(f"quantization config {source}: file not found")
     else:

@@ -37,3 +37,9 @@ class MismatchError(QconvError):
     """The C simulation and the numpy simulator disagree: a release-blocking bug."""
 
     exit_code = 1
+
+
+class ConformanceError(QconvError):
+    """`qconv conform`: a model fails unexpectedly (or a recorded refusal no longer happens)."""
+
+    exit_code = 1

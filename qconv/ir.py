@@ -15,6 +15,10 @@ Canonical ops (what passes, simulator and backend understand):
   Quant     an activation quantizer still to be absorbed: attrs type (FixedType)
   Cast      y = (out type) x, a quantizer that could not be merged into its producer
   Table     y = fn(x) by a precomputed lookup table (attrs fn, lo, hi; const table)
+
+Every typed node records who chose its output type in ``attrs["type_source"]`` (TYPE_SOURCES):
+a declared quantizer saturates by design (the simulator counts that as *clipping*), while a
+value that does not fit a type qconv or an option chose is an *overflow*, a real loss.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ import networkx as nx
 import numpy as np
 
 from .fixed import FixedType
+
+
+# node.attrs["type_source"] -> how messages name it. "quantizer": QONNX Quant/IntQuant/BipolarQuant/
+# Trunc, QuantizeLinear, a config activation, FINN MultiThreshold (absorb_quantizers, apply_config,
+# fuse_requantizer, infer_types); the others are set by infer_types.
+TYPE_SOURCES = {
+    "quantizer": "a declared quantizer",
+    "option": "--input-type/--default-type",
+    "inferred": "inferred by qconv",
+    "accumulator_cap": "the --accumulator cap",
+}
 
 
 @dataclass

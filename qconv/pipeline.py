@@ -12,6 +12,8 @@ from .errors import ModelError, QconvError
 from .fixed import FixedType
 from .frontend import import_onnx
 from .ir import Graph
+from .sim import memory
+from .sim.memory import DEFAULT_BUDGET
 
 
 def parse_type(text: str | None, option: str) -> FixedType | None:
@@ -25,10 +27,12 @@ def parse_type(text: str | None, option: str) -> FixedType | None:
 
 def compile_model(path: str | Path, input_type: str | None = None, default_type: str | None = None,
                   fold_batchnorm: bool = True, config: str | Path | dict | None = None,
-                  accumulator: str = "tight") -> Graph:
+                  accumulator: str = "tight", max_memory: int = DEFAULT_BUDGET) -> Graph:
     """Import, run the pass pipeline and return the typed graph. `config` is a quantization
     config (path, YAML/JSON text or dict) for float models; `accumulator` sizes Dense/Conv
-    accumulators: "tight" (default), "qtools" or "fixed:ap_fixed<W,I>" (passes/size_accumulators)."""
+    accumulators: "tight" (default), "qtools" or "fixed:ap_fixed<W,I>" (passes/size_accumulators).
+    A model whose simulation would need more than `max_memory` bytes per sample is refused
+    before anything that size is allocated (sim/memory.py)."""
     quant_config = None
     if config is not None:
         from .config import load_config
@@ -36,7 +40,9 @@ def compile_model(path: str | Path, input_type: str | None = None, default_type:
     in_type = parse_type(input_type, "--input-type") or (quant_config.input_type if quant_config else None)
     options = passes.Options(in_type, parse_type(default_type, "--default-type"), fold_batchnorm, quant_config,
                              str(passes.size_accumulators.parse_mode(accumulator)))
-    return passes.run(import_onnx(path), options)
+    graph = import_onnx(path, max_memory)
+    memory.check(graph, max_memory)
+    return passes.run(graph, options)
 
 
 def load_inputs(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:

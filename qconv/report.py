@@ -20,6 +20,10 @@ Definitions
   ``fixed``, 1 + ceil(log2(#exponents)) for ``shift``, 1 (binary) or 2 (ternary) for ``mux``
   and ``xnor``.
 * weight memory: weights and biases as stored in the generated project (count * type width).
+* type_source (JSON only): who chose the output type (qconv/ir.py TYPE_SOURCES): "quantizer"
+  (declared: its saturation is clipping by design), "option", "inferred", "accumulator_cap"
+  (the others: a value that does not fit is an overflow). The report has no data; clipping
+  and overflow counts come from the simulator (`qconv sim --trace`, `qconv build`).
 
 First-order FPGA cost model (io_parallel: everything unrolled, weights are constants)
 -----------------------------------------------------------------------------------
@@ -204,7 +208,8 @@ def build_report(graph: Graph, accumulator: str | None = "tight") -> dict:
         row = {"layer": node.name, "op": node.op, "source": node.source[1] or node.op, "shape": _shape(node),
                "input": graph.node(node.inputs[0]).out.fixed if node.inputs else None,
                "weight": None, "bias": None, "multiplier": None, "accumulator": node.attrs.get("accum"),
-               "output": node.out.fixed, "kind": "-", "ops": 0, "bitops": 0, "memory_bits": 0, "dsp": 0,
+               "output": node.out.fixed, "type_source": node.attrs.get("type_source"), "kind": "-", "ops": 0,
+               "bitops": 0, "memory_bits": 0, "dsp": 0,
                "lut": 0, "adds": 0, "acc_rules": None}
         if node.op in ("Dense", "Conv"):
             _mac_row(graph, node, row)
@@ -238,6 +243,8 @@ COLUMNS = [("layer", "layer"), ("op", "op"), ("shape", "shape"), ("input", "inpu
            ("ops", "ops"), ("bitops", "bit-ops"), ("memory_bits", "mem bits"), ("dsp", "DSP"), ("lut", "LUT"),
            ("accumulator_rules", "acc bits t/q/h")]
 
+TYPE_COLUMNS = ("input", "weight", "bias", "multiplier", "accumulator", "output")  # C++ type strings, shown short
+
 
 def _cell(key: str, value) -> str:
     if value is None:
@@ -245,7 +252,7 @@ def _cell(key: str, value) -> str:
     if key == "accumulator_rules":
         return "/".join(str(FixedType.parse(value[k]).width) if value[k] else "-"
                         for k in ("tight", "qtools", "hls4ml"))
-    if isinstance(value, str) and value.startswith("ap_"):
+    if key in TYPE_COLUMNS and isinstance(value, str) and value.startswith("ap_"):
         return short(FixedType.parse(value))
     if isinstance(value, int):
         return f"{value:,}"

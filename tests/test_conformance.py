@@ -31,6 +31,13 @@ def test_expectations_cover_the_corpus():
     assert sorted(str(p.relative_to(root)) for p in find_models(root)) == _models()
 
 
+def test_expected_refusals_are_the_models_recorded_as_failing():
+    """`qconv conform --options` fails on a model that is not ok unless expected_status records its
+    refusal: those records and the recorded statuses name the same models."""
+    failing = {rel for rel, want in EXPECTED["expected"].items() if want["status"] != "ok"}
+    assert set(EXPECTED["expected_status"]) == failing
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rel", _models())
 def test_model_keeps_its_conformance(rel, tmp_path):

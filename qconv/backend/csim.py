@@ -30,15 +30,22 @@ class CsimResult:
         return self.samples > 0 and self.matching == self.samples
 
 
-def _info(project: Path) -> dict:
+def project_info(project: Path) -> dict:
+    """The project's qconv_project.json (what `qconv build` recorded), checked."""
     path = project / "qconv_project.json"
     if not path.is_file():
         raise ModelError(f"{project}: not a qconv project (no qconv_project.json); run `qconv build` first")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        info = None
+    if not isinstance(info, dict) or not isinstance(info.get("name"), str):
+        raise ModelError(f"{path}: damaged (not the JSON `qconv build` writes); rebuild the project with `qconv build`")
+    return info
 
 
 def compile_project(project: Path, ap_types: str | None = None, trace: bool = False) -> tuple[Path, float]:
-    info = _info(project)
+    info = project_info(project)
     name = info["name"]
     exe = project / (f"{name}_csim_trace" if trace else f"{name}_csim")
     t0 = time.perf_counter()
@@ -68,7 +75,7 @@ def _run(exe: Path, project: Path, args: list[str]) -> None:
 
 def run_csim(project: str | Path, ap_types: str | None = None) -> CsimResult:
     project = Path(project).resolve()
-    info = _info(project)
+    info = project_info(project)
     for f in ("inputs.dat", "expected.dat"):
         if not (project / "tb_data" / f).is_file():
             raise ModelError(f"{project}: tb_data/{f} is missing; build with inputs (qconv build -i ...)")

@@ -22,6 +22,7 @@ from onnx import numpy_helper
 
 from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Graph, Node, TensorType
+from .names import CppNames
 
 HANDLERS: dict[str, Callable] = {}
 
@@ -36,22 +37,32 @@ def handler(*ops: str):
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
+    """Read and validate an ONNX file (frontend/validate.py); one clear line for any problem."""
+    from onnx import external_data_helper
+
+    from .validate import check_model
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such file")
     try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # protobuf DecodeError, truncated files, ...
-        raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001  (protobuf raises DecodeError and others for a damaged file)
+        raise ModelError(f"{path}: not a readable ONNX model (the file is truncated, damaged or not an ONNX "
+                         "protobuf)") from None
+    external = sorted({entry.value for t in external_data_helper._get_all_tensors(model)
+                       if external_data_helper.uses_external_data(t) for entry in t.external_data
+                       if entry.key == "location"})
+    if external:
+        try:
+            external_data_helper.load_external_data_for_model(model, str(path.parent))
+        except Exception:  # noqa: BLE001  (missing, unreadable or too short data files)
+            raise ModelError(f"{path}: its weights are stored in external data file(s) "
+                             f"{', '.join(repr(e) for e in external)} that cannot be read; keep the .onnx and its "
+                             "data file(s) together in one folder") from None
     if not model.graph.node:
         raise ModelError(f"{path}: the ONNX graph has no nodes (is this an ONNX model?)")
+    check_model(model, str(path))
     return model
-
-
-def cpp_name(name: str) -> str:
-    """A valid, readable C++ identifier for an ONNX name."""
-    out = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") or "t"
-    return ("n_" + out) if out[0].isdigit() else out
 
 
 def identity(rank: int) -> tuple[int, ...]:
@@ -80,10 +91,12 @@ def _topological(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
 
 
 class Importer:
-    def __init__(self, model: onnx.ModelProto, source: str):
+    def __init__(self, model: onnx.ModelProto, source: str, max_memory: int | None = None):
         self.model = model
         self.source = source
-        self.graph = Graph(cpp_name(Path(source).stem))
+        self.max_memory = max_memory
+        self.names = CppNames(Path(source).stem)
+        self.graph = Graph(self.names.function)
         self.consts: dict[str, Const] = {}                       # ONNX name -> constant
         self.views: dict[str, tuple[str, tuple[int, ...]]] = {}  # ONNX name -> (IR node, order)
         self.qdq: dict[str, object] = {}  # integer tensors between QuantizeLinear and DequantizeLinear
@@ -94,10 +107,19 @@ class Importer:
     def where(self, n: onnx.NodeProto) -> str:
         return f"ONNX node '{n.name or n.output[0]}' ({n.op_type})"
 
-    def const(self, n: onnx.NodeProto, name: str, what: str) -> Const:
+    def const(self, n: onnx.NodeProto, name: str, what: str, quantized: bool = False, scaled: bool = False) -> Const:
+        """The constant `name`, in the form the caller handles: float values unless `quantized`
+        (the caller handles fixed-point mantissas) and, for integers with a float scale (a Quant
+        with a non-power-of-two scale), the float32 values q * s the reference computes with
+        unless `scaled` (the caller applies the scale itself, as Dense/Conv do)."""
         if name not in self.consts:
             raise UnsupportedError(f"{self.where(n)}: {what} '{name}' must be a constant")
-        return self.consts[name]
+        c = self.consts[name]
+        if c.scale is not None and not scaled:
+            return Const((c.values * c.scale).astype(np.float32).astype(np.float64))
+        if c.fixed is not None and c.scale is None and not quantized:
+            return Const(c.as_float())
+        return c
 
     def is_const(self, name: str) -> bool:
         return name in self.consts
@@ -147,10 +169,12 @@ class Importer:
         return self.in_order(n, name, identity(len(self.order(name))))
 
     def add_node(self, base: str, op: str, inputs: list[Node], shape, **kw) -> Node:
-        name = cpp_name(base)
-        while name in self.graph:
-            name += "_"
+        name = self.names.unique(base)
         node = Node(name, op, [i.name for i in inputs], TensorType(tuple(int(d) for d in shape)), **kw)
+        if self.max_memory is not None and node.out.size * 8 > self.max_memory:
+            raise ModelError(f"{node.describe()}: its output {list(node.out.shape)} needs "
+                             f"{node.out.size * 8 / 2**30:.1f} GiB per sample, more than the "
+                             f"{self.max_memory / 2**30:g} GiB memory limit; check its sizes, or raise --max-memory")
         return self.graph.add(node)
 
     def emit(self, n: onnx.NodeProto, op: str, inputs: list[Node], shape, order=None, **kw) -> Node:
@@ -166,25 +190,32 @@ class Importer:
     def alias(self, onnx_name: str, node: Node, order: tuple[int, ...]) -> None:
         self.views[onnx_name] = (node.name, tuple(order))
 
-    def relabel(self, src: str, dst: str, perm) -> None:
+    def relabel(self, src: str, dst: str, perm, where: str = "") -> None:
         """View `dst` = ONNX Transpose(src, perm): the same memory, axes relabelled."""
         name, order = self.views[src]
+        if sorted(perm) != list(range(len(order) + 1)):
+            raise ModelError(f"{where or 'tensor ' + repr(src)}: Transpose perm {list(perm)} is not a permutation "
+                             f"of the input's {len(order) + 1} axes (batch included)")
         if perm[0] != 0:
-            raise BatchAxisError(f"tensor '{src}': a Transpose that moves the batch axis is not supported")
+            raise BatchAxisError(f"{where or 'tensor ' + repr(src)}: a Transpose that moves the batch axis is "
+                                 "not supported")
         sem = [p - 1 for p in perm[1:]]  # new semantic axis j = old semantic axis sem[j]
         inverse = {old: new for new, old in enumerate(sem)}
         self.views[dst] = (name, tuple(inverse[s] for s in order))
 
     def channels_last_node(self, n: onnx.NodeProto, fn, attrs) -> None:
         """qonnx's channels-last domain: the op on NCHW between two transposes (relabels here)."""
-        rank = len(self.order(n.input[0])) + 1
+        rank = len(self.view(n, n.input[0])[1]) + 1
+        if rank < 3:
+            raise ModelError(f"{self.where(n)}: a channels-last op needs an input with channel and spatial "
+                             f"axes (rank >= 3), got rank {rank}; is the domain '{n.domain}' right?")
         inner = onnx.NodeProto()
         inner.CopyFrom(n)
         inner.input[0], inner.output[0] = n.input[0] + "@nchw", n.output[0] + "@nchw"
         to_first = [0, rank - 1] + list(range(1, rank - 1))
         self.relabel(n.input[0], inner.input[0], to_first)
         if n.op_type == "Conv":  # the weights are channels-last too (O, spatial..., I)
-            w = self.const(n, n.input[1], "weight")
+            w = self.const(n, n.input[1], "weight", quantized=True, scaled=True)
             inner.input[1] = n.input[1] + "@nchw"
             self.consts[inner.input[1]] = Const(np.ascontiguousarray(w.values.transpose(to_first)), w.fixed,
                                                 None if w.scale is None else
@@ -251,7 +282,7 @@ class Importer:
             if len(shape) < 2 or any(d is None or d <= 0 for d in shape[1:]):
                 raise ModelError(f"{self.source}: graph input '{vi.name}' needs a static shape "
                                  f"[batch, ...], got {shape}")
-            node = Node(cpp_name(vi.name), "Input", [], TensorType(tuple(shape[1:])),
+            node = Node(self.names.unique(vi.name, is_input=True), "Input", [], TensorType(tuple(shape[1:])),
                         attrs={"onnx_name": vi.name}, origin=f"graph input '{vi.name}'")
             self.graph.add(node)
             self.graph.inputs.append(node.name)

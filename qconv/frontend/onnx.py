@@ -17,15 +17,16 @@ from .batch_axis import single_sample
 from .importer import Importer, load_model
 
 
-def import_onnx(path: str | Path) -> Graph:
-    """Read an ONNX/QONNX file into an (untyped, un-optimized) `Graph`."""
+def import_onnx(path: str | Path, max_memory: int | None = None) -> Graph:
+    """Read an ONNX/QONNX file into an (untyped, un-optimized) `Graph`; a tensor of more than
+    `max_memory` bytes per sample (as int64) is refused before anything that size is allocated."""
     model = load_model(path)
     try:
-        return Importer(model, str(path)).run()
+        return Importer(model, str(path), max_memory).run()
     except BatchAxisError as exc:
         single = single_sample(model, exc)
         try:
-            graph = Importer(single, str(path)).run()
+            graph = Importer(single, str(path), max_memory).run()
         except QconvError as again:
             raise type(again)(f"{exc}; importing the declared input shape as one sample failed too: {again}") from None
         graph.notes.append("no batch axis: the whole declared input shape is one sample")

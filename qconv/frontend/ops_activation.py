@@ -72,7 +72,7 @@ def _leaky_relu(imp: Importer, n, attrs):
 
 @handler("PRelu")
 def _prelu_handler(imp: Importer, n, attrs):
-    _prelu(imp, n, imp.const(n, n.input[1], "slope"))
+    _prelu(imp, n, imp.const(n, n.input[1], "slope", quantized=True))
 
 
 @handler("HardSigmoid")
@@ -88,7 +88,7 @@ def _clip(imp: Importer, n, attrs):
     out = {}
     for key, pos, attr in (("lo", 1, "min"), ("hi", 2, "max")):
         if len(n.input) > pos and n.input[pos]:
-            c = imp.const(n, n.input[pos], f"Clip {attr}")
+            c = imp.const(n, n.input[pos], f"Clip {attr}", quantized=True)
             if c.values.size != 1:
                 raise ModelError(f"{imp.where(n)}: Clip {attr} must be a scalar, got shape {list(c.values.shape)}")
             out[f"{key}_const"] = c

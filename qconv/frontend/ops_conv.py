@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
-from ..errors import UnsupportedError
+from ..errors import ModelError, UnsupportedError
 from ..ir import Const
 from .importer import Importer, channels_last, handler
-from .ops_core import emit_scaled_layer, per_channel
+from .ops_core import emit_scaled_layer, output_channel_scale, per_channel
 
 
 def _geometry(imp: Importer, n, attrs, in_hw, kernel, dims, ceil_mode=False):
@@ -18,6 +18,15 @@ def _geometry(imp: Importer, n, attrs, in_hw, kernel, dims, ceil_mode=False):
     come in with in_hw = (1, W) and kernel = (1, k)."""
     one_d = dims == 1
     pad2 = lambda v, fill: ([fill] + list(v)) if one_d else list(v)  # noqa: E731
+    given = {"strides": (dims, 1), "dilations": (dims, 1), "pads": (2 * dims, 0), "kernel_shape": (dims, 1)}
+    for key, (length, low) in given.items():
+        v = attrs.get(key)
+        if v is not None and (len(v) != length or min(v, default=low) < low):
+            raise ModelError(f"{imp.where(n)}: {key} {list(v)} must have {length} values, each "
+                             f"{'>= 0' if low == 0 else 'positive'}, for a {dims}-D input")
+    if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != tuple(kernel[-dims:]):
+        raise ModelError(f"{imp.where(n)}: kernel_shape {list(attrs['kernel_shape'])} contradicts the weight's "
+                         f"{list(kernel[-dims:])}")
     strides = pad2(attrs.get("strides", [1] * dims), 1)
     dil = pad2(attrs.get("dilations", [1] * dims), 1)
     pads = attrs.get("pads", [0] * (2 * dims))
@@ -64,7 +73,10 @@ def _out_shape(dims, oh, ow, c):
 @handler("Conv")
 def _conv(imp: Importer, n, attrs):
     x, (h, w, c), dims = _spatial_input(imp, n)
-    wc = imp.const(n, n.input[1], "weight")
+    wc = imp.const(n, n.input[1], "weight", quantized=True, scaled=True)
+    if wc.values.ndim != dims + 2 or wc.values.size == 0:
+        raise ModelError(f"{imp.where(n)}: weight of shape {list(wc.values.shape)} for a {dims}-D convolution; "
+                         f"expected rank {dims + 2} (M, C/group, {'kW' if dims == 1 else 'kH, kW'})")
     weights = wc.values.reshape(wc.values.shape[0], wc.values.shape[1], *([1] if dims == 1 else []),
                                 *wc.values.shape[2:])
     m, cpg, kh, kw = weights.shape
@@ -74,12 +86,12 @@ def _conv(imp: Importer, n, attrs):
     strides, dil, pads, (oh, ow) = _geometry(imp, n, attrs, (h, w), (kh, kw), dims)
     wscale = None if wc.scale is None else wc.scale.reshape(weights.shape)
     consts = {"W": Const(weights, wc.fixed, wscale)}
-    bias = imp.const(n, n.input[2], "bias") if len(n.input) > 2 and n.input[2] else None
+    bias = imp.const(n, n.input[2], "bias", quantized=True, scaled=True) if len(n.input) > 2 and n.input[2] else None
     attrs = {"in_hwc": (h, w, c), "out_hwc": (oh, ow, m), "kernel": (kh, kw), "strides": strides,
              "dilations": dil, "pads": pads, "group": group}
     shape = _out_shape(dims, oh, ow, m)
     if wscale is not None or (bias is not None and bias.scale is not None):
-        per_filter = None if wscale is None else wscale.reshape(m, -1)[:, 0]
+        per_filter = None if wscale is None else output_channel_scale(imp, n, wscale)
         emit_scaled_layer(imp, n, "Conv", [x], shape, consts, bias, per_filter,
                           order=channels_last(dims + 1), attrs=attrs)
         return
@@ -106,8 +118,10 @@ def _pool(imp: Importer, n, attrs, mode, global_pool=False):
     if global_pool:
         kernel, attrs = (h, w), {}
     else:
+        if "kernel_shape" not in attrs:
+            raise ModelError(f"{imp.where(n)}: kernel_shape is required")
         k = attrs["kernel_shape"]
-        kernel = (1, k[0]) if dims == 1 else tuple(k)
+        kernel = (1, k[0]) if dims == 1 and len(k) == 1 else tuple(k)
     if attrs.get("storage_order", 0):
         raise UnsupportedError(f"{imp.where(n)}: storage_order=1 is not supported")
     strides, dil, pads, (oh, ow) = _geometry(imp, n, attrs, (h, w), kernel, dims, bool(attrs.get("ceil_mode", 0)))

@@ -16,8 +16,12 @@ from .importer import Importer, handler
 @handler("Identity", "Dropout")
 def _alias(imp: Importer, n, attrs):
     src = n.input[0]
+    if len(n.output) > 1 and n.output[1]:
+        raise UnsupportedError(f"{imp.where(n)}: Dropout's mask output is not supported (inference has no mask)")
     if imp.is_const(src):
         imp.consts[n.output[0]] = imp.consts[src]
+    elif src in imp.qdq:  # between QuantizeLinear and DequantizeLinear: the integers pass through
+        imp.qdq[n.output[0]] = imp.qdq[src]
     else:
         imp.views[n.output[0]] = imp.views[src]
 
@@ -32,6 +36,16 @@ def _constant(imp: Importer, n, attrs):
 @handler("Quant", "IntQuant")
 def _quant(imp: Importer, n, attrs):
     params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
+    x_shape = (imp.consts[n.input[0]].values.shape if imp.is_const(n.input[0])
+               else (1, *imp.semantic_shape(n, n.input[0])))
+    if 0 in x_shape:
+        raise ModelError(f"{imp.where(n)}: quantizes an empty tensor (shape {list(x_shape)})")
+    for what, p in zip(("scale", "zero point"), params):
+        try:
+            np.broadcast_shapes(np.shape(p), x_shape)
+        except ValueError:
+            raise ModelError(f"{imp.where(n)}: {what} of shape {list(np.shape(p))} does not broadcast to the "
+                             f"quantized tensor's {list(x_shape)}") from None
     if float(np.asarray(params[2]).reshape(-1)[0]) == 1 and attrs.get("signed", 1):
         from .ops_threshold import bipolar  # qonnx runs a 1-bit signed Quant as BipolarQuant
         bipolar(imp, n, params[0])
@@ -80,18 +94,20 @@ def scaled(imp: Importer, n, c: Const, factor: float, what: str) -> Const:
     if m != 0.5 or factor < 0:
         raise UnsupportedError(f"{imp.where(n)}: {what}={factor} on a quantized constant must be a "
                                "positive power of two to stay exact")
+    if c.scale is not None:  # integers times a float scale: the power of two goes into the scale
+        return Const(c.values, c.fixed, c.scale * factor)
     f = c.fixed
     return Const(c.values, type(f)(f.width, f.integer + int(e) - 1, f.signed, f.rounding, f.overflow))
 
 
 def per_channel(imp: Importer, n, c: Const, channels: int, what: str) -> Const:
-    """A scalar or per-channel constant as a vector of `channels` values."""
-    v = c.values.reshape(-1)
-    if v.size == 1:
-        v = np.repeat(v, channels)
-    if v.size != channels:
+    """A scalar or per-channel constant (and its float scale, if any) as a vector of `channels` values."""
+    def vector(a: np.ndarray) -> np.ndarray:
+        a = np.broadcast_to(a, c.values.shape).reshape(-1)
+        return np.repeat(a, channels) if a.size == 1 else a.copy()
+    if c.values.size not in (1, channels):
         raise ModelError(f"{imp.where(n)}: {what} has {c.values.size} values for {channels} channels")
-    return Const(v, c.fixed)
+    return Const(vector(c.values), c.fixed, None if c.scale is None else vector(c.scale))
 
 
 def _dense(imp: Importer, n, x: Node, w: Const, b: Const | None):
@@ -102,12 +118,24 @@ def _dense(imp: Importer, n, x: Node, w: Const, b: Const | None):
     if x.out.shape[0] != n_in:
         raise ModelError(f"{imp.where(n)}: input has {x.out.shape[0]} features but the weight has {n_in} rows")
     if w.scale is not None or (b is not None and b.scale is not None):
-        emit_scaled_layer(imp, n, "Dense", [x], (n_out,), {"W": w}, b, w.scale[0] if w.scale is not None else None)
+        emit_scaled_layer(imp, n, "Dense", [x], (n_out,), {"W": w}, b,
+                          None if w.scale is None else output_channel_scale(imp, n, w.scale.T))
         return
     consts = {"W": w}
     if b is not None:
         consts["b"] = per_channel(imp, n, b, n_out, "bias")
     imp.emit(n, "Dense", [x], (n_out,), consts=consts)
+
+
+def output_channel_scale(imp: Importer, n, scale: np.ndarray) -> np.ndarray:
+    """The per-output-channel float scale of integer weights laid out (M, ...): a scale that also
+    varies inside a filter (along the inputs) cannot move past the sum, so it is refused."""
+    rows = scale.reshape(scale.shape[0], -1)
+    if not np.all(rows == rows[:, :1]):
+        raise UnsupportedError(f"{imp.where(n)}: the weight quantizer's float scale varies along the input "
+                               "axis; only one scale per output channel (or per tensor) can be applied after "
+                               "the sum exactly")
+    return rows[:, 0]
 
 
 def emit_scaled_layer(imp: Importer, n, op: str, inputs, shape, consts: dict, b: Const | None,
@@ -145,7 +173,7 @@ def _gemm(imp: Importer, n, attrs):
     x = imp.semantic(n, n.input[0])
     if attrs.get("transA", 0):
         raise UnsupportedError(f"{imp.where(n)}: transA=1 on an activation input is not supported")
-    w = imp.const(n, n.input[1], "weight B")
+    w = imp.const(n, n.input[1], "weight B", quantized=True, scaled=True)
     if w.values.ndim != 2:
         raise ModelError(f"{imp.where(n)}: weight B must be 2-D")
     if attrs.get("transB", 0):
@@ -153,7 +181,7 @@ def _gemm(imp: Importer, n, attrs):
     w = scaled(imp, n, w, float(attrs.get("alpha", 1.0)), "alpha")
     b = None
     if len(n.input) > 2 and n.input[2]:
-        b = scaled(imp, n, imp.const(n, n.input[2], "bias C"), float(attrs.get("beta", 1.0)), "beta")
+        b = scaled(imp, n, imp.const(n, n.input[2], "bias C", quantized=True, scaled=True), float(attrs.get("beta", 1.0)), "beta")
     _dense(imp, n, x, w, b)
 
 
@@ -162,7 +190,7 @@ def _matmul(imp: Importer, n, attrs):
     if not imp.is_const(n.input[1]):
         return _matmul_activations(imp, n)
     x = imp.semantic(n, n.input[0])
-    w = imp.const(n, n.input[1], "weight")
+    w = imp.const(n, n.input[1], "weight", quantized=True, scaled=True)
     if w.values.ndim != 2:
         raise UnsupportedError(f"{imp.where(n)}: only MatMul by a 2-D constant is supported")
     _dense(imp, n, x, w, None)
@@ -217,7 +245,7 @@ def _reshape(imp: Importer, n, attrs):
 def _transpose(imp: Importer, n, attrs):
     """Relabels axes only: memory stays where it is (see importer.py, Layout)."""
     rank = len(imp.view(n, n.input[0])[1]) + 1
-    imp.relabel(n.input[0], n.output[0], attrs.get("perm", list(range(rank))[::-1]))
+    imp.relabel(n.input[0], n.output[0], attrs.get("perm", list(range(rank))[::-1]), imp.where(n))
 
 
 def _domain_version(imp: Importer, domain: str) -> int:

@@ -57,7 +57,7 @@ def _binary(imp: Importer, n, fn: str, float_op: str | None = None):
         if imp.is_const(a) and fn == "sub":
             fn = "rsub"  # c - x
         x = imp.act(n, tensor)
-        const, inner, period = const_in_memory(imp, n, imp.consts[c], tensor)
+        const, inner, period = const_in_memory(imp, n, imp.const(n, c, "operand", quantized=True), tensor)
         attrs = {"fn": fn, "inner": inner, "period": period}
         if not const.quantized:  # the float32 operation the reference computes (see fuse_requantizer)
             attrs["float_op"] = (float_op or fn, np.float32(const.values if float_op != "div" else 1.0 / const.values))
@@ -90,7 +90,7 @@ def _mul(imp, n, attrs):
 def _div(imp, n, attrs):
     if not imp.is_const(n.input[1]) or imp.is_const(n.input[0]):
         raise UnsupportedError(f"{imp.where(n)}: only division of a tensor by a constant is supported")
-    c = imp.consts[n.input[1]]
+    c = imp.const(n, n.input[1], "divisor", quantized=True)
     if c.quantized:
         raise UnsupportedError(f"{imp.where(n)}: division by a quantized constant")
     # hardware: a multiply by 1/c (exact for powers of two, else typed like any float constant);
@@ -109,9 +109,9 @@ def _batchnorm(imp: Importer, n, attrs):
     Conv/Dense with float weights, else it stays an Eltwise multiply-add."""
     if len(n.output) > 1 and any(n.output[1:]):
         raise UnsupportedError(f"{imp.where(n)}: BatchNormalization in training mode")
-    gamma, beta, mean, var = (imp.const(n, i, "parameter").values.astype(np.float64) for i in n.input[1:5])
-    if any(c.quantized for c in (imp.consts[i] for i in n.input[1:5])):
+    if any(imp.const(n, i, "parameter", quantized=True, scaled=True).quantized for i in n.input[1:5]):
         raise UnsupportedError(f"{imp.where(n)}: quantized BatchNorm parameters are not supported")
+    gamma, beta, mean, var = (imp.const(n, i, "parameter").values for i in n.input[1:5])
     sem = imp.semantic_shape(n, n.input[0])
     channels = sem[0]
     if gamma.size != channels:

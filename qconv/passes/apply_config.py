@@ -66,10 +66,10 @@ def _replace_activation(node: Node, q) -> None:
     hw = q.hardware().require_exact()
     if node.op == "Relu" and hw.kind == "fixed" and hw.scale is None and not hw.fixed.signed:
         node.out.fixed = hw.fixed  # quantize(relu(x)): the Relu cast into the quantizer's type
-        node.attrs["quantizer"] = q
+        node.attrs.update(quantizer=q, type_source="quantizer")
         return
     node.op, node.inputs = "Table", node.inputs[:1]
-    node.attrs = {"fn": "quantizer", "quantizer": q}
+    node.attrs = {"fn": "quantizer", "quantizer": q, "type_source": "quantizer"}
     node.consts = {}
     node.out.fixed = _table_type(q, hw)
 
@@ -86,7 +86,7 @@ def _append_activation(graph: Graph, node: Node, q) -> None:
         new = Node(name, "Quant", [node.name], TensorType(node.out.shape), attrs={"type": hw.fixed}, origin=where)
     else:
         new = Node(name, "Table", [node.name], TensorType(node.out.shape, _table_type(q, hw)),
-                   attrs={"fn": "quantizer", "quantizer": q}, origin=where)
+                   attrs={"fn": "quantizer", "quantizer": q, "type_source": "quantizer"}, origin=where)
     readers = graph.consumers(node.name)
     graph.add(new)
     graph.redirect(node.name, new.name, readers)

@@ -48,6 +48,7 @@ def apply(graph: Graph, options=None) -> Graph:
             src = graph.producers(src)[0]
         if q.attrs.get("integer_output") and src.op == "Input" and not chain and len(graph.consumers(src.name)) == 1:
             src.out.fixed = q.attrs["type"]  # q = round(x / s) of the graph input: on the host
+            src.attrs["type_source"] = "quantizer"
             src.attrs["input_quant"] = q.attrs["quant"]
             graph.bypass(q)
             continue
@@ -68,7 +69,7 @@ def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
     inner, period = patterns.pop() if patterns else (1, 1)
     out = TensorType(q.out.shape, q.out.fixed or q.attrs.get("type"))
     requant = Node(q.name, "Thresholds", [src.name], out, origin=q.origin, source=q.source,
-                   attrs={"inner": inner, "period": period, "chain": steps,
+                   attrs={"inner": inner, "period": period, "chain": steps, "type_source": "quantizer",
                           "quantizer": q.attrs.get("quant"), "float_thresholds": q.attrs.get("float_thresholds"),
                           "integer_output": q.attrs.get("integer_output", False),
                           "levels_of_count": q.consts.get("levels")})

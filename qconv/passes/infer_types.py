@@ -15,6 +15,12 @@ it; otherwise `--default-type` applies where the rule says "default", else the l
   HardSigmoid, Clip, Softmax: see passes/activations.py.
 Inputs take `--input-type`, then `--default-type`. A node marked `exact_output` (its exact value
 is read downstream: commute_scales, fuse_requantizer) never takes `--default-type`.
+
+Every node typed here records who chose its type (`type_source`, ir.TYPE_SOURCES): "option"
+(--input-type/--default-type), "accumulator_cap" (a Dense/Conv output that is its
+`--accumulator fixed:` cap) or "inferred"; a node typed before (an absorbed quantizer, a
+config activation) keeps its mark, and FINN MultiThreshold/BipolarQuant levels, typed at
+import, are "quantizer".
 """
 
 from __future__ import annotations
@@ -41,8 +47,7 @@ def _input(node, ins, options):
         raise UnsupportedError(f"{node.describe()}: no single quantizer gives this input a fixed-point type "
                                "(it feeds none, or several); "
                                "pass --input-type (e.g. 'ap_fixed<8,3>') or --default-type")
-    node.attrs["typed_by_option"] = True  # (conformance: its float reference inputs need a cast)
-    return t
+    return t  # type_source "option" (apply): conformance casts its float reference inputs
 
 
 def _accumulating(node, ins, options):
@@ -145,12 +150,26 @@ def apply(graph: Graph, options) -> Graph:
     lossless = dataclasses.replace(options, default_type=None)
     for node in graph.topo():
         rule = RULES.get(node.op)
-        if rule is None:
-            continue  # Cast: typed by its quantizer
+        if rule is None:  # Cast, Thresholds: typed by their quantizer; ArgMax: an index
+            node.attrs.setdefault("type_source", "quantizer" if node.op in ("Cast", "Thresholds") else "inferred")
+            continue
         ins = [p.out.fixed for p in graph.producers(node)]
         # a value read exactly downstream (integer sums scaled later, a fused requantizer's
         # input, a merged tail multiply: `exact_output`) keeps its lossless type
-        t = rule(node, ins, lossless if node.attrs.get("exact_output") else options)
+        opts = lossless if node.attrs.get("exact_output") else options
+        t = rule(node, ins, opts)
         if node.out.fixed is None or node.op in ("Reshape", "Transpose", "Gather"):
             node.out.fixed = t
+            node.attrs["type_source"] = _source(node, t, opts)
+        else:
+            node.attrs.setdefault("type_source", "inferred")  # typed before without a mark (tests' graphs)
     return graph
+
+
+def _source(node, t: FixedType, options) -> str:
+    """Who chose the type a rule returned (rules return the option's own object when they use it)."""
+    if t is not None and (t is options.default_type or t is options.input_type):
+        return "option"
+    if t is node.attrs.get("accum") and size_accumulators.parse_mode(options.accumulator).kind == "fixed":
+        return "accumulator_cap"
+    return "inferred"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..fixed import FixedType
+from ..fixed import MAX_WIDTH, FixedType
 from .hardware import Hardware, po2_exponents
 
 # QONNX rounding mode -> (numpy rounding function, ap_fixed quantization mode or None)
@@ -59,9 +59,10 @@ class IntQuant:
 
     @classmethod
     def from_inputs(cls, scale, zeropt, bitwidth, signed=1, narrow=0, rounding_mode="ROUND", where="Quant"):
-        bits = float(np.asarray(bitwidth).reshape(-1)[0])
-        if np.asarray(bitwidth).size != 1 or bits != int(bits) or bits < 1:
+        bits = _scalar_int(bitwidth, "bitwidth", where)
+        if bits < 1:
             raise UnsupportedError(f"{where}: bitwidth must be a positive integer scalar, got {bitwidth!r}")
+        _check_scale(scale, zeropt, where)
         mode = rounding_mode.decode() if isinstance(rounding_mode, bytes) else str(rounding_mode)
         mode = mode.upper()
         if mode not in _ROUNDING:
@@ -180,10 +181,25 @@ class BipolarQuant:
 
 
 def _scalar_int(value, what: str, where: str) -> int:
-    v = np.asarray(value, np.float64)
-    if v.size != 1 or float(v.reshape(-1)[0]) != int(v.reshape(-1)[0]) or v.reshape(-1)[0] < 0:
-        raise UnsupportedError(f"{where}: {what} must be a non-negative integer scalar, got {value!r}")
-    return int(v.reshape(-1)[0])
+    """A bit width: a non-negative integer scalar of at most MAX_WIDTH (64) bits."""
+    v = np.asarray(value, np.float64).reshape(-1)
+    if v.size != 1 or not np.isfinite(v[0]) or v[0] != np.floor(v[0]) or v[0] < 0:
+        got = f"{v[0]:g}" if v.size == 1 else f"{v.size} values"
+        raise UnsupportedError(f"{where}: {what} must be a non-negative integer scalar, got {got}")
+    if v[0] > MAX_WIDTH:
+        raise UnsupportedError(f"{where}: {what} {v[0]:g} is wider than the {MAX_WIDTH} bits qconv supports")
+    return int(v[0])
+
+
+def _check_scale(scale, zeropt, where: str) -> None:
+    """QONNX scales are positive and finite, zero points finite (a negative or zero scale would flip
+    or collapse the grid, NaN/Inf has no fixed-point meaning)."""
+    s = np.asarray(scale, np.float64)
+    if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise UnsupportedError(f"{where}: scale must be positive and finite, got "
+                               f"{s.reshape(-1)[:4].tolist()}{' ...' if s.size > 4 else ''}")
+    if not np.all(np.isfinite(np.asarray(zeropt, np.float64))):
+        raise UnsupportedError(f"{where}: zero point must be finite")
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,9 @@ class Trunc:
             ratio = po2_exponents(np.asarray(out_scale, np.float64) / np.asarray(scale, np.float64))
             if ratio is None:
                 raise UnsupportedError(f"{where}: out_scale / scale must be a power of two")
+        _check_scale(scale, zeropt, where)
+        if out_scale is not None:
+            _check_scale(out_scale, zeropt, where)
         return cls(np.asarray(scale, np.float32), np.asarray(zeropt, np.float32),
                    _scalar_int(in_bits, "in_bitwidth", where), _scalar_int(out_bits, "out_bitwidth", where),
                    mode, int(version), out_scale, bool(signed), bool(narrow), where)

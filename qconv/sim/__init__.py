@@ -2,6 +2,12 @@
 
 Inputs are float arrays (batch first), quantized to each graph input's fixed type exactly as
 constructing that `ap_fixed` from a double does; every op then computes on int64 mantissas.
+
+Values a cast changes are counted per node, in two kinds (node.attrs["type_source"], ir.py): a
+declared quantizer that saturates *clips* by design (`SimResult.clipped`, every such cast, low
+and high counts), while a value that does not fit a type qconv or an option chose (or an input
+outside --input-type) is an *overflow*, a real loss (`SimResult.overflows`). A declared
+quantizer that wraps (not saturates) counts as overflow too: wrapping is never a clip.
 """
 
 from __future__ import annotations
@@ -13,8 +19,51 @@ import numpy as np
 from ..errors import ModelError
 from ..fixed import FixedType
 from ..ir import Graph
-from . import activation, arith, conv, eltwise, kernels  # noqa: F401  (register the kernels)
+from . import activation, arith, conv, eltwise, kernels, memory  # noqa: F401  (register the kernels)
 from .registry import KERNELS
+
+
+SATURATING = ("SAT", "SAT_SYM")
+
+
+@dataclass(frozen=True)
+class Clipping:
+    """One node's saturation by its declared quantizer: `low` values clipped to the type's lower
+    end, `high` to its upper end, out of `total` values cast."""
+    low: int
+    high: int
+    total: int
+
+    @property
+    def count(self) -> int:
+        return self.low + self.high
+
+    @property
+    def fraction(self) -> float:
+        return self.count / self.total if self.total else 0.0
+
+    def __add__(self, other: "Clipping") -> "Clipping":
+        return Clipping(self.low + other.low, self.high + other.high, self.total + other.total)
+
+
+@dataclass
+class Changes:
+    """Tally of the values casts changed, per node: overflows and declared clipping (module doc)."""
+    overflows: dict[str, int] = field(default_factory=dict)
+    clipped: dict[str, Clipping] = field(default_factory=dict)
+
+    def count(self, node, y: np.ndarray, changed: np.ndarray | None) -> None:
+        """Record the mask `changed` of a cast into node's type (y: the cast values)."""
+        if changed is None:
+            return
+        t = node.out.fixed
+        if node.attrs.get("type_source") == "quantizer" and t.overflow in SATURATING:
+            changed = np.reshape(changed, y.shape)
+            n = int(np.count_nonzero(changed))  # clipped values sit at one end of the type or the other
+            high = int(np.count_nonzero(changed & (y > (t.max_mantissa + t.min_mantissa) // 2))) if n else 0
+            self.clipped[node.name] = Clipping(n - high, high, int(y.size))
+        elif changed.any():
+            self.overflows[node.name] = int(np.count_nonzero(changed))
 
 
 @dataclass
@@ -24,20 +73,23 @@ class SimResult:
     trace: dict[str, np.ndarray] = field(default_factory=dict)   # node -> mantissas (trace=True)
     overflows: dict[str, int] = field(default_factory=dict)      # node -> values changed by overflow
     accumulator_overflows: dict[str, int] = field(default_factory=dict)  # node -> wrapped accumulator sums
+    clipped: dict[str, Clipping] = field(default_factory=dict)   # node -> declared quantizer's clipping (even 0)
 
     def as_float(self) -> dict[str, np.ndarray]:
         return {k: self.types[k].to_float(v) for k, v in self.outputs.items()}
 
 
-def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Float inputs keyed by ONNX input name -> int64 mantissas keyed by IR input node."""
+def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
+                    changes: Changes | None = None) -> dict[str, np.ndarray]:
+    """Float inputs keyed by ONNX input name -> int64 mantissas keyed by IR input node; values
+    outside an input's type are counted into `changes` when given."""
     out = {}
     for name in graph.inputs:
         node = graph.node(name)
         key = node.attrs.get("onnx_name", name)
         if key not in inputs:
             raise ModelError(f"no data for graph input '{key}' (given: {', '.join(inputs) or 'nothing'})")
-        x = np.asarray(inputs[key], dtype=np.float64)
+        x = _real_values(key, inputs[key])
         if x.shape[1:] != node.out.shape:
             if x.ndim >= 1 and x[0].size == node.out.size:
                 x = x.reshape((x.shape[0],) + node.out.shape)
@@ -47,33 +99,59 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np
         if "input_quant" in node.attrs:  # a float-scale Quant on the input: q = round(x / s), on the host
             out[name] = np.asarray(node.attrs["input_quant"].integers(x), np.int64)
         else:
-            out[name] = node.out.fixed.from_float(x)
+            out[name], changed = node.out.fixed.from_float(x, return_overflow=True)
+            if changes is not None:
+                changes.count(node, out[name], changed)
     return out
+
+
+def _real_values(key: str, data) -> np.ndarray:
+    """The user's input array as float64: real, finite numbers and at least one sample."""
+    raw = np.asarray(data)
+    if raw.dtype.kind not in "biuf":
+        raise ModelError(f"input '{key}': values of type {raw.dtype} given; qconv takes real numbers "
+                         "(float or integer arrays)")
+    x = raw.astype(np.float64)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ModelError(f"input '{key}': no samples given (shape {x.shape}; the first axis counts samples)")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = int(np.argmax(bad.reshape(x.shape[0], -1).any(axis=1)))
+        raise ModelError(f"input '{key}': {int(bad.sum())} NaN/Inf values (first in sample {first}); fixed point "
+                         "has no NaN or infinity: clean the data first")
+    return x
 
 
 CHUNK = 1024  # samples per pass: keeps the int64 temporaries in cache (2x faster on big layers)
 
 
-def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False) -> SimResult:
-    """Evaluate the graph on input mantissas (keyed by input node name), CHUNK samples at a time."""
+def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
+        budget: int = memory.DEFAULT_BUDGET) -> SimResult:
+    """Evaluate the graph on input mantissas (keyed by input node name), in chunks of at most CHUNK
+    samples that keep the kernels' working memory within `budget` bytes (sim/memory.py)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
-    if trace or n <= CHUNK:
+    step = memory.chunk_samples(graph, CHUNK, budget)
+    if n <= step:
         return _run_batch(graph, mantissas, trace)
-    parts = [_run_batch(graph, {k: v[i:i + CHUNK] for k, v in mantissas.items()}, False)
-             for i in range(0, n, CHUNK)]
+    parts = [_run_batch(graph, {k: v[i:i + step] for k, v in mantissas.items()}, trace)
+             for i in range(0, n, step)]
     merged = SimResult({k: np.concatenate([p.outputs[k] for p in parts]) for k in parts[0].outputs},
                        parts[0].types)
+    if trace:
+        merged.trace = {k: np.concatenate([p.trace[k] for p in parts]) for k in parts[0].trace}
     for p in parts:
         for k, v in p.overflows.items():
             merged.overflows[k] = merged.overflows.get(k, 0) + v
         for k, v in p.accumulator_overflows.items():
             merged.accumulator_overflows[k] = merged.accumulator_overflows.get(k, 0) + v
+        for k, c in p.clipped.items():
+            merged.clipped[k] = merged.clipped[k] + c if k in merged.clipped else c
     return merged
 
 
 def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool) -> SimResult:
     values: dict[str, np.ndarray] = dict(mantissas)
-    overflows: dict[str, int] = {}
+    changes = Changes()
     arith.start_log()  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
     for node in graph.topo():
         if node.op == "Input":
@@ -81,14 +159,19 @@ def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool) -> S
         xs = [values[i] for i in node.inputs]
         xts = [graph.node(i).out.fixed for i in node.inputs]
         y, ovf = KERNELS[node.op](node, xs, xts)
-        if ovf is not None and ovf.any():
-            overflows[node.name] = int(ovf.sum())
+        changes.count(node, y, ovf)
         values[node.name] = y
     outs = {name: values[node] for name, node in zip(graph.output_names, graph.outputs)}
     types = {name: graph.node(node).out.fixed for name, node in zip(graph.output_names, graph.outputs)}
     kept = {k: v for k, v in values.items()} if trace else {}
-    return SimResult(outs, types, kept, overflows, arith.stop_log())
+    return SimResult(outs, types, kept, changes.overflows, arith.stop_log(), changes.clipped)
 
 
-def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False) -> SimResult:
-    return run(graph, quantize_inputs(graph, inputs), trace)
+def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False,
+             budget: int = memory.DEFAULT_BUDGET) -> SimResult:
+    """quantize_inputs + run; values outside an input type are counted with the layers'."""
+    changes = Changes()
+    result = run(graph, quantize_inputs(graph, inputs, changes), trace, budget)
+    result.overflows = {**changes.overflows, **result.overflows}
+    result.clipped = {**changes.clipped, **result.clipped}
+    return result

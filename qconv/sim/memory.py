@@ -1,0 +1,52 @@
+"""How much memory the simulator needs per sample, and how many samples it may run at once.
+
+The kernels work on whole int64 arrays: a Conv or Pool builds its input windows
+(N, OH, OW, KH, KW, C) (sim/conv.py `windows`), an activation MatMul its products, every other
+kernel a few arrays the size of its inputs and output. `sample_bytes` bounds that per node (with
+a factor for the temporaries numpy makes along the way); `check` refuses a graph whose one sample
+would need more than the memory budget, before anything is allocated, and `chunk_samples` picks
+how many samples `sim.run` evaluates at once so that a chunk stays within the budget.
+"""
+
+from __future__ import annotations
+
+from ..errors import ModelError
+from ..ir import Graph, Node
+
+GIB = 1 << 30
+DEFAULT_BUDGET = 4 * GIB  # simulator working memory (qconv --max-memory, in GiB)
+TEMPORARIES = 3           # int64 arrays alive at once per element of the largest intermediate
+
+
+def _largest_intermediate(node: Node, graph: Graph) -> tuple[int, str]:
+    """(elements, what) of the biggest array the node's kernel builds for one sample."""
+    a = node.attrs
+    if node.op in ("Conv", "Pool"):
+        (_, _, c), (oh, ow, _), (kh, kw) = a["in_hwc"], a["out_hwc"], a["kernel"]
+        return oh * ow * kh * kw * c, f"{oh}x{ow} windows of {kh}x{kw}x{c}"
+    if node.op == "MatMul":
+        k = a.get("k", 1)
+        return node.out.size * k, f"{node.out.size}x{k} products"
+    inputs = sum(graph.node(i).out.size for i in node.inputs)
+    return inputs + node.out.size, f"{node.out.size} outputs"
+
+
+def sample_bytes(node: Node, graph: Graph) -> int:
+    return _largest_intermediate(node, graph)[0] * 8 * TEMPORARIES
+
+
+def check(graph: Graph, budget: int = DEFAULT_BUDGET) -> None:
+    """Refuse a graph whose simulation of one sample would exceed `budget` bytes."""
+    for node in graph.topo():
+        need = sample_bytes(node, graph)
+        if need > budget:
+            _, what = _largest_intermediate(node, graph)
+            raise ModelError(f"{node.describe()}: simulating one sample needs about {need / GIB:.1f} GiB ({what}), "
+                             f"more than the {budget / GIB:g} GiB memory limit; check its sizes, pads and "
+                             "strides, or raise --max-memory")
+
+
+def chunk_samples(graph: Graph, most: int, budget: int = DEFAULT_BUDGET) -> int:
+    """How many samples (at most `most`) one pass of the simulator may evaluate within `budget`."""
+    need = max((sample_bytes(n, graph) for n in graph.topo() if n.op != "Input"), default=1)
+    return max(1, min(most, budget // max(need, 1)))

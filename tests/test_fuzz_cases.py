@@ -1,0 +1,321 @@
+"""Every case of ../shared/fuzz_cases/CASES.md (found by an outside mutation fuzzer), pinned: the
+two valid models that were silently wrong now equal qonnx's reference; every malformed input and
+bad option gives one `error:` line naming what is wrong, and exit code 2 (never a traceback, a
+hang or a silently wrong output)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qconv.cli import main
+
+from .conftest import SHARED, require_toolchain, shared_path
+from .helpers import qonnx_reference_runs
+
+CASES = SHARED / "fuzz_cases"
+IN8 = ("--input-type", "ap_fixed<8,3>")
+DEFAULT18 = ("--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception  # a traceback: the test shows it
+    return r.exit_code, r.stdout, r.stderr
+
+
+def assert_one_error_line(code: int, stderr: str, *needles: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert code == 2, (code, stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    for leak in ("Error:", "Exception", "Traceback"):  # no Python exception names
+        assert leak not in lines[0], lines[0]
+    return lines[0]
+
+
+def case(name: str) -> Path:
+    return shared_path("fuzz_cases", name)
+
+
+# case file, extra options, the words the one error line must contain
+MODEL_ERRORS = [
+    ("tb_transpose_perm.onnx", IN8, ["'Transpose_0' (Transpose)", "perm [0, 3, 1, 17] is not a permutation"]),
+    ("tb_rank5_decl.onnx", IN8, ["'Transpose_0' (Transpose)", "not a permutation of the input's 5 axes"]),
+    ("tb_quant_3_inputs.onnx", IN8, ["'Quant_0' (Quant)", "has 3 inputs; QONNX Quant takes 4"]),
+    ("tb_node_no_outputs.onnx", IN8, ["'Quant_0' (Quant) has no output"]),
+    ("tb_empty_input.onnx", (), ["'Identity_1' (Identity)", "empty string", "ONNX checker"]),
+    ("tb_dup_producer.onnx", IN8, ["tensor 'Quant_0_out0' is produced twice", "'Transpose_1' (Transpose)"]),
+    ("tb_cycle.onnx", (), ["cycle through ONNX node 'Identity_1' (Identity)"]),
+    ("tb_dangling_identity.onnx", (), ["'Identity_0' (Identity) reads 'does_not_exist'"]),
+    ("tb_nan_weight.onnx", IN8, ["initializer 'Quant_0_param0' holds 1 NaN/Inf value"]),
+    ("tb_bits65.onnx", IN8, ["'Quant_3' (Quant)", "bitwidth 65 is wider than the 64 bits"]),
+    ("hang_bits_1e10.onnx", IN8, ["'Quant_1' (Quant)", "bitwidth 1e+10 is wider than the 64 bits"]),
+    ("tb_empty_bias.onnx", IN8, ["'Quant_0' (Quant)", "quantizes an empty tensor"]),
+    ("tb_conv_w_rank5.onnx", IN8, ["'Conv_0' (Conv)", "weight of shape [1, 1, 32, 3, 2, 2]", "expected rank 4"]),
+    ("tb_pads_len.onnx", IN8, ["'Conv_0' (Conv)", "pads [1, 1, 1] must have 4 values"]),
+    ("tb_strides0.onnx", IN8, ["'Conv_0' (Conv)", "strides [0, 0]", "positive"]),
+    ("tb_scale_len.onnx", IN8, ["'Quant_0' (Quant)", "scale of shape [7] does not broadcast", "[32, 3, 2, 2]"]),
+    ("tb_chlast_domain.onnx", IN8 + DEFAULT18, ["(Squeeze)", "a channels-last Squeeze does not exist"]),
+    ("sw_neg_scale.onnx", IN8, ["'Quant_1' (Quant)", "scale must be positive and finite, got [-2.0]"]),
+    ("sw_signed_float_attr.onnx", IN8, ["'Quant_0' (Quant)", "attribute 'signed' is FLOAT", "INT"]),
+    ("sw_signed_tensor_attr.onnx", IN8, ["'Quant_1' (Quant)", "attribute 'signed' is TENSOR"]),
+    ("sw_nan_weight.onnx", IN8 + DEFAULT18, ["initializer 'B4' holds 1 NaN/Inf value"]),
+    ("sw_inf_bias.onnx", IN8 + DEFAULT18, ["initializer 'B1' holds 3 NaN/Inf values"]),
+    ("leak_truncated.onnx", IN8, ["not a readable ONNX model (the file is truncated, damaged or not an ONNX"]),
+    ("leak_external_data.onnx", IN8, ["external data file(s) 'missing_weights.bin' that cannot be read"]),
+]
+
+
+@pytest.mark.parametrize("name,options,needles", MODEL_ERRORS, ids=[c[0] for c in MODEL_ERRORS])
+def test_malformed_model_is_one_error_line(name, options, needles):
+    assert_one_error_line(*run_cli("inspect", case(name), *options)[::2], *needles)
+
+
+def test_strides_of_wrong_length_in_sim(tmp_path):
+    code, _, err = run_cli("sim", case("tb_strides_len.onnx"), "-i", case("tb_strides_len.in.npz"),
+                           "-o", tmp_path / "o.npz")
+    assert_one_error_line(code, err, "'node_Conv_50' (Conv)", "strides [1, 1, 1] must have 2 values")
+
+
+def test_graph_without_outputs_in_build(tmp_path):
+    code, _, err = run_cli("build", case("tb_no_outputs_build.onnx"), "-o", tmp_path / "prj", "--samples", 4)
+    assert_one_error_line(code, err, "the graph declares no output")
+
+
+def test_huge_padding_is_refused_before_allocating(tmp_path):
+    code, _, err = run_cli("sim", case("tb_pad1000_oom.onnx"), "-i", case("tb_pad1000_oom.in.npz"),
+                           "-o", tmp_path / "o.npz", *IN8, *DEFAULT18)
+    assert_one_error_line(code, err, "'Conv_4' (Conv)", "51.6 GiB (2002x2002 windows of 3x3x64)",
+                          "4 GiB memory limit", "--max-memory")
+
+
+def test_nan_inputs_are_refused(tmp_path):
+    code, _, err = run_cli("sim", case("sw_nan_input.onnx"), "-i", case("sw_nan_input.in.npz"),
+                           "-o", tmp_path / "o.npz", *IN8, *DEFAULT18)
+    assert_one_error_line(code, err, "input 'input_1_0': 4 NaN/Inf values (first in sample 0)")
+
+
+def _reference_equal(model: Path, inputs: Path, out: Path) -> None:
+    """qconv's float64 outputs, rounded once to float32, equal qonnx's executor element for element."""
+    x = np.load(inputs)
+    got = np.load(out)
+    want = qonnx_reference_runs(model, {k: x[k] for k in x.files})
+    for (key, g), w in zip(got.items(), want):
+        np.testing.assert_array_equal(g.astype(np.float32), w.reshape(g.shape), err_msg=key)
+
+
+@pytest.mark.parametrize("name,inputs,options", [
+    # Brevitas Int32Bias: bias scale = input scale x weight scale (0.75); qconv used to drop it
+    ("bias_float_scale.onnx", "bias_float_scale.in.npz", IN8),
+    # Gemm alpha=2 on float-scaled Quant weights; qconv used to drop the weight scale
+    ("gemm_alpha2_float_scale.onnx", "gemm_alpha2_float_scale.in.npz", ()),
+])
+def test_silently_wrong_valid_models_now_equal_qonnx(name, inputs, options, tmp_path):
+    code, out, err = run_cli("sim", case(name), "-i", case(inputs), "-o", tmp_path / "o.npz", *options)
+    assert code == 0, err
+    _reference_equal(case(name), case(inputs), tmp_path / "o.npz")
+
+
+def test_dropout_between_quantize_and_dequantize_is_identity(tmp_path):
+    """A Dropout (inference: identity) inside a QuantizeLinear/DequantizeLinear pair: the same
+    outputs as the model without it (tb_dropout_in_qdq is derived_qcdq's conv model with one)."""
+    import onnx
+    model = onnx.load(str(case("tb_dropout_in_qdq.onnx")))
+    drop = next(n for n in model.graph.node if n.op_type == "Dropout")
+    for n in model.graph.node:
+        n.input[:] = [drop.input[0] if i == drop.output[0] else i for i in n.input]
+    model.graph.node.remove(drop)
+    onnx.save(model, str(tmp_path / "without.onnx"))
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).uniform(-1, 1, (4, *shape[1:]))
+    np.savez(tmp_path / "in.npz", x=x)
+    outs = []
+    for path in (case("tb_dropout_in_qdq.onnx"), tmp_path / "without.onnx"):
+        code, _, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz", "--raw")
+        assert code == 0, err
+        outs.append(dict(np.load(tmp_path / "o.npz")))
+    assert outs[0].keys() == outs[1].keys()
+    for k in outs[0]:
+        np.testing.assert_array_equal(outs[0][k], outs[1][k])
+
+
+@pytest.mark.slow
+def test_cpp_keyword_input_name_compiles(tmp_path):
+    """A graph input named `int`: the generated names are legal C++ (mangled), and csim runs."""
+    require_toolchain()
+    code, out, err = run_cli("build", case("input_named_int.onnx"), "-o", tmp_path / "prj", "--samples", 4,
+                             "--csim")
+    assert code == 0, out + err
+    assert "bit-exact: 4/4 samples" in out
+    header = (tmp_path / "prj/firmware/input_named_int.h").read_text()
+    assert "t_int[N_T_INT]" in header
+    import json
+    info = json.loads((tmp_path / "prj/qconv_project.json").read_text())
+    assert "int" in json.dumps(info)  # the ONNX name is kept for the user
+
+
+@pytest.mark.slow
+def test_300_character_names_build_and_csim(tmp_path):
+    require_toolchain()
+    code, out, err = run_cli("build", case("long_tensor_names.onnx"), "-o", tmp_path / "prj", "--samples", 4,
+                             "--csim")
+    assert code == 0, out + err
+    assert "bit-exact: 4/4 samples" in out
+    assert max(len(p.name) for p in (tmp_path / "prj").rglob("*")) <= 64
+
+
+def test_node_named_ap_fixed_reports(tmp_path):
+    code, out, err = run_cli("report", case("node_named_ap_fixed.onnx"), *IN8)
+    assert code == 0, err
+    assert "t_ap_fixed" in out
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["sim", "seed_qact4.onnx", "-i", "seed_qact4.in.npz", "-o", "/nonexistent/out.npz"],
+     ["/nonexistent/out.npz: No such file or directory"]),
+    (["build", "seed_qact4.onnx", "-o", "/proc/qconv_prj", "--samples", "4"], ["/proc/qconv_prj"]),
+    (["build", "seed_qact4.onnx", "-o", "{tmp}/p", "--samples", "0"], ["'--samples': 0 is not in the range x>=1"]),
+    (["build", "seed_qact4.onnx", "-o", "{tmp}/p", "--samples", "-1"], ["'--samples': -1"]),
+    (["build", "seed_qact4.onnx", "-o", "{tmp}/p", "--seed", "-1"], ["'--seed': -1 is not in the range x>=0"]),
+    (["inspect", "seed_qact4.onnx", "--config", "binary_config.yaml"], ["binary_config.yaml: not a text file"]),
+    (["csim", "bad_json_prj"], ["qconv_project.json: damaged"]),
+    (["build", "seed_qact4.onnx", "-o", "{tmp}/p", "--clock-period", "nan"],
+     ["'--clock-period': must be a positive number, got nan"]),
+    (["inspect", "seed_qact4.onnx", "--max-memory", "0"], ["'--max-memory': must be a positive number"]),
+], ids=["out_missing_dir", "out_in_proc", "samples_0", "samples_neg", "seed_neg", "config_binary",
+        "csim_bad_json", "clock_nan", "max_memory_0"])
+def test_bad_cli_options(args, needles, tmp_path):
+    shared_path("fuzz_cases")
+    args = [str(CASES / a) if (CASES / a).exists() else a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert_one_error_line(*run_cli(*args)[::2], *needles)
+
+
+def test_usage_error_from_the_console_script_is_one_line(tmp_path):
+    """What a user sees in a terminal (click's own usage errors included)."""
+    proc = subprocess.run([sys.executable, "-m", "qconv.cli", "build", str(case("seed_qact4.onnx")), "-o",
+                           str(tmp_path / "p"), "--samples", "0"], capture_output=True, text=True)
+    assert_one_error_line(proc.returncode, proc.stderr, "'--samples': 0 is not in the range x>=1")
+
+
+# -- the other inputs the fuzzer found accepted where they must be errors (models built here) ---
+def _conv_model(**conv_attrs):
+    """x[1,2,6,6] -> Quant(4 bits) -> Conv(3 filters, 3x3) -> y, with the given Conv attributes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from qconv.onnx_tools import add_quant
+    nodes, inits = [], []
+    add_quant(nodes, inits, "x", "xq", 0.125, 4, True, False)
+    w = np.random.default_rng(1).integers(-3, 4, (3, 2, 3, 3)).astype(np.float32) * 0.25
+    inits.append(numpy_helper.from_array(w, "w"))
+    add_quant(nodes, inits, "w", "wq", 0.25, 4, True, False)
+    nodes.append(helper.make_node("Conv", ["xq", "wq"], ["y"], name="conv", **conv_attrs))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                   helper.make_opsetid("qonnx.custom_op.general", 1)])
+
+
+def _edit(model, fn):
+    fn(model)
+    return model
+
+
+def _set_opset(version):
+    def fn(m):
+        del m.opset_import[:]
+        if version is not None:
+            m.opset_import.append(__import__("onnx").helper.make_opsetid("", version))
+        m.opset_import.append(__import__("onnx").helper.make_opsetid("qonnx.custom_op.general", 1))
+    return fn
+
+
+def _input_type(elem):
+    def fn(m):
+        m.graph.input[0].type.tensor_type.elem_type = elem
+    return fn
+
+
+def _domain(domain):
+    def fn(m):
+        m.graph.node[-1].domain = domain
+    return fn
+
+
+def _extra_input(m):
+    m.graph.node[-1].input.extend(["wq", "wq"])
+
+
+MUTATIONS = [
+    ("dilations_0", lambda: _conv_model(dilations=[0, 1]), ["'conv' (Conv)", "dilations [0, 1]", "positive"]),
+    ("negative_pads", lambda: _conv_model(pads=[-1, 0, 0, 0]), ["'conv' (Conv)", "pads [-1, 0, 0, 0]", ">= 0"]),
+    ("kernel_shape_contradicts", lambda: _conv_model(kernel_shape=[2, 2]),
+     ["'conv' (Conv)", "kernel_shape [2, 2] contradicts the weight's [3, 3]"]),
+    ("opset_0", lambda: _edit(_conv_model(), _set_opset(0)), ["ONNX opset 0 is outside the opsets qconv reads"]),
+    ("opset_1", lambda: _edit(_conv_model(), _set_opset(1)), ["ONNX opset 1 is outside", "version_converter"]),
+    ("opset_99", lambda: _edit(_conv_model(), _set_opset(99)), ["ONNX opset 99 is outside"]),
+    ("no_default_opset", lambda: _edit(_conv_model(), _set_opset(None)), ["declares no opset for the default"]),
+    ("unknown_domain", lambda: _edit(_conv_model(), _domain("com.example")),
+     ["'conv' (Conv)", "domain 'com.example' is not one qconv knows"]),
+    ("extra_node_input", lambda: _edit(_conv_model(), _extra_input), ["'conv' (Conv)", "has 4 inputs", "takes 2 to 3"]),
+    ("string_input", lambda: _edit(_conv_model(), _input_type(8)), ["graph input 'x' has element type STRING"]),
+    ("bool_input", lambda: _edit(_conv_model(), _input_type(9)), ["graph input 'x' has element type BOOL"]),
+]
+
+
+@pytest.mark.parametrize("make,needles", [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS])
+def test_invalid_model_is_one_error_line(make, needles, tmp_path):
+    import onnx
+    onnx.save(make(), str(tmp_path / "m.onnx"))
+    assert_one_error_line(*run_cli("inspect", tmp_path / "m.onnx")[::2], *needles)
+
+
+def test_the_unmutated_conv_model_is_accepted(tmp_path):
+    """The base of the mutations above compiles (so each error is the mutation's)."""
+    import onnx
+    onnx.save(_conv_model(), str(tmp_path / "m.onnx"))
+    code, out, err = run_cli("inspect", tmp_path / "m.onnx")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("values,needles", [
+    (np.ones((2, 2, 6, 6), np.complex64), ["input 'x': values of type complex64 given"]),
+    (np.array(["a", "b"]), ["input 'x': values of type <U1 given"]),
+    (np.zeros((0, 2, 6, 6)), ["input 'x': no samples given"]),
+    (np.full((2, 2, 6, 6), np.inf), ["input 'x': 144 NaN/Inf values (first in sample 0)"]),
+], ids=["complex", "strings", "empty", "inf"])
+def test_bad_input_arrays(values, needles, tmp_path):
+    import onnx
+    onnx.save(_conv_model(), str(tmp_path / "m.onnx"))
+    np.save(tmp_path / "in.npy", values)
+    assert_one_error_line(*run_cli("sim", tmp_path / "m.onnx", "-i", tmp_path / "in.npy",
+                                   "-o", tmp_path / "o.npz")[::2], *needles)
+
+
+def test_weight_scale_varying_along_the_inputs_is_refused(tmp_path):
+    """A MatMul weight [in, out] with a float scale per *input* row cannot be applied after the sum:
+    refused (it used to take the first row's scale for every output, silently)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from qconv.onnx_tools import add_quant
+    nodes, inits = [], []
+    add_quant(nodes, inits, "x", "xq", 0.125, 4, True, False)
+    inits.append(numpy_helper.from_array(np.random.default_rng(0).uniform(-1, 1, (4, 3)).astype(np.float32), "w"))
+    for name, v in (("ws", np.array([[0.3], [0.7], [0.3], [0.3]], np.float32)), ("wz", np.float32(0)),
+                    ("wb", np.float32(4))):
+        inits.append(numpy_helper.from_array(np.asarray(v, np.float32), name))
+    nodes.append(helper.make_node("Quant", ["w", "ws", "wz", "wb"], ["wq"], domain="qonnx.custom_op.general",
+                                  signed=1, narrow=0, rounding_mode="ROUND"))
+    nodes.append(helper.make_node("MatMul", ["xq", "wq"], ["y"], name="mm"))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    assert_one_error_line(*run_cli("inspect", tmp_path / "m.onnx")[::2], "'mm' (MatMul)",
+                          "float scale varies along the input axis")

@@ -1,0 +1,189 @@
+"""Messages (issue 11, part 4): a declared quantizer's saturation is clipping (counted, shown by
+`sim --trace`), not an `overflow:` line, which is kept for types qconv or an option chose; type
+provenance on the nodes; `qconv conform` fails on unexpected refusals and keeps third-party
+warnings off the terminal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+from qconv.cli import main
+from qconv.conform import captured_warnings
+from qconv.pipeline import compile_model
+from qconv.sim import Clipping, quantize_inputs, run, simulate
+
+from .conftest import ROOT
+
+QONNX = "qonnx.custom_op.general"
+# two declared quantizers: x -> Quant(1/16, 8 bits) -> Quant(1/2, 3 bits) -> y
+INPUTS = np.array([[-3, -2, -2.25, 1.5], [1.75, 5, 9, -1]])
+# the input quantizer ap_fixed<8,4> clips 9 (high); the second, ap_fixed<3,2> (range [-2, 1.5], half
+# to even), clips -3 (low), 1.75 (rounds to 2), 5 and 7.9375 (high); -2.25 rounds to -2: no clip
+INPUT_CLIP, CAST_CLIP = Clipping(0, 1, 8), Clipping(1, 3, 8)
+
+
+def _save(path, nodes, inits, opsets=(("", 13),), shape=(1, 4)):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets]), str(path))
+    return path
+
+
+def _quant(name, x, y, scale, bits):
+    inits = [numpy_helper.from_array(np.array(v, np.float32), f"{name}_{k}")
+             for k, v in (("s", scale), ("z", 0.0), ("b", bits))]
+    return helper.make_node("Quant", [x, *(i.name for i in inits)], [y], name=name, domain=QONNX,
+                            signed=1, narrow=0, rounding_mode="ROUND"), inits
+
+
+@pytest.fixture
+def two_quants(tmp_path):
+    a, ia = _quant("qa", "x", "t", 1 / 16, 8)
+    b, ib = _quant("qb", "t", "y", 0.5, 3)
+    return _save(tmp_path / "q.onnx", [a, b], ia + ib, opsets=(("", 13), (QONNX, 1)))
+
+
+def _sim(model, tmp_path, x, *extra):
+    np.save(tmp_path / "in.npy", x)
+    return CliRunner().invoke(main, ["sim", str(model), "-i", str(tmp_path / "in.npy"),
+                                     "-o", str(tmp_path / "out.npz"), *extra])
+
+
+def test_declared_quantizer_clipping_is_counted_not_an_overflow(two_quants, tmp_path):
+    graph = compile_model(two_quants)
+    assert [(n.name, n.op, n.attrs["type_source"]) for n in graph.topo()] == [
+        ("x", "Input", "quantizer"), ("qb", "Cast", "quantizer")]
+    r = simulate(graph, {"x": INPUTS})
+    assert r.overflows == {}
+    assert r.clipped == {"x": INPUT_CLIP, "qb": CAST_CLIP}
+    assert (r.clipped["qb"].count, r.clipped["qb"].fraction) == (4, 0.5)
+
+
+def test_clipping_totals_add_up_over_chunks(two_quants):
+    """run() evaluates big batches in chunks: counts and totals are summed over all of them."""
+    graph = compile_model(two_quants)
+    x = np.tile(INPUTS, (1100, 1))  # 2200 samples: more than one chunk
+    r = run(graph, quantize_inputs(graph, {"x": x}))
+    assert r.clipped == {"qb": Clipping(1100, 3300, 8800)}
+
+
+def test_sim_trace_prints_clipping_and_no_overflow_line(two_quants, tmp_path):
+    r = _sim(two_quants, tmp_path, INPUTS, "--trace")
+    assert r.exit_code == 0, r.output
+    assert "overflow" not in r.stderr
+    assert "  x: min -3.0 max 7.9375 (type range [-8.0, 7.9375]), quantizer clipped 1 of 8 (12.50%; 0 low, 1 high)" \
+        in r.stdout
+    assert "  qb: min -2.0 max 1.5 (type range [-2.0, 1.5]), quantizer clipped 4 of 8 (50.00%; 1 low, 3 high)" \
+        in r.stdout
+    assert "clipped" not in _sim(two_quants, tmp_path, INPUTS).stdout  # only with --trace
+
+
+def test_types_chosen_by_options_still_report_overflow(tmp_path):
+    """An input outside --input-type and a --default-type too narrow for a value are real losses."""
+    model = _save(tmp_path / "relu.onnx", [helper.make_node("Relu", ["x"], ["y"], name="r")], [])
+    r = _sim(model, tmp_path, np.array([[0.5, 3.0, -1.0, 10.0]]), "--input-type", "ap_fixed<8,3,AP_RND,AP_SAT>",
+             "--default-type", "ap_fixed<4,1,AP_RND,AP_SAT>")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.splitlines() == [
+        "overflow: x: 1 values outside ap_fixed<8,3,AP_RND,AP_SAT> (SAT; type: --input-type/--default-type)",
+        "overflow: r: 2 values outside ap_fixed<4,1,AP_RND,AP_SAT> (SAT; type: --input-type/--default-type)"]
+    graph = compile_model(model, "ap_fixed<8,3>", "ap_fixed<4,1>")
+    assert {n.name: n.attrs["type_source"] for n in graph.topo()} == {"x": "option", "r": "option"}
+
+
+def test_type_sources_of_layers_and_accumulator_caps(tmp_path):
+    from qconv.report import build_report
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_jet_mlp import make_model
+    model = tmp_path / "jet.onnx"
+    onnx.save(make_model(), str(model))
+    sources = {n.name: n.attrs["type_source"] for n in compile_model(model).topo()}
+    assert sources == {"x": "quantizer", "dense0": "inferred", "relu0": "quantizer", "dense1": "inferred",
+                       "relu1": "quantizer", "dense2": "inferred", "relu2": "quantizer", "dense3": "quantizer"}
+    capped = compile_model(model, accumulator="fixed:ap_fixed<24,12>")
+    assert capped.node("dense0").attrs["type_source"] == "accumulator_cap"
+    assert [r["type_source"] for r in build_report(capped)["layers"]][:2] == ["accumulator_cap", "quantizer"]
+
+
+# --- qconv conform ---------------------------------------------------------------------------
+
+def _conform(root, *extra):
+    return CliRunner().invoke(main, ["conform", str(root), *map(str, extra)])
+
+
+def _corpus(tmp_path, two_quants):
+    """A folder with one working model and one broken file, both with references."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "good.onnx").write_bytes(two_quants.read_bytes())
+    ref = {"x": INPUTS[:, None, :], "y": simulate(compile_model(two_quants), {"x": INPUTS}).as_float()["y"]}
+    np.savez(root / "good.ref.npz", **ref)
+    (root / "broken.onnx").write_text("not a protobuf")
+    np.savez(root / "broken.ref.npz", **ref)
+    return root
+
+
+def _expectations(tmp_path, status: dict):
+    path = tmp_path / "expected.json"
+    path.write_text(json.dumps({"options": {}, "expected_status": status}))
+    return path
+
+
+def test_conform_fails_on_an_unexpected_error_and_passes_when_it_is_recorded(tmp_path, two_quants):
+    root = _corpus(tmp_path, two_quants)
+    r = _conform(root)
+    assert r.exit_code == 1, r.output
+    assert "summary: 1/2 ok" in r.stdout
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("error: 1 unexpected result (no matching expected_status in --options): broken.onnx "
+                           f"(error: {root / 'broken.onnx'}: not a readable ONNX model"), line
+    r = _conform(root, "--options", _expectations(tmp_path, {"broken.onnx": "not a readable ONNX model"}))
+    assert r.exit_code == 0, r.output
+    assert r.stderr == ""
+
+
+def test_conform_fails_when_a_recorded_refusal_works(tmp_path, two_quants):
+    root = _corpus(tmp_path, two_quants)
+    expect = _expectations(tmp_path, {"broken.onnx": "not a readable ONNX model", "good.onnx": "unsupported"})
+    r = _conform(root, "--options", expect)
+    assert r.exit_code == 1, r.output
+    assert r.stderr.splitlines() == [
+        "error: 1 unexpected result (no matching expected_status in --options): good.onnx (expected "
+        "'unsupported', got ok)"]
+
+
+def test_conform_keeps_onnxruntime_log_off_the_terminal(tmp_path):
+    """qonnx runs a channels-last Conv as an opset-1 single-node model: onnxruntime writes three
+    warning lines per run straight to stderr unless its log is limited."""
+    root = tmp_path / "cl"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array((rng.integers(-4, 4, (3, 1, 1, 2)) / 4).astype(np.float32), "w")
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="c", domain="qonnx.custom_op.channels_last",
+                            kernel_shape=[1, 1], pads=[0, 0, 0, 0], strides=[1, 1], dilations=[1, 1], group=1)
+    _save(root / "cl.onnx", [conv], [w], shape=(1, 4, 4, 2))
+    x = rng.uniform(-2, 2, (3, 1, 4, 4, 2)).astype(np.float32)
+    np.savez(root / "cl.ref.npz", x=x, y=np.zeros((3, 1, 4, 4, 3), np.float32))
+    proc = subprocess.run([sys.executable, "-m", "qconv.cli", "conform", str(root), "--json", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    (row,) = json.loads((tmp_path / "r.json").read_text())
+    assert row["status"] == "ok" and row["exact"] == 1.0
+
+
+def test_captured_warnings_are_counted_not_printed(capsys):
+    with captured_warnings() as caught:
+        warnings.warn("from a library", UserWarning)
+        warnings.warn("from a library", UserWarning)
+    assert len(caught) == 2
+    assert capsys.readouterr().err == ""
