@@ -265,6 +265,11 @@ MUTATIONS = [
     ("unknown_domain", lambda: _edit(_conv_model(), _domain("com.example")),
      ["'conv' (Conv)", "domain 'com.example' is not one qconv knows"]),
     ("extra_node_input", lambda: _edit(_conv_model(), _extra_input), ["'conv' (Conv)", "has 4 inputs", "takes 2 to 3"]),
+    ("opset_twice", lambda: _edit(_conv_model(), lambda m: m.opset_import.append(
+        __import__("onnx").helper.make_opsetid("", 7))), ["declares the default ONNX domain's opset 2 times (13, 7)"]),
+    ("float8_input", lambda: _edit(_conv_model(), _input_type(17)), ["graph input 'x' has element type FLOAT8E4M3FN"]),
+    ("int8_input", lambda: _edit(_conv_model(), _input_type(3)), ["graph input 'x' has element type INT8",
+                                                                   "give integer data as floats"]),
     ("string_input", lambda: _edit(_conv_model(), _input_type(8)), ["graph input 'x' has element type STRING"]),
     ("bool_input", lambda: _edit(_conv_model(), _input_type(9)), ["graph input 'x' has element type BOOL"]),
 ]

@@ -104,6 +104,15 @@ class Importer:
             self.consts[init.name] = Const(numpy_helper.to_array(init).astype(np.float64))
 
     # -- helpers for handlers ---------------------------------------------------------------
+    def check_size(self, where: str, shape) -> None:
+        """Refuse a per-sample tensor of `shape` larger than the memory limit (int64 values), before
+        a handler allocates anything of that size."""
+        size = int(np.prod([int(d) for d in shape], dtype=object))
+        if self.max_memory is not None and size * 8 > self.max_memory:
+            raise ModelError(f"{where}: its output {list(shape)} needs {size * 8 / 2**30:.1f} GiB per sample, more "
+                             f"than the {self.max_memory / 2**30:g} GiB memory limit; check its sizes, or raise "
+                             "--max-memory")
+
     def where(self, n: onnx.NodeProto) -> str:
         return f"ONNX node '{n.name or n.output[0]}' ({n.op_type})"
 
@@ -127,6 +136,9 @@ class Importer:
     def view(self, n: onnx.NodeProto, name: str) -> tuple[Node, tuple[int, ...]]:
         if name in self.consts:
             raise UnsupportedError(f"{self.where(n)}: operating on two constants is not supported")
+        if name in self.qdq:
+            raise UnsupportedError(f"{self.where(n)}: reads the integers between a QuantizeLinear and its "
+                                   "DequantizeLinear; only Clip, Identity or Dropout may stand there")
         if name not in self.views:
             raise ModelError(f"{self.where(n)}: input '{name}' is produced by no node or graph input")
         node, order = self.views[name]
@@ -137,6 +149,8 @@ class Importer:
         return self.view(n, name)[0]
 
     def order(self, name: str) -> tuple[int, ...]:
+        if name not in self.views:
+            raise ModelError(f"tensor '{name}' is produced by no node or graph input qconv could import")
         return self.views[name][1]
 
     def semantic_shape(self, n: onnx.NodeProto, name: str) -> tuple[int, ...]:
@@ -166,15 +180,12 @@ class Importer:
 
     def semantic(self, n: onnx.NodeProto, name: str) -> Node:
         """The tensor in ONNX's own row-major order (for Flatten, Reshape, Dense...)."""
-        return self.in_order(n, name, identity(len(self.order(name))))
+        return self.in_order(n, name, identity(len(self.view(n, name)[1])))
 
     def add_node(self, base: str, op: str, inputs: list[Node], shape, **kw) -> Node:
         name = self.names.unique(base)
         node = Node(name, op, [i.name for i in inputs], TensorType(tuple(int(d) for d in shape)), **kw)
-        if self.max_memory is not None and node.out.size * 8 > self.max_memory:
-            raise ModelError(f"{node.describe()}: its output {list(node.out.shape)} needs "
-                             f"{node.out.size * 8 / 2**30:.1f} GiB per sample, more than the "
-                             f"{self.max_memory / 2**30:g} GiB memory limit; check its sizes, or raise --max-memory")
+        self.check_size(node.describe(), node.out.shape)
         return self.graph.add(node)
 
     def emit(self, n: onnx.NodeProto, op: str, inputs: list[Node], shape, order=None, **kw) -> Node:

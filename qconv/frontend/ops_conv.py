@@ -125,6 +125,10 @@ def _pool(imp: Importer, n, attrs, mode, global_pool=False):
     if attrs.get("storage_order", 0):
         raise UnsupportedError(f"{imp.where(n)}: storage_order=1 is not supported")
     strides, dil, pads, (oh, ow) = _geometry(imp, n, attrs, (h, w), kernel, dims, bool(attrs.get("ceil_mode", 0)))
+    if not global_pool and any(p >= k for p, k in zip(pads, kernel + kernel)):
+        raise ModelError(f"{imp.where(n)}: pads {list(pads)} must be smaller than the kernel {list(kernel)} "
+                         "(a window of padding only has no value; onnxruntime refuses it too)")
+    imp.check_size(imp.where(n), (oh, ow, c))
     include_pad = bool(attrs.get("count_include_pad", 0))
     counts = _window_counts(h, w, kernel, strides, dil, pads, (oh, ow), include_pad)
     imp.emit(n, "Pool", [x], _out_shape(dims, oh, ow, c), order=channels_last(dims + 1),

@@ -36,13 +36,17 @@ def _constant(imp: Importer, n, attrs):
 @handler("Quant", "IntQuant")
 def _quant(imp: Importer, n, attrs):
     params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
+    for what, p in zip(("scale", "zero point", "bitwidth"), params):
+        if np.size(p) == 0:
+            raise ModelError(f"{imp.where(n)}: its {what} is an empty tensor")
     x_shape = (imp.consts[n.input[0]].values.shape if imp.is_const(n.input[0])
                else (1, *imp.semantic_shape(n, n.input[0])))
     if 0 in x_shape:
         raise ModelError(f"{imp.where(n)}: quantizes an empty tensor (shape {list(x_shape)})")
     for what, p in zip(("scale", "zero point"), params):
         try:
-            np.broadcast_shapes(np.shape(p), x_shape)
+            if np.broadcast_shapes(np.shape(p), x_shape) != tuple(x_shape):
+                raise ValueError
         except ValueError:
             raise ModelError(f"{imp.where(n)}: {what} of shape {list(np.shape(p))} does not broadcast to the "
                              f"quantized tensor's {list(x_shape)}") from None
@@ -230,11 +234,15 @@ def _reshape(imp: Importer, n, attrs):
     x = imp.semantic(n, n.input[0])
     target = [int(d) for d in imp.const(n, n.input[1], "shape").values.reshape(-1)]
     dims = [x.out.shape[i - 1] if d == 0 and 0 < i <= len(x.out.shape) else d for i, d in enumerate(target)][1:]
-    if dims.count(-1) > 1:
-        raise ModelError(f"{imp.where(n)}: more than one -1 in shape {target}")
+    if target.count(-1) > 1 or min(target, default=0) < -1 or 0 in dims:
+        raise ModelError(f"{imp.where(n)}: shape {target} is not a valid Reshape target for {list(x.out.shape)} "
+                         "per sample (at most one -1, no other negative size, no empty axis)")
     if -1 in dims:
         known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
-        dims[dims.index(-1)] = x.out.size // max(known, 1)
+        if x.out.size % known:
+            raise ModelError(f"{imp.where(n)}: cannot reshape {list(x.out.shape)} per sample to {target}: "
+                             f"{x.out.size} values are no multiple of {known}")
+        dims[dims.index(-1)] = x.out.size // known
     if int(np.prod(dims, dtype=np.int64)) != x.out.size or (target and target[0] not in (-1, 0, 1)):
         raise BatchAxisError(f"{imp.where(n)}: reshape of {list(x.out.shape)} per sample to {target} "
                              "must keep the batch dimension first")

@@ -229,11 +229,17 @@ def _resize(imp: Importer, n, attrs):
     if n.op_type == "Upsample":
         scales = imp.const(n, names[1], "scales").values.reshape(-1) if names[1] else np.array(attrs["scales"])
     elif names[3]:
+        if names[2] and imp.const(n, names[2], "scales").values.size:
+            raise ModelError(f"{imp.where(n)}: both scales and sizes are given; ONNX Resize takes one of them")
         sizes = imp.const(n, names[3], "sizes").values.reshape(-1).astype(np.int64)
     elif names[2] and imp.consts.get(names[2]) is not None and imp.consts[names[2]].values.size:
         scales = imp.const(n, names[2], "scales").values.reshape(-1)
     elif names[1] and n.op_type == "Resize" and imp.consts.get(names[1]) is not None and len(n.input) == 2:
         scales = imp.const(n, names[1], "scales").values.reshape(-1)  # opset 10
+    if scales is not None and not (np.all(np.isfinite(scales)) and np.all(scales > 0)):
+        raise ModelError(f"{imp.where(n)}: scales {scales.tolist()} must be positive")
+    if sizes is not None and (sizes.size != len(sem) + 1 or sizes.min(initial=1) < 1):
+        raise ModelError(f"{imp.where(n)}: sizes {sizes.tolist()} must give {len(sem) + 1} positive sizes")
     if sizes is None:
         if scales is None or scales.size != len(sem) + 1 or scales[0] != 1:
             raise UnsupportedError(f"{imp.where(n)}: Resize needs per-axis scales or sizes (batch scale 1)")
@@ -241,6 +247,7 @@ def _resize(imp: Importer, n, attrs):
         scales = scales[1:]
     else:
         scales = sizes[1:] / np.array(sem, np.float64)
+    imp.check_size(imp.where(n), sizes[1:])
     ctm = text("coordinate_transformation_mode", "half_pixel" if n.op_type == "Resize" else "asymmetric")
     nearest = text("nearest_mode", "round_prefer_floor" if n.op_type == "Resize" else "floor")
     sources = [_nearest_source(int(o), int(i), float(s), ctm, nearest) for o, i, s in zip(sizes[1:], sem, scales)]

@@ -43,6 +43,7 @@ CUSTOM_OPS = {
     "MultiThreshold": (2, 2, {"out_dtype": _STRING, "out_scale": _FLOAT, "out_bias": _FLOAT,
                               "data_layout": _STRING}),
 }
+FLOAT_INPUTS = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)
 NON_NUMERIC = {TensorProto.STRING: "STRING", TensorProto.BOOL: "BOOL", TensorProto.COMPLEX64: "COMPLEX64",
                TensorProto.COMPLEX128: "COMPLEX128"}
 
@@ -71,7 +72,10 @@ def _check_opsets(model: onnx.ModelProto, source: str) -> int:
     if not versions:
         raise ModelError(f"{source}: the model declares no opset for the default ONNX domain "
                          "(opset_import); re-export it, or add one with onnx.helper.make_opsetid('', N)")
-    version = max(versions)
+    if len(versions) > 1:
+        raise ModelError(f"{source}: the model declares the default ONNX domain's opset {len(versions)} times "
+                         f"({', '.join(map(str, versions))}); keep one")
+    version = versions[0]
     if not OLDEST_OPSET <= version <= newest:
         raise ModelError(f"{source}: ONNX opset {version} is outside the opsets qconv reads ({OLDEST_OPSET} to "
                          f"{newest}); convert it with onnx.version_converter.convert_version")
@@ -79,14 +83,21 @@ def _check_opsets(model: onnx.ModelProto, source: str) -> int:
 
 
 def _check_inputs(g: onnx.GraphProto, source: str) -> None:
+    """Graph inputs (other than initializers listed as inputs) are float tensors: quantization is
+    described by the model's quantizers or --input-type, never by an integer input type."""
+    constants = {t.name for t in g.initializer}
     for vi in g.input:
+        if vi.name in constants:
+            continue
         kind = vi.type.WhichOneof("value")
         if kind is not None and kind != "tensor_type":
             raise UnsupportedError(f"{source}: graph input '{vi.name}' is a {kind}, not a tensor")
         elem = vi.type.tensor_type.elem_type
-        if elem in NON_NUMERIC:
-            raise UnsupportedError(f"{source}: graph input '{vi.name}' has element type {NON_NUMERIC[elem]}; "
-                                   "qconv computes on numbers (float or integer inputs)")
+        if elem not in FLOAT_INPUTS:
+            name = TensorProto.DataType.Name(elem) if elem in TensorProto.DataType.values() else str(elem)
+            raise UnsupportedError(f"{source}: graph input '{vi.name}' has element type {name}; qconv reads FLOAT, "
+                                   "DOUBLE or FLOAT16 inputs (give integer data as floats, typed by a quantizer or "
+                                   "--input-type)")
 
 
 def _constants(g: onnx.GraphProto):
