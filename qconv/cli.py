@@ -48,8 +48,13 @@ class _Group(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `qconv` alone: the help, as usual
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code if isinstance(exc, click.UsageError) else 1)
         except click.exceptions.Abort:
             click.echo("error: aborted", err=True)
@@ -184,7 +189,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
     if inputs_path:
         mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph), changes)
     else:
-        mantissas = random_inputs(graph, samples, seed)
+        mantissas = random_inputs(graph, samples, seed, types["max_memory"])
     result = run(graph, mantissas, budget=types["max_memory"])
     result.overflows = {**changes.overflows, **result.overflows}
     try:
@@ -299,14 +304,14 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
     from rich.console import Console
     from rich.table import Table
 
-    from .conform import conform_model, find_models, unexpected
+    from .conform import conform_model, find_models, read_spec, unexpected
     from .errors import ConformanceError
     root = Path(root).resolve()
     table = Table(title=f"qconv conform {root}")
     for col in ("model", "ops", "status", "exact", "max err", "argmax", "last quantizer exact", "csim", "s"):
         table.add_column(col, overflow="fold")
     rows = []
-    spec = json.loads(Path(options_path).read_text()) if options_path else {}
+    spec = read_spec(options_path)
     per_model = spec.get("options", {})
     for path in find_models(root):
         if pattern and pattern not in str(path):
@@ -327,7 +332,7 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
                + (f", {bitexact}/{sum(r.csim != '-' for r in rows)} csim bit-exact" if do_csim else ""))
     if json_path:
         Path(json_path).write_text(json.dumps([r.as_dict() for r in rows], indent=2))
-    bad = unexpected(rows, spec.get("expected_status", {}))
+    bad = unexpected(rows, spec.get("expected_status", {}), spec.get("expected", {}))
     if bad:
         raise ConformanceError(f"{len(bad)} unexpected result{'s' if len(bad) > 1 else ''} (no matching "
                                f"expected_status in --options): {'; '.join(bad)}")

@@ -22,6 +22,7 @@ printed: they would flood the terminal (`captured_warnings`).
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 import traceback
@@ -81,10 +82,31 @@ def captured_warnings():
             onnxruntime.set_default_logger_severity(2)  # onnxruntime's default: warnings
 
 
-def unexpected(rows: list[Row], expected_status: dict[str, str]) -> list[str]:
+FLOORS = {"min_exact": "exact", "min_argmax": "argmax", "min_tail_exact": "tail_exact"}
+
+
+def read_spec(path: str | Path | None) -> dict:
+    """The --options file (conformance/expected.json): {"options": {model: {input_type,
+    default_type}}, "expected_status": {model: text}, "expected": {model: {min_exact, ...}}}."""
+    if path is None:
+        return {}
+    try:
+        spec = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise QconvError(f"{path}: not valid JSON{where}") from None
+    sections = ("options", "expected_status", "expected")
+    if not isinstance(spec, dict) or not all(isinstance(spec.get(k, {}), dict) for k in sections):
+        raise QconvError(f"{path}: expected a JSON object with the objects {', '.join(sections)} (each keyed by "
+                         "model path), as in conformance/expected.json")
+    return spec
+
+
+def unexpected(rows: list[Row], expected_status: dict[str, str], expected: dict | None = None) -> list[str]:
     """The rows that contradict the recorded expectations, as "model (why)": a status other than
     ok or "no reference" that does not contain the model's `expected_status` text, a model whose
-    recorded refusal no longer happens (so the record stays true), a csim mismatch."""
+    recorded refusal no longer happens (so the record stays true), a csim mismatch, or a result
+    below a floor recorded in `expected` (min_exact, min_argmax, min_tail_exact)."""
     out = []
     for r in rows:
         want = expected_status.get(r.model)
@@ -93,6 +115,10 @@ def unexpected(rows: list[Row], expected_status: dict[str, str]) -> list[str]:
                 out.append(f"{r.model} (expected '{want}', got {r.status})")
             elif r.csim != "-" and r.csim.split("/")[0] != r.csim.split("/")[1]:
                 out.append(f"{r.model} (csim bit-exact on {r.csim} samples only)")
+            for key, field_name in FLOORS.items():
+                floor, got = (expected or {}).get(r.model, {}).get(key), getattr(r, field_name)
+                if r.status == "ok" and floor is not None and (got is None or got < floor):
+                    out.append(f"{r.model} ({field_name} {got} below the recorded {floor})")
         elif want is None or want not in r.status:
             out.append(f"{r.model} ({r.status})")
     return out

@@ -30,6 +30,7 @@ import networkx as nx
 import numpy as np
 
 from .fixed import FixedType
+from .names import CppNames
 
 
 # node.attrs["type_source"] -> how messages name it. "quantizer": QONNX Quant/IntQuant/BipolarQuant/
@@ -101,7 +102,8 @@ class Graph:
     """A DAG of `Node`s; `inputs`/`outputs` list the graph's input and output node names in order."""
 
     def __init__(self, name: str = "model"):
-        self.name = name
+        self.names = CppNames(name)  # C++ names of the nodes (qconv/names.py): fresh_name()
+        self.name = self.names.function
         self.g = nx.DiGraph()
         self.inputs: list[str] = []
         self.outputs: list[str] = []
@@ -117,6 +119,10 @@ class Graph:
         for src in node.inputs:
             self.g.add_edge(src, node.name)
         return node
+
+    def fresh_name(self, base: str, is_input: bool = False) -> str:
+        """A legal C++ name made from `base` that no node (or generated identifier) uses yet."""
+        return self.names.unique(base, is_input)
 
     def node(self, name: str) -> Node:
         return self.g.nodes[name]["node"]

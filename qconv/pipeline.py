@@ -56,15 +56,23 @@ def load_inputs(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
             return {names[0]: np.load(path)}
         with np.load(path) as data:
             arrays = dict(data)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot read inputs ({exc})") from None
+    except ModelError:
+        raise
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except Exception:  # noqa: BLE001  (numpy raises many kinds for damaged, empty or pickled files)
+        raise ModelError(f"{path}: cannot read inputs (not a readable .npy/.npz file of numeric arrays)") from None
     if len(names) == 1 and names[0] not in arrays and len(arrays) == 1:
         arrays = {names[0]: next(iter(arrays.values()))}  # a single unnamed array
     return arrays
 
 
-def random_inputs(graph: Graph, samples: int, seed: int = 0) -> dict[str, np.ndarray]:
+def random_inputs(graph: Graph, samples: int, seed: int = 0, max_memory: int = DEFAULT_BUDGET) -> dict[str, np.ndarray]:
     """Mantissas drawn uniformly over each input type's whole range (keyed by input node)."""
+    need = samples * sum(graph.node(n).out.size for n in graph.inputs) * 8
+    if need > max_memory:
+        raise ModelError(f"{samples} random samples need {need / 2**30:.1f} GiB of inputs, more than the "
+                         f"{max_memory / 2**30:g} GiB memory limit; use fewer --samples or raise --max-memory")
     rng = np.random.default_rng(seed)
     out = {}
     for name in graph.inputs:

@@ -159,7 +159,8 @@ def test_cpp_keyword_input_name_compiles(tmp_path):
     assert "t_int[N_T_INT]" in header
     import json
     info = json.loads((tmp_path / "prj/qconv_project.json").read_text())
-    assert "int" in json.dumps(info)  # the ONNX name is kept for the user
+    assert info["inputs"][0]["var"] == "t_int" and info["inputs"][0]["onnx_name"] == "int"
+    assert info["origins"]["t_int"] == "graph input 'int'"
 
 
 @pytest.mark.slow
@@ -324,3 +325,174 @@ def test_weight_scale_varying_along_the_inputs_is_refused(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
     assert_one_error_line(*run_cli("inspect", tmp_path / "m.onnx")[::2], "'mm' (MatMul)",
                           "float scale varies along the input axis")
+
+
+# -- found by a review of the validation change (each reproduced first) ---------------------------
+def _model(tmp_path, nodes, inits, name="m", shape=(1, 8), out="y", opsets=(("", 13),)):
+    """Save a model with input x `shape` and output `out`; inits: {name: array}."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _quant(src, out, scale, bits=8, signed=1, **extra):
+    from onnx import helper
+    inits = {f"{out}_s": scale, f"{out}_z": 0.0, f"{out}_b": float(bits)}
+    return (helper.make_node("Quant", [src, f"{out}_s", f"{out}_z", f"{out}_b"], [out], name=out, signed=signed,
+                             narrow=0, rounding_mode="ROUND", domain="qonnx.custom_op.general", **extra), inits)
+
+
+def _sim_vs_qonnx(path, x, tmp_path, *options):
+    np.savez(tmp_path / "in.npz", x=x)
+    code, _, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz", *options)
+    assert code == 0, err
+    _reference_equal(path, tmp_path / "in.npz", tmp_path / "o.npz")
+    return err
+
+
+def test_concat_of_a_quantized_and_a_float_constant_is_refused(tmp_path):
+    from onnx import helper
+    q, inits = _quant("w1", "w1q", 0.25)
+    nodes = [q, helper.make_node("Concat", ["w1q", "w2"], ["w"], name="w", axis=1),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    inits.update(w1=np.ones((8, 2)), w2=np.full((8, 2), 0.3))
+    path = _model(tmp_path, nodes, inits)
+    assert_one_error_line(*run_cli("inspect", path, *IN8)[::2], "'w' (Concat)")
+
+
+def test_division_by_zero_is_refused(tmp_path):
+    from onnx import helper
+    path = _model(tmp_path, [helper.make_node("Div", ["x", "d"], ["y"], name="div")], {"d": np.zeros(8)})
+    assert_one_error_line(*run_cli("inspect", path, *IN8, *DEFAULT18)[::2], "'div' (Div)", "divides by zero")
+
+
+def test_ai_onnx_domain_is_the_standard_domain(tmp_path):
+    from onnx import helper
+    q, inits = _quant("x", "xq", 2.0**-4)
+    nodes = [q, helper.make_node("Relu", ["xq"], ["y"], name="r", domain="ai.onnx")]
+    path = _model(tmp_path, nodes, inits, opsets=(("", 13), ("ai.onnx", 13), ("qonnx.custom_op.general", 1)))
+    _sim_vs_qonnx(path, np.random.default_rng(0).uniform(-9, 9, (16, 8)), tmp_path)
+
+
+def test_infinite_clip_bound_and_unused_nan_initializer_are_fine(tmp_path):
+    from onnx import helper
+    q, inits = _quant("x", "xq", 2.0**-4)
+    q2, inits2 = _quant("c", "y", 2.0**-4)
+    nodes = [q, helper.make_node("Clip", ["xq", "lo", "hi"], ["c"], name="clip"), q2]
+    path = _model(tmp_path, nodes, {**inits, **inits2, "lo": -np.inf, "hi": 1.5, "unused": np.nan})
+    _sim_vs_qonnx(path, np.random.default_rng(0).uniform(-9, 9, (16, 8)), tmp_path)
+
+
+def test_attribute_given_twice(tmp_path):
+    from onnx import helper
+    q, inits = _quant("x", "xq", 0.25)
+    q.attribute.append(helper.make_attribute("signed", 0))
+    path = _model(tmp_path, [q], inits, out="xq", opsets=(("", 13), ("qonnx.custom_op.general", 1)))
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'xq' (Quant)", "attribute 'signed' given twice")
+
+
+def test_trunc_v2_needs_six_inputs(tmp_path):
+    from onnx import helper
+    q, inits = _quant("x", "xq", 2.0**-4)
+    inits.update(ts=2.0**-4, tz=0.0, tb=8.0, tob=4.0)
+    nodes = [q, helper.make_node("Trunc", ["xq", "ts", "tz", "tb", "tob"], ["y"], name="t",
+                                 domain="qonnx.custom_op.general")]
+    path = _model(tmp_path, nodes, inits, opsets=(("", 13), ("qonnx.custom_op.general", 2)))
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'t' (Trunc)", "takes 6 inputs", "got 5")
+
+
+def test_constant_value_float_form(tmp_path):
+    from onnx import helper
+    q, inits = _quant("x", "xq", 2.0**-4)
+    q2, inits2 = _quant("s", "y", 2.0**-4)
+    nodes = [q, helper.make_node("Constant", [], ["k"], name="k", value_float=0.5),
+             helper.make_node("Mul", ["xq", "k"], ["s"], name="mul"), q2]
+    _sim_vs_qonnx(_model(tmp_path, nodes, {**inits, **inits2}), np.random.default_rng(0).uniform(-9, 9, (16, 8)),
+                  tmp_path)
+
+
+def test_initializer_of_unknown_element_type(tmp_path):
+    import onnx
+    from onnx import helper
+    q, inits = _quant("x", "y", 2.0**-4)
+    path = _model(tmp_path, [q], inits, opsets=(("", 13), ("qonnx.custom_op.general", 1)))
+    model = onnx.load(str(path))
+    model.graph.initializer[0].data_type = 999
+    onnx.save(model, str(path))
+    assert_one_error_line(*run_cli("inspect", path)[::2], "initializer 'y_s' has no valid element type (999)")
+
+
+def test_concat_typed_by_default_type_reports_its_overflow(tmp_path):
+    from onnx import helper
+    q, inits = _quant("x", "xq", 2.0**-3)
+    nodes = [q, helper.make_node("Concat", ["xq", "xq"], ["y"], name="cat", axis=1)]
+    path = _model(tmp_path, nodes, inits)
+    np.savez(tmp_path / "in.npz", x=np.full((2, 8), 12.0))
+    code, _, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz",
+                           "--default-type", "ap_fixed<6,3,AP_TRN,AP_SAT>")
+    assert code == 0, err
+    assert "overflow: cat: 32 values outside ap_fixed<6,3,AP_TRN,AP_SAT>" in err
+
+
+@pytest.mark.parametrize("content,needles", [
+    (b"PK\x03\x04 truncated", ["cannot read inputs"]),
+    (b"", ["cannot read inputs"]),
+], ids=["truncated_npz", "empty_file"])
+def test_damaged_input_files(content, needles, tmp_path):
+    (tmp_path / "in.npz").write_bytes(content)
+    code, _, err = run_cli("sim", case("seed_qact4.onnx"), "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    assert_one_error_line(code, err, *needles)
+
+
+def test_too_many_random_samples(tmp_path):
+    code, _, err = run_cli("build", case("seed_qact4.onnx"), "-o", tmp_path / "p", "--samples", 10**12)
+    assert_one_error_line(code, err, "random samples need", "--samples")
+
+
+@pytest.mark.parametrize("content,needles", [
+    ("{not json", ["not valid JSON at line 1, column 2"]),
+    ("[1, 2]", ["expected a JSON object with the objects options, expected_status, expected"]),
+    ('{"options": [1]}', ["expected a JSON object"]),
+], ids=["bad_json", "list", "options_list"])
+def test_conform_options_file(content, needles, tmp_path):
+    (tmp_path / "o.json").write_text(content)
+    code, _, err = run_cli("conform", tmp_path, "--options", tmp_path / "o.json")
+    assert_one_error_line(code, err, *needles)
+
+
+def test_conform_floors_are_enforced():
+    from qconv.conform import Row, unexpected
+    rows = [Row("a.onnx", exact=0.0031, argmax=1.0), Row("b.onnx", exact=1.0)]
+    assert unexpected(rows, {}, {"a.onnx": {"min_exact": 1.0}, "b.onnx": {"min_exact": 1.0}}) == \
+        ["a.onnx (exact 0.0031 below the recorded 1.0)"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name,node,input_name", [
+    ("fc_t", "fc", "x"), ("config_fc", "fc", "x"), ("fc_constants", "fc", "x"), ("qconv_dense", "fc", "x"),
+    ("m", "fc", "raw"), ("m", "fc", "i"), ("m", "fc", "EOF"),
+], ids=["typedef", "config_struct", "header_guard", "kernel_guard", "tb_local_raw", "tb_loop_i", "macro_EOF"])
+def test_generated_identifiers_never_clash(model_name, node, input_name, tmp_path):
+    """Names that used to compile to clashing C++ (the top function's own identifiers, header guards,
+    testbench locals, macros)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    require_toolchain()
+    q, inits = _quant(input_name, "xq", 2.0**-4)
+    nodes = [q, helper.make_node("MatMul", ["xq", "w"], ["y"], name=node)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k)
+                               for k, v in {**inits, "w": np.full((4, 3), 0.5)}.items()])
+    path = tmp_path / f"{model_name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    code, out, err = run_cli("build", path, "-o", tmp_path / "prj", "--samples", 3, "--csim",
+                             "--default-type", "ap_fixed<8,3>")
+    assert code == 0, out + err
+    assert "bit-exact: 3/3 samples" in out

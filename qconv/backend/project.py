@@ -110,6 +110,8 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
         "output_types": {p["onnx_name"]: graph.node(n).out.fixed.to_cpp()
                          for p, n in zip([p for p in ctx["ports"] if not p["is_input"]], graph.outputs)},
         "layers": [n.name for n in graph.topo() if n.op != "Input"],
+        # C++ name -> the ONNX node it came from (C++ names are mangled where ONNX names are not legal)
+        "origins": {n.name: n.describe() for n in graph.topo()},
         **(meta or {}),
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))

@@ -22,7 +22,6 @@ from onnx import numpy_helper
 
 from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Graph, Node, TensorType
-from .names import CppNames
 
 HANDLERS: dict[str, Callable] = {}
 
@@ -95,21 +94,23 @@ class Importer:
         self.model = model
         self.source = source
         self.max_memory = max_memory
-        self.names = CppNames(Path(source).stem)
-        self.graph = Graph(self.names.function)
+        self.graph = Graph(Path(source).stem)
         self.consts: dict[str, Const] = {}                       # ONNX name -> constant
         self.views: dict[str, tuple[str, tuple[int, ...]]] = {}  # ONNX name -> (IR node, order)
         self.qdq: dict[str, object] = {}  # integer tensors between QuantizeLinear and DequantizeLinear
+        read = {i for n in model.graph.node for i in n.input}
         for init in model.graph.initializer:
-            self.consts[init.name] = Const(numpy_helper.to_array(init).astype(np.float64))
+            if init.name in read:  # (validate.py checked these; unread ones may hold anything)
+                self.consts[init.name] = Const(numpy_helper.to_array(init).astype(np.float64))
 
     # -- helpers for handlers ---------------------------------------------------------------
     def check_size(self, where: str, shape) -> None:
         """Refuse a per-sample tensor of `shape` larger than the memory limit (int64 values), before
         a handler allocates anything of that size."""
-        size = int(np.prod([int(d) for d in shape], dtype=object))
+        shape = [int(d) for d in shape]
+        size = int(np.prod(shape, dtype=object))
         if self.max_memory is not None and size * 8 > self.max_memory:
-            raise ModelError(f"{where}: its output {list(shape)} needs {size * 8 / 2**30:.1f} GiB per sample, more "
+            raise ModelError(f"{where}: its output {shape} needs {size * 8 / 2**30:.1f} GiB per sample, more "
                              f"than the {self.max_memory / 2**30:g} GiB memory limit; check its sizes, or raise "
                              "--max-memory")
 
@@ -183,7 +184,7 @@ class Importer:
         return self.in_order(n, name, identity(len(self.view(n, name)[1])))
 
     def add_node(self, base: str, op: str, inputs: list[Node], shape, **kw) -> Node:
-        name = self.names.unique(base)
+        name = self.graph.fresh_name(base)
         node = Node(name, op, [i.name for i in inputs], TensorType(tuple(int(d) for d in shape)), **kw)
         self.check_size(node.describe(), node.out.shape)
         return self.graph.add(node)
@@ -248,7 +249,13 @@ class Importer:
         if not all(i in self.consts for i in ins):
             return False
         quantized = self.consts[ins[0]].fixed
-        if any(self.consts[i].quantized for i in ins[1:]) or (quantized and n.op_type not in self.LAYOUT_OPS):
+        if n.op_type == "Concat":  # every input holds values: all float, or all of one fixed type
+            kinds = {(self.consts[i].fixed, self.consts[i].scale is None) for i in ins}
+            if len(kinds) > 1 or self.consts[ins[0]].scale is not None:
+                return False  # the handler refuses what it cannot join exactly
+        elif any(self.consts[i].quantized for i in ins[1:]):
+            return False  # a quantized shape, axis or index: meaningless
+        if quantized and n.op_type not in self.LAYOUT_OPS:
             return False  # arithmetic on quantized constants would change their meaning
         from onnx.reference import ReferenceEvaluator
         inputs = [onnx.helper.make_tensor_value_info(i, onnx.TensorProto.UNDEFINED, None) for i in ins]
@@ -286,14 +293,14 @@ class Importer:
     def run(self) -> Graph:
         g = self.model.graph
         for vi in g.input:
-            if vi.name in self.consts:
+            if vi.name in self.consts or any(t.name == vi.name for t in g.initializer):
                 continue
             dims = vi.type.tensor_type.shape.dim
             shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
             if len(shape) < 2 or any(d is None or d <= 0 for d in shape[1:]):
                 raise ModelError(f"{self.source}: graph input '{vi.name}' needs a static shape "
                                  f"[batch, ...], got {shape}")
-            node = Node(self.names.unique(vi.name, is_input=True), "Input", [], TensorType(tuple(shape[1:])),
+            node = Node(self.graph.fresh_name(vi.name, is_input=True), "Input", [], TensorType(tuple(shape[1:])),
                         attrs={"onnx_name": vi.name}, origin=f"graph input '{vi.name}'")
             self.graph.add(node)
             self.graph.inputs.append(node.name)

@@ -87,6 +87,9 @@ def _conv(imp: Importer, n, attrs):
     wscale = None if wc.scale is None else wc.scale.reshape(weights.shape)
     consts = {"W": Const(weights, wc.fixed, wscale)}
     bias = imp.const(n, n.input[2], "bias", quantized=True, scaled=True) if len(n.input) > 2 and n.input[2] else None
+    if bias is not None and bias.values.shape != (m,):
+        raise ModelError(f"{imp.where(n)}: bias of shape {list(bias.values.shape)}; ONNX Conv takes one value per "
+                         f"output channel, shape [{m}]")
     attrs = {"in_hwc": (h, w, c), "out_hwc": (oh, ow, m), "kernel": (kh, kw), "strides": strides,
              "dilations": dil, "pads": pads, "group": group}
     shape = _out_shape(dims, oh, ow, m)

@@ -28,9 +28,13 @@ def _alias(imp: Importer, n, attrs):
 
 @handler("Constant")
 def _constant(imp: Importer, n, attrs):
-    if "value" not in attrs:
-        raise UnsupportedError(f"{imp.where(n)}: only the 'value' form of Constant is supported")
-    imp.consts[n.output[0]] = Const(numpy_helper.to_array(attrs["value"]).astype(np.float64))
+    forms = {"value": lambda v: numpy_helper.to_array(v), "value_float": np.float64, "value_floats": np.array,
+             "value_int": np.int64, "value_ints": np.array}
+    given = [k for k in attrs if k in forms]
+    if len(given) != 1:
+        raise UnsupportedError(f"{imp.where(n)}: a Constant needs exactly one of {', '.join(forms)} "
+                               f"(sparse and string values are not supported), got {', '.join(attrs) or 'none'}")
+    imp.consts[n.output[0]] = Const(np.asarray(forms[given[0]](attrs[given[0]]), np.float64))
 
 
 @handler("Quant", "IntQuant")
@@ -269,6 +273,9 @@ def _trunc(imp: Importer, n, attrs):
     the spec when X is on a fixed-point grid (QONNX_SEMANTICS.md, Trunc v2)."""
     if _domain_version(imp, n.domain) < 2:
         raise UnsupportedError(f"{imp.where(n)}: Trunc v1 (output multiplied by the input scale) is not supported")
+    if len(n.input) != 6:
+        raise ModelError(f"{imp.where(n)}: Trunc v2 takes 6 inputs (X, scale, zeropt, in_bitwidth, out_scale, "
+                         f"out_bitwidth), got {len(n.input)}")
     scale, zeropt, _, out_scale, out_bits = (imp.const(n, i, "Trunc parameter").values for i in n.input[1:6])
     where = imp.where(n)
     q_in = IntQuant.from_inputs(scale, zeropt, 64, signed=1, narrow=0, rounding_mode="ROUND", where=where)

@@ -93,6 +93,9 @@ def _div(imp, n, attrs):
     c = imp.const(n, n.input[1], "divisor", quantized=True)
     if c.quantized:
         raise UnsupportedError(f"{imp.where(n)}: division by a quantized constant")
+    if np.any(c.values == 0):
+        raise ModelError(f"{imp.where(n)}: divides by zero (the divisor constant '{n.input[1]}' holds 0); fixed "
+                         "point has no infinity")
     # hardware: a multiply by 1/c (exact for powers of two, else typed like any float constant);
     # the reference's own float32 division is kept for a following quantizer (fuse_requantizer)
     imp.consts[n.output[0] + "@recip"] = Const(1.0 / c.values)
@@ -112,6 +115,9 @@ def _batchnorm(imp: Importer, n, attrs):
     if any(imp.const(n, i, "parameter", quantized=True, scaled=True).quantized for i in n.input[1:5]):
         raise UnsupportedError(f"{imp.where(n)}: quantized BatchNorm parameters are not supported")
     gamma, beta, mean, var = (imp.const(n, i, "parameter").values for i in n.input[1:5])
+    if any(p.ndim != 1 for p in (gamma, beta, mean, var)):
+        raise ModelError(f"{imp.where(n)}: scale, B, mean and var must be 1-D (one value per channel), got shapes "
+                         f"{[list(p.shape) for p in (gamma, beta, mean, var)]}")
     sem = imp.semantic_shape(n, n.input[0])
     channels = sem[0]
     if gamma.size != channels:
@@ -188,6 +194,7 @@ def _pad(imp: Importer, n, attrs):
     begin, end = pads[:rank], pads[rank:]
     if begin[0] or end[0] or min(pads) < 0:
         raise UnsupportedError(f"{imp.where(n)}: padding the batch axis or negative pads")
+    imp.check_size(imp.where(n), [d + b + e for d, b, e in zip(sem, begin[1:], end[1:])])
     src = np.arange(x.out.size).reshape(x.out.shape)  # memory layout of the input
     mem_begin = [begin[1 + s] for s in order]
     mem_end = [end[1 + s] for s in order]

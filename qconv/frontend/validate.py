@@ -72,7 +72,7 @@ def _check_opsets(model: onnx.ModelProto, source: str) -> int:
     if not versions:
         raise ModelError(f"{source}: the model declares no opset for the default ONNX domain "
                          "(opset_import); re-export it, or add one with onnx.helper.make_opsetid('', N)")
-    if len(versions) > 1:
+    if len(set(versions)) > 1:
         raise ModelError(f"{source}: the model declares the default ONNX domain's opset {len(versions)} times "
                          f"({', '.join(map(str, versions))}); keep one")
     version = versions[0]
@@ -112,7 +112,14 @@ def _constants(g: onnx.GraphProto):
 
 
 def _check_constants(g: onnx.GraphProto, source: str) -> None:
+    """Constants that nodes read are numeric and finite; infinite Clip bounds mean "no bound"."""
+    read = {i for n in g.node for i in n.input}
+    bounds = {i for n in g.node if n.op_type == "Clip" for i in n.input[1:3]}
     for what, name, t in _constants(g):
+        if name not in read:
+            continue
+        if t.data_type not in TensorProto.DataType.values() or t.data_type == TensorProto.UNDEFINED:
+            raise ModelError(f"{source}: {what} '{name}' has no valid element type ({t.data_type})")
         if t.data_type in NON_NUMERIC and t.data_type != TensorProto.BOOL:
             raise UnsupportedError(f"{source}: {what} '{name}' has element type {NON_NUMERIC[t.data_type]}; "
                                    "qconv computes on real numbers")
@@ -123,7 +130,8 @@ def _check_constants(g: onnx.GraphProto, source: str) -> None:
         except Exception:  # noqa: BLE001  (onnx raises several types for inconsistent raw data)
             raise ModelError(f"{source}: {what} '{name}' cannot be read (its data does not match its "
                              f"shape {list(t.dims)})") from None
-        bad = int(np.count_nonzero(~np.isfinite(values.astype(np.float64))))
+        values = values.astype(np.float64)
+        bad = int(np.count_nonzero(np.isnan(values) if name in bounds else ~np.isfinite(values)))
         if bad:
             raise ModelError(f"{source}: {what} '{name}' holds {bad} NaN/Inf value{'s' * (bad > 1)}; fixed point "
                              "has no NaN or infinity: fix the weights (e.g. a diverged training run or a "
@@ -177,15 +185,20 @@ def _check_acyclic(g: onnx.GraphProto, source: str) -> None:
 
 def _check_node(n: onnx.NodeProto, ctx, opset: int) -> None:
     where = node_name(n)
+    names = [a.name for a in n.attribute]
+    twice = sorted({a for a in names if names.count(a) > 1})
+    if twice:
+        raise ModelError(f"{where}: attribute{'s' * (len(twice) > 1)} {', '.join(map(repr, twice))} given twice")
     if n.domain in STANDARD_DOMAINS or n.domain in CHANNELS_LAST_DOMAINS:
         node = n
+        if n.domain:  # 'ai.onnx' or a channels-last domain: checked as the standard op
+            node = onnx.NodeProto()
+            node.CopyFrom(n)
+            node.domain = ""
         if n.domain in CHANNELS_LAST_DOMAINS:  # a standard op on channels-last data
             if n.op_type not in CHANNELS_LAST_OPS:
                 raise UnsupportedError(f"{where}: domain '{n.domain}' defines only {', '.join(CHANNELS_LAST_OPS)}; "
                                        f"a channels-last {n.op_type} does not exist (use the standard domain '')")
-            node = onnx.NodeProto()
-            node.CopyFrom(n)
-            node.domain = ""
         if not onnx.defs.has(node.op_type):
             return  # the importer names the unsupported op
         try:

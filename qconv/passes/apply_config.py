@@ -78,9 +78,7 @@ def _append_activation(graph: Graph, node: Node, q) -> None:
     """A Dense/Conv layer's activation=q: applied to its output."""
     hw = q.hardware().require_exact()
     node.attrs.setdefault("qkeras", QKerasInfo())["activation"] = q
-    name = f"{node.name}_{q.name}"
-    while name in graph:
-        name += "_"
+    name = graph.fresh_name(f"{node.name}_{q.name}")
     where = f"config activation {q} on {node.describe()}"
     if hw.kind == "fixed" and hw.scale is None:
         new = Node(name, "Quant", [node.name], TensorType(node.out.shape), attrs={"type": hw.fixed}, origin=where)

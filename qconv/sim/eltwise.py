@@ -48,8 +48,9 @@ def eltwise(node, xs, xts):
 @kernel("Concat")
 def concat(node, xs, xts):
     axis = 1 + node.attrs["axis"]
-    parts = [node.out.fixed.cast(x, t) for x, t in zip(xs, xts)]
-    return np.concatenate(parts, axis=axis), None
+    parts = [node.out.fixed.cast(x, t, return_overflow=True) for x, t in zip(xs, xts)]
+    return (np.concatenate([y for y, _ in parts], axis=axis),
+            np.concatenate([np.broadcast_to(o, y.shape) for y, o in parts], axis=axis))
 
 
 @kernel("Gather")

@@ -5,8 +5,9 @@ Every IR node name becomes C++ identifiers in the generated project: the node's 
 `config_<name>`, constant arrays (`<name>_w`, `<name>_b`, ...), a header guard and a file
 `weights/<name>.h`. `CppNames.unique` turns any ONNX name into a readable identifier that
 
-- holds only [A-Za-z0-9_], starts with a letter, has no double underscore (reserved in C++);
-- is no C++ keyword and none of the names the project itself uses (ap_fixed, hls, std, ...);
+- holds only [A-Za-z0-9_] and starts with a letter;
+- is no C++ keyword and none of the names the project itself uses (ap_fixed, hls, std, the
+  generated code's locals, ...);
 - is at most MAX_LENGTH characters (a long name is cut and keeps a hash of the full one, so that
   file names stay short);
 - differs from every other name in the project, also in upper case (size macros), and none of
@@ -31,22 +32,29 @@ private protected public register reinterpret_cast requires return short signed 
 static_cast struct switch template this thread_local throw true try typedef typeid typename union unsigned
 using virtual void volatile wchar_t while xor xor_eq
 """.split())
-# names of the headers, libraries and generated code a project includes
+# names of the headers, libraries and macros a project uses, and the locals that the generated top
+# function (templates/layers, templates/firmware) and testbench (hls_testbench) declare
 PROJECT_NAMES = frozenset("""
 ap_fixed ap_ufixed ap_int ap_uint ap_o_mode ap_q_mode hls std qconv nnet main stream size_t int8_t int16_t
-int32_t int64_t uint8_t uint16_t uint32_t uint64_t defines parameters weights config assert printf
+int32_t int64_t uint8_t uint16_t uint32_t uint64_t defines parameters weights config assert printf EOF NULL
+stdin stdout stderr errno
+argc argv fin fout in_path out_path raw samples sep i qconv_trace_file
+alpha_raw beta_raw lo_raw hi lo batch count_include_pad dil_h groups has_bias has_lo in_h is_max kern_h n n_in
+n_out n_thr num_bits out_h outer pad_top stride_h table_size weight_raw bias_raw const_raw shift_raw
 """.split())
-# identifiers generated from a node name x: x_<suffix>, <prefix>_x
+# identifiers generated from a node name x: x_<suffix>, <prefix>_x, X_CONSTANTS_H_
 DERIVED_SUFFIXES = ("t", "out", "w", "b", "c", "idx", "thr", "table", "slope", "shift", "recip", "levels", "exp")
 DERIVED_PREFIXES = ("config", "n")
 
 
 def sanitize(name: str) -> str:
-    """A readable identifier for `name` (not yet checked for clashes)."""
-    out = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9]", "_", name)).strip("_") or "t"
+    """A readable identifier for `name` (not yet checked for clashes): other characters become
+    '_', a leading digit gets 'n_', a C++ keyword or a name the project uses gets 't_'."""
+    out = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name).strip("_") or "t"
     if not out[0].isalpha():
         out = "n_" + out
-    if out.lower() in CPP_KEYWORDS or out.lower() in PROJECT_NAMES or re.fullmatch(r"out\d+", out.lower()):
+    if (out in CPP_KEYWORDS or out in PROJECT_NAMES or out.lower().startswith("qconv")
+            or re.fullmatch(r"out\d+", out)):
         out = "t_" + out
     if len(out) > MAX_LENGTH:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
@@ -55,26 +63,40 @@ def sanitize(name: str) -> str:
 
 
 def _derived(name: str) -> set[str]:
-    """The identifiers generated from `name` (C++ is case-sensitive; macros and header guards are
-    upper case, so two names that differ only in case would clash there)."""
+    """The identifiers generated from a node's `name` (C++ is case-sensitive; macros and header
+    guards are upper case, so two names that differ only in case would clash there)."""
+    upper = name.upper()
     return ({name} | {f"{name}_{s}" for s in DERIVED_SUFFIXES} | {f"{p}_{name}" for p in DERIVED_PREFIXES}
-            | {f"N_{name.upper()}", name.upper()})
+            | {upper, f"N_{upper}", f"{upper}_CONSTANTS_H_"})
+
+
+def _function_identifiers(name: str) -> set[str]:
+    """What the top function `name` generates: the function, its files' header guards and the
+    testbench and project names."""
+    upper = name.upper()
+    return {name, f"{name}_test", f"{name}_csim", f"{name}_prj", f"{upper}_H_", f"{upper}_DEFINES_H_",
+            f"{upper}_PARAMETERS_H_"}
 
 
 class CppNames:
     """The names handed out so far in one project: the top function's, then every node's."""
 
     def __init__(self, function: str):
-        self.function = sanitize(function)  # the top function (its own identifiers end in _H_, _test...)
-        self.taken: set[str] = set()        # node names and the identifiers derived from them
+        self.function = sanitize(function)
+        self.function_ids = _function_identifiers(self.function)
+        self.taken: set[str] = set()  # node names and the identifiers derived from them
 
     def unique(self, base: str, is_input: bool = False) -> str:
-        """A fresh name for a node; an input's array is named exactly so, so it may not be the
-        top function's name."""
+        """A fresh node name made from `base`: none of its derived identifiers is taken. A graph
+        input's array is named exactly so; other nodes' arrays are `<name>_out`."""
         stem = sanitize(base)
         name, k = stem, 1
-        while _derived(name) & self.taken or (is_input and name == self.function):
+        while self._clash(name, is_input):
             k += 1
             name = f"{stem}_{k}"
         self.taken |= _derived(name)
         return name
+
+    def _clash(self, name: str, is_input: bool) -> bool:
+        own = _derived(name)
+        return bool(own & self.taken or (own if is_input else own - {name}) & self.function_ids)
