@@ -179,6 +179,7 @@ def _report_overflow(graph, result):
 def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types, types):
     """Write the HLS project for a model (and optionally run its C simulation)."""
     from .backend.project import HlsOptions, write_project
+    from .report import test_data_section
     from .pipeline import compile_model, load_inputs, random_inputs
     from .sim import Changes, quantize_inputs, run
     from .toolchain import find_ap_types
@@ -192,6 +193,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
         mantissas = random_inputs(graph, samples, seed, types["max_memory"])
     result = run(graph, mantissas, budget=types["max_memory"])
     result.overflows = {**changes.overflows, **result.overflows}
+    result.clipped = {**changes.clipped, **result.clipped}
     try:
         headers = str(find_ap_types(ap_types))
     except QconvError:
@@ -200,8 +202,9 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
         headers = "/path/to/ap_types"
     meta = {**types, "model": str(Path(model).resolve()),
             "config": str(Path(types["config"]).resolve()) if types["config"] else None}
-    write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta)
     n = next(iter(mantissas.values())).shape[0]
+    write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta,
+                  test_data_section(result, n))
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
                f"in {time.perf_counter() - t0:.2f} s")
     _report_overflow(graph, result)

@@ -296,12 +296,42 @@ def markdown(rep: dict) -> str:
     acc = rep["totals"]["accumulator_bits"]
     lines += ["", f"Accumulator bits (sum over Dense/Conv layers): tight {acc['tight']}, qtools rule {acc['qtools']}, "
               f"hls4ml auto rule {acc['hls4ml']}.", "", f"Cost model: {rep['cost_model']}.", ""]
+    if "test_data" in rep:
+        lines += _test_data_markdown(rep["test_data"])
     return "\n".join(lines)
 
 
-def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight") -> dict:
-    """report.json and report.md in the project folder `out`."""
+def test_data_section(result, samples: int) -> dict:
+    """What the build's test data did at each cast (a sim.SimResult): clipping by declared
+    quantizers (by design) and overflow of types qconv or an option chose (a real loss)."""
+    layers = {name: {"clipped_low": c.low, "clipped_high": c.high, "values": c.total}
+              for name, c in result.clipped.items()}
+    for name, count in result.overflows.items():
+        layers.setdefault(name, {})["overflow"] = count
+    for name, count in result.accumulator_overflows.items():
+        layers.setdefault(name, {})["accumulator_overflow"] = count
+    return {"samples": samples, "layers": layers}
+
+
+def _test_data_markdown(section: dict) -> list[str]:
+    lines = [f"Test data ({section['samples']} samples):", ""]
+    for name, d in section["layers"].items():
+        if d.get("clipped_low", 0) + d.get("clipped_high", 0):
+            n = d["clipped_low"] + d["clipped_high"]
+            lines.append(f"- {name}: quantizer clipped {n} of {d['values']} values ({100 * n / d['values']:.2f}%; "
+                         f"{d['clipped_low']} low, {d['clipped_high']} high)")
+        for key in ("overflow", "accumulator_overflow"):
+            if d.get(key):
+                lines.append(f"- {name}: **{key.replace('_', ' ')}** of {d[key]} values")
+    return lines + (["- no value clipped or overflowed", ""] if len(lines) == 2 else [""])
+
+
+def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight", test_data: dict | None = None) -> dict:
+    """report.json and report.md in the project folder `out`; `test_data` (test_data_section) adds
+    the clipping and overflow counts of the project's test samples."""
     rep = build_report(graph, accumulator)
+    if test_data is not None:
+        rep["test_data"] = test_data
     out = Path(out)
     (out / "report.json").write_text(json.dumps(rep, indent=2))
     (out / "report.md").write_text(markdown(rep))

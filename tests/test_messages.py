@@ -187,3 +187,17 @@ def test_captured_warnings_are_counted_not_printed(capsys):
         warnings.warn("from a library", UserWarning)
     assert len(caught) == 2
     assert capsys.readouterr().err == ""
+
+
+def test_build_report_has_the_test_datas_clipping(tmp_path):
+    """`qconv build` writes the clipping of its test samples into report.json and report.md."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from make_jet_mlp import make_model
+    onnx.save(make_model(), str(tmp_path / "jet.onnx"))
+    r = CliRunner().invoke(main, ["build", str(tmp_path / "jet.onnx"), "-o", str(tmp_path / "prj"), "--samples", "200"])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "prj/report.json").read_text())["test_data"]
+    assert data["samples"] == 200
+    assert data["layers"]["relu0"] == {"clipped_low": 0, "clipped_high": 15, "values": 12800}
+    assert "- relu0: quantizer clipped 15 of 12800 values (0.12%; 0 low, 15 high)" in \
+        (tmp_path / "prj/report.md").read_text()

@@ -75,9 +75,10 @@ def _env() -> jinja2.Environment:
 
 def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
                   expected: dict[str, np.ndarray] | None = None, hls: HlsOptions = HlsOptions(),
-                  ap_types: str = "/path/to/ap_types", meta: dict | None = None) -> Path:
+                  ap_types: str = "/path/to/ap_types", meta: dict | None = None, test_data: dict | None = None) -> Path:
     """Render the project into `out`. `inputs` (input node -> mantissas) and `expected`
-    (output name -> mantissas) become the testbench data when given."""
+    (output name -> mantissas) become the testbench data when given; `test_data`
+    (report.test_data_section) goes into the report."""
     out = Path(out)
     fw = out / "firmware"
     for sub in (fw / "weights", fw / "qconv", out / "tb", out / "tb_data"):
@@ -116,7 +117,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
     from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
-    write_report(graph, out, (meta or {}).get("accumulator"))
+    write_report(graph, out, (meta or {}).get("accumulator"), test_data)
     return out
 
 
