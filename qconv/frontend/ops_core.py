@@ -9,7 +9,7 @@ from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Node
 from ..fixed import FixedType
 from ..quantizers import IntQuant
-from ..quantizers.qonnx import power_of_two_exponent
+from ..numeric import po2_exponent
 from .importer import Importer, handler
 
 
@@ -56,7 +56,7 @@ def _quant(imp: Importer, n, attrs):
         return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
                              rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
-    po2 = all(power_of_two_exponent(float(v)) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
+    po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
     if imp.is_const(n.input[0]):
         src = imp.consts[n.input[0]]
         if src.quantized:
@@ -94,14 +94,14 @@ def scaled(imp: Importer, n, c: Const, factor: float, what: str) -> Const:
         return c
     if not c.quantized:
         return Const(c.values * factor)
-    m, e = np.frexp(abs(factor))
-    if m != 0.5 or factor < 0:
+    e = po2_exponent(factor)
+    if e is None:
         raise UnsupportedError(f"{imp.where(n)}: {what}={factor} on a quantized constant must be a "
                                "positive power of two to stay exact")
     if c.scale is not None:  # integers times a float scale: the power of two goes into the scale
         return Const(c.values, c.fixed, c.scale * factor)
     f = c.fixed
-    return Const(c.values, type(f)(f.width, f.integer + int(e) - 1, f.signed, f.rounding, f.overflow))
+    return Const(c.values, type(f)(f.width, f.integer + e, f.signed, f.rounding, f.overflow))
 
 
 def per_channel(imp: Importer, n, c: Const, channels: int, what: str) -> Const:

@@ -5,7 +5,7 @@ Registered into `infer_types.RULES` (types) and called from `build_tables` (Soft
 
 Constants. ONNX gives slopes, alpha/beta and clip bounds as float32 (attributes) or float32
 initializers; every such value is a dyadic rational with at most 24 significant bits, so it has
-an exact fixed-point form (`exact_fraction`). A quantized initializer (QONNX Quant) is used as it
+an exact fixed-point form (`numeric.exact_frac`). A quantized initializer (QONNX Quant) is used as it
 is. Where the float constants are not exactly a short fixed-point number we pick their precision:
 - with a declared output type (an absorbed quantizer or --default-type), the constants get the
   fewest fraction bits F (rounded to nearest) for which the layer's output equals, on *every*
@@ -72,6 +72,7 @@ import numpy as np
 from ..errors import TypeOverflowError, UnsupportedError
 from ..fixed import FixedType, product_type, sum_type, union_type
 from ..ir import Const, Node
+from ..numeric import codes_type, exact_frac, po2_exponent, quantize_at
 
 FIT_CHECK_LIMIT = 1 << 22      # input mantissas x constants evaluated per candidate precision
 TABLE_FRAC = 15                # fraction bits of the default table-activation outputs
@@ -88,44 +89,10 @@ def softmax_frac(out_frac: int, n: int) -> int:
 
 
 # ----- exact constants ------------------------------------------------------------------------
-def exact_fraction(values) -> int:
-    """The fewest fraction bits (possibly negative) that represent every value exactly."""
-    best = -64
-    for v in np.asarray(values, np.float64).reshape(-1):
-        if not np.isfinite(v):
-            raise UnsupportedError(f"constant {v} is not finite")
-        if v == 0:
-            continue
-        fr = Fraction(float(v))
-        f = fr.denominator.bit_length() - 1
-        if f == 0:  # an integer: strip trailing zero bits
-            n = abs(fr.numerator)
-            f = -((n & -n).bit_length() - 1)
-        best = max(best, f)
-    return best if best > -64 else 0
-
-
-def quantize_at(values, frac: int) -> np.ndarray:
-    """Values rounded to nearest (ties up) on the grid 2^-frac, as int64 mantissas (exact)."""
-    out = [math.floor(Fraction(float(v)) * Fraction(2) ** frac + Fraction(1, 2))
-           for v in np.asarray(values, np.float64).reshape(-1)]
-    return np.array(out, np.int64).reshape(np.shape(values))
-
-
-def mantissa_type(mant, frac: int) -> FixedType:
-    """The narrowest FixedType (TRN, WRAP) with `frac` fraction bits holding these mantissas."""
-    m = [int(v) for v in np.asarray(mant, np.int64).reshape(-1)] or [0]
-    signed = min(m) < 0
-    if signed:
-        width = max((v if v >= 0 else ~v).bit_length() for v in m) + 1
-    else:
-        width = max(max(v.bit_length() for v in m), 1)
-    return FixedType(width, width - frac, signed)
-
-
 def const_at(values, frac: int) -> Const:
     mant = quantize_at(values, frac)
-    return Const(mant, mantissa_type(mant, frac))
+    lo, hi = (mant.min(), mant.max()) if mant.size else (0, 0)
+    return Const(mant, codes_type(lo, hi, frac))
 
 
 def _all_mantissas(t: FixedType, negative_only=False) -> np.ndarray | None:
@@ -142,7 +109,7 @@ def fit_constants(values: list, evaluate, xs: np.ndarray | None) -> tuple[list[C
     """The fewest common fraction bits F for float constants `values` (a list of arrays) such that
     evaluate(consts, xs) equals evaluate(exact consts, xs) on every input mantissa in xs.
     Returns (consts, exact)."""
-    f_exact = max(exact_fraction(v) for v in values)
+    f_exact = max(exact_frac(v) for v in values)
     exact = [const_at(v, f_exact) for v in values]
     if xs is None or xs.size * max(np.size(v) for v in values) > FIT_CHECK_LIMIT:
         return exact, True
@@ -168,12 +135,10 @@ def prelu_negative(x: np.ndarray, x_t: FixedType, node: Node, out: FixedType, sl
     return out.cast(x * per, product_type(x_t, slope.fixed), return_overflow=True)
 
 
-def _po2_exponent(values) -> int | None:
+def _uniform_po2(values) -> int | None:
+    """k when every slope is the same positive power of two 2^k (a shift), else None."""
     v = np.unique(np.asarray(values, np.float64))
-    if v.size != 1 or v[0] <= 0:
-        return None
-    m, e = math.frexp(float(v[0]))
-    return e - 1 if m == 0.5 else None
+    return po2_exponent(v[0]) if v.size == 1 else None
 
 
 def _prelu_rule(node, ins, options):
@@ -181,10 +146,10 @@ def _prelu_rule(node, ins, options):
     declared = node.out.fixed or options.default_type
     if "slope" in node.consts:  # a quantized slope constant
         c = node.consts["slope"]
-        shift = _po2_exponent(c.as_float())
+        shift = _uniform_po2(c.as_float())
     else:
         floats = node.attrs.pop("slope_values")
-        shift = _po2_exponent(floats)
+        shift = _uniform_po2(floats)
     if shift is not None:
         node.consts.pop("slope", None)
         node.attrs["shift"] = shift
@@ -260,7 +225,7 @@ def _clip_rule(node, ins, options):
         v = float(c.as_float().reshape(-1)[0])
         if (key == "lo" and v <= x_t.min_value) or (key == "hi" and v >= x_t.max_value):
             continue  # never active: no bound, no extra bits
-        bounds[key] = c if c.quantized else const_at(np.array(v), exact_fraction([v]))
+        bounds[key] = c if c.quantized else const_at(np.array(v), exact_frac([v]))
     clamp = x_t
     for c in bounds.values():
         if not clamp.contains(c.fixed) and not _holds(clamp, c):
@@ -273,7 +238,7 @@ def _clip_rule(node, ins, options):
     lo = node.consts["lo"].values[0] if "lo" in node.consts else clamp.cast(x_t.min_mantissa, x_t)
     hi = node.consts["hi"].values[0] if "hi" in node.consts else clamp.cast(x_t.max_mantissa, x_t)
     lo, hi = min(lo, hi), hi  # lo > hi: every output is hi
-    return mantissa_type([lo, hi], clamp.frac)
+    return codes_type(lo, hi, clamp.frac)
 
 
 # ----- tables ---------------------------------------------------------------------------------
@@ -289,7 +254,7 @@ def table_output(node, x_t: FixedType, functions) -> FixedType:
     params = node.attrs.get("params", {})
     ends = g(x_t.to_float(np.array([x_t.min_mantissa, x_t.max_mantissa])), **params)
     mant = quantize_at(ends, f)
-    t = mantissa_type(list(mant) + [0], f)
+    t = codes_type(min(mant.min(), 0), max(mant.max(), 0), f)
     return FixedType(t.width, t.integer, t.signed, "RND", "SAT")
 
 

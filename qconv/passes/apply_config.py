@@ -22,7 +22,7 @@ from ..errors import UnsupportedError
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node, TensorType
 from ..qtools import QKerasInfo
-from ..quantizers.hardware import constant_fixed
+from ..numeric import constant_fixed
 
 ACTIVATION_OPS = {"Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "Elu", "Selu", "Clip", "Softmax"}
 

@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..fixed import FixedType, accumulate_type, product_type, sum_type, union_type
 from ..ir import Const, Graph
+from ..numeric import po2_exponents
 from . import activations, size_accumulators
 
 TABLE_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
@@ -82,7 +83,8 @@ def pool_recip(counts: np.ndarray, max_count: int) -> Const:
     exact when every count that occurs is a power of two, else rounded (RND) to
     ceil(log2(max_count)) + RECIP_EXTRA_BITS fraction bits."""
     used = np.unique(counts)
-    po2 = all(int(c) & (int(c) - 1) == 0 for c in used if c > 0)
+    used = used[used > 0]
+    po2 = used.size == 0 or po2_exponents(used) is not None
     frac = math.ceil(math.log2(max(max_count, 1))) + (0 if po2 else RECIP_EXTRA_BITS)
     t = FixedType(frac + 1, 1, signed=False, rounding="RND")
     values = [0.0] + [1.0 / c for c in range(1, max_count + 1)]
