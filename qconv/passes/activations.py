@@ -65,11 +65,10 @@ ap_fixed<16,6> logits and n = 10, 256 for ap_fixed<8,3>; over 65536 entries are 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
-from ..errors import TypeOverflowError, UnsupportedError
+from ..errors import TypeOverflowError
 from ..fixed import FixedType, product_type, sum_type, union_type
 from ..ir import Const, Node
 from ..numeric import codes_type, exact_frac, po2_exponent, quantize_at
