@@ -13,6 +13,9 @@ it; it imports only `fixed` and `errors`):
   `constant_fixed` (narrowest type and mantissas of float constants) and `exact_signed_type`
   (a signed type symmetric around zero, for constants whose sign may flip) are built from it.
 - `quantize_at`: floats rounded to nearest (ties up) on a 2^-frac grid, as exact int64 mantissas.
+- `prelu_negative`, `hard_sigmoid_exact`: the exact mantissa arithmetic of two activations, which
+  the type rules evaluate to choose constants and the simulator runs (so the simulator needs
+  nothing from the passes).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import TypeOverflowError, UnsupportedError
-from .fixed import MAX_WIDTH, FixedType
+from .fixed import MAX_WIDTH, FixedType, product_type, sum_type, union_type
 
 
 # ----- powers of two -----------------------------------------------------------------------------
@@ -133,3 +136,38 @@ def exact_signed_type(values, max_width: int) -> FixedType | None:
     top = max(int(np.max(np.abs(np.ldexp(v, frac)), initial=0.0)), 1)
     t = codes_type(-top, top, frac)
     return t if t.width <= max_width else None
+
+
+# ----- exact activation arithmetic ---------------------------------------------------------------
+# The type rules (analysis/activations.py) fit their constants by evaluating exactly this
+# arithmetic on every input mantissa; the simulator (sim/activation.py) runs it.
+def prelu_negative(x: np.ndarray, x_t: FixedType, out: FixedType, shift: int | None = None,
+                   slope: np.ndarray | None = None, slope_t: FixedType | None = None,
+                   inner: int = 1, period: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """PRelu's negative branch on mantissas x (flat per sample, (..., size)), cast into `out`, and
+    whether each value overflowed: x reinterpreted with `shift` more integer bits (a power-of-two
+    slope 2^shift), else x times the slope mantissas of type `slope_t`, broadcast as
+    slope[(i // inner) % period]."""
+    if shift is not None:
+        shifted = FixedType(x_t.width, x_t.integer + shift, x_t.signed)
+        return out.cast(x, shifted, return_overflow=True)
+    s = np.asarray(slope).reshape(-1)
+    i = np.arange(x.shape[-1])
+    per = s[(i // inner) % period]
+    return out.cast(x * per, product_type(x_t, slope_t), return_overflow=True)
+
+
+def hard_sigmoid_accum(x_t: FixedType, a_t: FixedType, b_t: FixedType) -> FixedType:
+    """The exact type of x * alpha + beta, widened to hold 0 and 1 for the clamp."""
+    exact = sum_type(product_type(x_t, a_t), b_t)
+    return union_type(exact, FixedType(2, 2, True))
+
+
+def hard_sigmoid_exact(x: np.ndarray, x_t: FixedType, a: np.ndarray, a_t: FixedType, b: np.ndarray,
+                       b_t: FixedType) -> tuple[np.ndarray, FixedType]:
+    """clamp(x * alpha + beta, 0, 1) as exact mantissas of `hard_sigmoid_accum` (alpha, beta:
+    scalar mantissas a, b of types a_t, b_t); returns (mantissas, accumulator type)."""
+    acc = hard_sigmoid_accum(x_t, a_t, b_t)
+    t = (x * np.asarray(a).reshape(()) << (acc.frac - x_t.frac - a_t.frac)) + \
+        (np.asarray(b).reshape(()) << (acc.frac - b_t.frac))
+    return np.clip(t, 0, 1 << acc.frac), acc

@@ -128,7 +128,7 @@ def _mult_cost(kind: str, wx: int, ww: int) -> tuple[int, int]:
 
 def _mac_row(graph: Graph, node: Node, row: dict) -> None:
     from . import qtools
-    from .passes.size_accumulators import hls4ml_type, tight_type
+    from .analysis.accumulators import hls4ml_type, tight_type
     x = graph.node(node.inputs[0]).out.fixed
     w, b = node.consts["W"], node.consts.get("b")
     acc = node.attrs["accum"]

@@ -20,7 +20,7 @@ from qconv import qtools
 from qconv.errors import QconvError
 from qconv.fixed import FixedType
 from qconv.ir import TensorType
-from qconv.passes.size_accumulators import hls4ml_type, parse_mode, tight_type
+from qconv.analysis.accumulators import hls4ml_type, parse_mode, tight_type
 from qconv.pipeline import compile_model, random_inputs
 from qconv.sim import arith, run
 from qconv.sim.registry import KERNELS

@@ -1,5 +1,5 @@
 """Importers of activation functions. Element-wise ones keep their input's memory order;
-Softmax maps its ONNX axis to a memory axis. Semantics and types: qconv/passes/activations.py.
+Softmax maps its ONNX axis to a memory axis. Semantics and types: qconv/analysis/activations.py.
 
   Sigmoid, Tanh, Elu, Selu   Table (fn, params): exact lookup tables (passes/build_tables.py)
   LeakyRelu, PRelu           PRelu: y = x >= 0 ? x : slope * x (slope broadcast in memory order)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
+from .options import Options
 
 COMMUTING = {"Dense", "Conv", "Relu", "Pool", "Reshape", "Transpose", "Gather"}
 
@@ -109,7 +110,7 @@ def _move_after(graph: Graph, muls: list[Node], node: Node) -> None:
     node.attrs["exact_output"] = True  # integers (sums, maxima...), scaled afterwards: no cast between
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     moved = True
     while moved:
         moved = False

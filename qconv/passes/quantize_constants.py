@@ -14,19 +14,20 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir import Graph
 from ..numeric import exact_signed_type
+from .options import Options
 
 EXACT_MAX_WIDTH = {"c": 40, "t": 40, "b": 40}  # constants typed exactly when they fit (float32: <= 40 bits)
 
 
-def apply(graph: Graph, options) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for node in graph.topo():
         for key, c in node.consts.items():
             if c.quantized:
                 continue
             t = options.default_type
-            if key == "b" and node.attrs.get("folded_bn") and getattr(options, "accumulator", "") == "qtools":
+            if key == "b" and node.attrs.get("folded_bn") and options.accumulator.kind == "qtools":
                 # QKeras' folded bias is float32; --accumulator qtools then quantizes it to the
-                # accumulator type (populate_bias_quantizer_from_accumulator, size_accumulators)
+                # accumulator type (populate_bias_quantizer_from_accumulator, analysis/accumulators.py)
                 c.values = np.asarray(c.values, np.float32).astype(np.float64)
                 t = None
             if key in EXACT_MAX_WIDTH and (t is None or key != "b"):

@@ -1,7 +1,9 @@
 """Type rules and constants of the arithmetic activations (PRelu/LeakyRelu, HardSigmoid, Clip),
 the default output types of the table activations, and the Softmax exp table.
 
-Registered into `infer_types.RULES` (types) and called from `build_tables` (Softmax table).
+Registered into `passes.infer_types.RULES` (types) and called from `passes.build_tables` (Softmax
+table); the exact PRelu/HardSigmoid arithmetic they evaluate is `qconv.numeric`'s, which the
+simulator runs too.
 
 Constants. ONNX gives slopes, alpha/beta and clip bounds as float32 (attributes) or float32
 initializers; every such value is a dyadic rational with at most 24 significant bits, so it has
@@ -69,9 +71,10 @@ import math
 import numpy as np
 
 from ..errors import TypeOverflowError
-from ..fixed import FixedType, product_type, sum_type, union_type
+from ..fixed import FixedType, product_type, union_type
 from ..ir import Const, Node
-from ..numeric import codes_type, exact_frac, po2_exponent, quantize_at
+from ..numeric import (codes_type, exact_frac, hard_sigmoid_accum, hard_sigmoid_exact, po2_exponent, prelu_negative,
+                       quantize_at)
 
 FIT_CHECK_LIMIT = 1 << 22      # input mantissas x constants evaluated per candidate precision
 TABLE_FRAC = 15                # fraction bits of the default table-activation outputs
@@ -79,6 +82,15 @@ SIGMOID_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
 TANH_OUTPUT = FixedType(17, 2, signed=True, rounding="RND", overflow="SAT")
 SOFTMAX_OUTPUT = SIGMOID_OUTPUT
 SOFTMAX_MAX_TABLE = 1 << 16
+# the functions of Table activations (build_tables tabulates them; table_output types them)
+FUNCTIONS = {
+    "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1/(1+exp(-x)), no overflow warnings
+    "tanh": np.tanh,
+    # ONNX Elu/Selu (attrs params: alpha, gamma); monotone unless alpha < 0 (attrs monotone)
+    "elu": lambda x, alpha=1.0: np.where(x >= 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda x, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875:
+        gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+}
 
 
 def softmax_frac(out_frac: int, n: int) -> int:
@@ -121,26 +133,13 @@ def fit_constants(values: list, evaluate, xs: np.ndarray | None) -> tuple[list[C
 
 
 # ----- PRelu ----------------------------------------------------------------------------------
-def prelu_negative(x: np.ndarray, x_t: FixedType, node: Node, out: FixedType, slope: Const | None = None):
-    """out-typed results of the negative branch for mantissas x (flat per sample, (..., size))
-    and whether each overflowed."""
-    if node.attrs.get("shift") is not None:
-        shifted = FixedType(x_t.width, x_t.integer + node.attrs["shift"], x_t.signed)
-        return out.cast(x, shifted, return_overflow=True)
-    slope = slope if slope is not None else node.consts["slope"]
-    s = slope.values.reshape(-1)
-    i = np.arange(x.shape[-1])
-    per = s[(i // node.attrs["inner"]) % node.attrs["period"]]
-    return out.cast(x * per, product_type(x_t, slope.fixed), return_overflow=True)
-
-
 def _uniform_po2(values) -> int | None:
     """k when every slope is the same positive power of two 2^k (a shift), else None."""
     v = np.unique(np.asarray(values, np.float64))
     return po2_exponent(v[0]) if v.size == 1 else None
 
 
-def _prelu_rule(node, ins, options):
+def _prelu_rule(graph, node, ins, options):
     x_t = ins[0]
     declared = node.out.fixed or options.default_type
     if "slope" in node.consts:  # a quantized slope constant
@@ -162,8 +161,7 @@ def _prelu_rule(node, ins, options):
             def evaluate(consts, xv):
                 # every input mantissa against every slope value: (len(xv), period)
                 grid = np.repeat(xv[:, None], n, axis=1)
-                tmp = Node(node.name, "PRelu", attrs={"inner": 1, "period": n, "shift": None})
-                return prelu_negative(grid, x_t, tmp, declared, consts[0])[0]
+                return prelu_negative(grid, x_t, declared, None, consts[0].values, consts[0].fixed, 1, n)[0]
 
             (c,), _ = fit_constants([floats], evaluate, xs if declared is not None else None)
             node.consts["slope"] = c
@@ -174,32 +172,20 @@ def _prelu_rule(node, ins, options):
 
 
 # ----- HardSigmoid ----------------------------------------------------------------------------
-def hard_sigmoid_accum(x_t: FixedType, a: Const, b: Const) -> FixedType:
-    exact = sum_type(product_type(x_t, a.fixed), b.fixed)
-    return union_type(exact, FixedType(2, 2, True))  # holds 0 and 1 for the clamp
-
-
-def hard_sigmoid_exact(x: np.ndarray, x_t: FixedType, a: Const, b: Const) -> tuple[np.ndarray, FixedType]:
-    """clamp(x * a + b, 0, 1) as exact mantissas of the accumulator type."""
-    acc = hard_sigmoid_accum(x_t, a, b)
-    t = (x * a.values.reshape(()) << (acc.frac - x_t.frac - a.fixed.frac)) + \
-        (b.values.reshape(()) << (acc.frac - b.fixed.frac))
-    return np.clip(t, 0, 1 << acc.frac), acc
-
-
-def _hard_sigmoid_rule(node, ins, options):
+def _hard_sigmoid_rule(graph, node, ins, options):
     x_t = ins[0]
     declared = node.out.fixed or options.default_type
     alpha, beta = node.attrs.pop("alpha_value"), node.attrs.pop("beta_value")
 
     def evaluate(consts, xv):
-        t, acc = hard_sigmoid_exact(xv, x_t, *consts)
+        a, b = consts
+        t, acc = hard_sigmoid_exact(xv, x_t, a.values, a.fixed, b.values, b.fixed)
         return declared.cast(t, acc)
 
     xs = _all_mantissas(x_t) if declared is not None else None
     (a, b), _ = fit_constants([np.array(alpha), np.array(beta)], evaluate, xs)
     node.consts.update(alpha=a, beta=b)
-    acc = hard_sigmoid_accum(x_t, a, b)
+    acc = hard_sigmoid_accum(x_t, a.fixed, b.fixed)
     node.attrs["accum"] = acc
     return declared or FixedType(acc.frac + 1, 1, signed=False)
 
@@ -214,7 +200,7 @@ def _holds(t: FixedType, c: Const) -> bool:
 
 
 # ----- Clip -----------------------------------------------------------------------------------
-def _clip_rule(node, ins, options):
+def _clip_rule(graph, node, ins, options):
     x_t = ins[0]
     bounds = {}
     for key in ("lo", "hi"):
@@ -241,7 +227,7 @@ def _clip_rule(node, ins, options):
 
 
 # ----- tables ---------------------------------------------------------------------------------
-def table_output(node, x_t: FixedType, functions) -> FixedType:
+def table_output(node, x_t: FixedType) -> FixedType:
     """Default output type of a Table activation (no quantizer, no --default-type)."""
     fn = node.attrs["fn"]
     if fn == "sigmoid":
@@ -249,7 +235,7 @@ def table_output(node, x_t: FixedType, functions) -> FixedType:
     if fn == "tanh":
         return TANH_OUTPUT
     f = max(TABLE_FRAC, x_t.frac)
-    g = functions[fn]
+    g = FUNCTIONS[fn]
     params = node.attrs.get("params", {})
     ends = g(x_t.to_float(np.array([x_t.min_mantissa, x_t.max_mantissa])), **params)
     mant = quantize_at(ends, f)
@@ -258,7 +244,7 @@ def table_output(node, x_t: FixedType, functions) -> FixedType:
 
 
 # ----- Softmax --------------------------------------------------------------------------------
-def _softmax_rule(node, ins, options):
+def _softmax_rule(graph, node, ins, options):
     return node.out.fixed or options.default_type or SOFTMAX_OUTPUT
 
 
