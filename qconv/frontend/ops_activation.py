@@ -82,8 +82,8 @@ def _hard_sigmoid(imp: Importer, n, attrs):
              attrs={"alpha_value": float(attrs.get("alpha", 0.2)), "beta_value": float(attrs.get("beta", 0.5))})
 
 
-@handler("Clip")
-def _clip(imp: Importer, n, attrs):
+def clip(imp: Importer, n, attrs):
+    """A Clip on real values (the importer of ONNX Clip is ops_qdq's, which calls this off a QDQ chain)."""
     x = imp.act(n, n.input[0])
     out = {}
     for key, pos, attr in (("lo", 1, "min"), ("hi", 2, "max")):

@@ -11,6 +11,7 @@ from ..fixed import FixedType
 from ..quantizers import IntQuant
 from ..numeric import po2_exponent
 from .importer import Importer, handler
+from .ops_threshold import bipolar
 
 
 @handler("Identity", "Dropout")
@@ -34,7 +35,7 @@ def _constant(imp: Importer, n, attrs):
 
 
 @handler("Quant", "IntQuant")
-def _quant(imp: Importer, n, attrs):
+def quant(imp: Importer, n, attrs):
     params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
     for what, p in zip(("scale", "zero point", "bitwidth"), params):
         if np.size(p) == 0:
@@ -51,8 +52,7 @@ def _quant(imp: Importer, n, attrs):
             raise ModelError(f"{imp.where(n)}: {what} of shape {list(np.shape(p))} does not broadcast to the "
                              f"quantized tensor's {list(x_shape)}") from None
     if float(np.asarray(params[2]).reshape(-1)[0]) == 1 and attrs.get("signed", 1):
-        from .ops_threshold import bipolar  # qonnx runs a 1-bit signed Quant as BipolarQuant
-        bipolar(imp, n, params[0])
+        bipolar(imp, n, params[0])  # qonnx runs a 1-bit signed Quant as BipolarQuant
         return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
                              rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))

@@ -78,14 +78,7 @@ def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
     if any("scale_of" in n.attrs for n in chain) and float32_error.scaled_layer(graph, src)[0] is not None:
         requant.attrs["float_layer"] = True  # the reference summed float-scaled values in float32
     src.attrs["exact_output"] = True  # the thresholds read its exact value (no --default-type cast)
-    consumers = graph.consumers(q.name)
-    was_output = [o == q.name for o in graph.outputs]
-    for n in chain + [q]:
-        graph.g.remove_node(n.name)
-    graph.add(requant)
-    for c in consumers:
-        graph.g.add_edge(requant.name, c.name)
-    graph.outputs = [requant.name if w else o for w, o in zip(was_output, graph.outputs)]
+    graph.replace(chain + [q], requant)
 
 
 def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
