@@ -140,8 +140,8 @@ def sim(model, inputs_path, output_path, raw, trace, types):
 
 def _notes(graph) -> None:
     """How the model was read (e.g. no batch axis) and where a float32 evaluation of it may round
-    differently (passes/float32_error.py), on stderr."""
-    from .passes.float32_error import warnings
+    differently (analysis/float32_error.py), on stderr."""
+    from .analysis.float32_error import warnings
     for note in graph.notes:
         click.echo(f"note: {note}", err=True)
     for line in warnings(graph):

@@ -17,7 +17,7 @@ by ONNX node name or op type, each with ``kernel_quantizer``, ``bias_quantizer``
 
 An ``average_quantizer`` on an AveragePool/GlobalAveragePool entry (name, op type or default)
 makes the average QKeras' QAveragePooling2D/QGlobalAveragePooling2D: window sum times
-``q(1/pool_area)`` (passes/qpooling.py); an ``activation`` on its name entry is the layer's
+``q(1/pool_area)`` (analysis/qpooling.py); an ``activation`` on its name entry is the layer's
 ``activation=``.
 
 Layer entries may also sit under a ``layers:`` mapping. A layer's settings are its node-name

@@ -49,7 +49,7 @@ class Row:
     argmax: float | None = None    # fraction of samples whose argmax agrees (outputs with > 1 element)
     tail_tensor: str | None = None  # last quantizer output(s) before a float tail (ONNX names)
     tail_exact: float | None = None  # fraction of elements exact there (float32), on the model cut there
-    # accumulator values a float32 reference may round the other way (passes/float32_error.py):
+    # accumulator values a float32 reference may round the other way (analysis/float32_error.py):
     # {"count", "total", "lower_bound"} summed over the model's requantizers, None if there are none
     ambiguous: dict | None = None
     csim: str = "-"                # "n/n" bit-exact samples, "-" not run

@@ -156,6 +156,29 @@ class Graph:
             self.g.add_edge(new, c.name)
         self.outputs = [new if o == old else o for o in self.outputs]
 
+    def set_inputs(self, node: Node, inputs: list[str]) -> None:
+        """`node` reads `inputs` (in that order) instead of what it read; the edges follow."""
+        for i in set(node.inputs):
+            self.g.remove_edge(i, node.name)
+        node.inputs = list(inputs)
+        for i in node.inputs:
+            self.g.add_edge(i, node.name)
+
+    def replace(self, old: list[Node], new: Node) -> None:
+        """Replace the nodes `old` (nothing outside them reads any but the last) by `new`, which
+        reads its own `inputs` and takes over the readers and graph output slots of old[-1] (it
+        may reuse that node's name)."""
+        last, gone = old[-1].name, {n.name for n in old}
+        readers = [c for c in self.consumers(last) if c.name not in gone]
+        was_output = [o == last for o in self.outputs]
+        for n in old:
+            self.g.remove_node(n.name)
+        self.add(new)
+        for c in readers:
+            c.inputs = [new.name if i == last else i for i in c.inputs]
+            self.g.add_edge(new.name, c.name)
+        self.outputs = [new.name if w else o for w, o in zip(was_output, self.outputs)]
+
     def bypass(self, node: Node) -> None:
         """Remove a single-input node, wiring its consumers (and graph outputs) to its input."""
         (src,) = node.inputs

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import passes
 from .errors import ModelError, QconvError
+from .analysis.accumulators import parse_mode
 from .fixed import FixedType
 from .frontend import import_onnx
 from .ir import Graph
@@ -30,7 +31,7 @@ def compile_model(path: str | Path, input_type: str | None = None, default_type:
                   accumulator: str = "tight", max_memory: int = DEFAULT_BUDGET) -> Graph:
     """Import, run the pass pipeline and return the typed graph. `config` is a quantization
     config (path, YAML/JSON text or dict) for float models; `accumulator` sizes Dense/Conv
-    accumulators: "tight" (default), "qtools" or "fixed:ap_fixed<W,I>" (passes/size_accumulators).
+    accumulators: "tight" (default), "qtools" or "fixed:ap_fixed<W,I>" (analysis/accumulators.py).
     A model whose simulation would need more than `max_memory` bytes per sample is refused
     before anything that size is allocated (sim/memory.py)."""
     quant_config = None
@@ -39,7 +40,7 @@ def compile_model(path: str | Path, input_type: str | None = None, default_type:
         quant_config = load_config(config)
     in_type = parse_type(input_type, "--input-type") or (quant_config.input_type if quant_config else None)
     options = passes.Options(in_type, parse_type(default_type, "--default-type"), fold_batchnorm, quant_config,
-                             str(passes.size_accumulators.parse_mode(accumulator)))
+                             parse_mode(accumulator))
     graph = import_onnx(path, max_memory)
     memory.check(graph, max_memory)
     return passes.run(graph, options)

@@ -54,6 +54,7 @@ import numpy as np
 from .errors import QconvError
 from .fixed import FixedType, product_type
 from .ir import Graph, Node
+from .numeric import po2_exponents
 
 DSP_MIN_BITS = 10
 DSP_A, DSP_B = 27, 18
@@ -69,11 +70,6 @@ def short(t: FixedType | None) -> str:
 def _shape(node: Node) -> str:
     shape = node.attrs.get("out_hwc") if node.op in ("Conv", "Pool") else node.out.shape
     return "x".join(str(int(d)) for d in shape) or "1"
-
-
-def _is_po2(v: np.ndarray) -> np.ndarray:
-    a = np.abs(v)
-    return (a & (a - 1)) == 0
 
 
 BINARY_TERNARY = ("binary", "stochastic_binary", "bernoulli", "ternary", "stochastic_ternary")
@@ -99,7 +95,7 @@ def multiplier_kind(node: Node, x_type: FixedType, bipolar: bool = False) -> tup
     nz = cols[cols != 0]
     if nz.size == 0:
         return "mux", 1
-    po2 = bool(np.all(_is_po2(nz)))
+    po2 = po2_exponents(np.abs(nz)) is not None
     single = po2 and all(np.unique(np.abs(c[c != 0])).size <= 1 for c in cols.T)
     if name in BINARY_TERNARY or (single and "po2" not in name):
         bits = 2 if ("ternary" in name or bool(np.any(cols == 0))) else 1
@@ -132,7 +128,7 @@ def _mult_cost(kind: str, wx: int, ww: int) -> tuple[int, int]:
 
 def _mac_row(graph: Graph, node: Node, row: dict) -> None:
     from . import qtools
-    from .passes.size_accumulators import hls4ml_type, tight_type
+    from .analysis.accumulators import hls4ml_type, tight_type
     x = graph.node(node.inputs[0]).out.fixed
     w, b = node.consts["W"], node.consts.get("b")
     acc = node.attrs["accum"]

@@ -18,7 +18,7 @@ import pytest
 from qconv.errors import TypeOverflowError, UnsupportedError
 from qconv.fixed import FixedType
 from qconv.ir import Node, TensorType
-from qconv.passes.activations import SOFTMAX_OUTPUT, softmax_tables
+from qconv.analysis.activations import SOFTMAX_OUTPUT, softmax_tables
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 from qconv.sim.activation import softmax_mantissas

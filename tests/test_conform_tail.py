@@ -9,7 +9,7 @@ from onnx import helper, numpy_helper
 
 from qconv.conform import _qonnx_reference, conform_model
 from qconv.onnx_tools import QONNX_DOMAIN, add_quant, cut_at, last_quantized
-from qconv.passes.float32_error import warnings
+from qconv.analysis.float32_error import warnings
 from qconv.pipeline import compile_model
 
 

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from qconv.errors import QconvError
-from qconv.passes.float32_error import warnings
+from qconv.analysis.float32_error import warnings
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 

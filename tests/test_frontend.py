@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qconv.fixed import FixedType
 from qconv.ir import Const, Graph, Node, TensorType
-from qconv.passes import build_tables
+from qconv.passes import Options, build_tables
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
@@ -78,7 +78,7 @@ def test_sigmoid_table_equals_rounded_function_on_every_input(t_in, t_out):
     g.add(Node("x", "Input", [], TensorType((1,), tin)))
     g.add(Node("s", "Table", ["x"], TensorType((1,), tout), attrs={"fn": "sigmoid"}))
     g.inputs, g.outputs, g.output_names = ["x"], ["s"], ["s"]
-    build_tables.apply(g)
+    build_tables.apply(g, Options())
     node = g.node("s")
     assert node.attrs["hi"] - node.attrs["lo"] + 1 == node.consts["table"].values.size < 2**16
     codes = np.arange(tin.min_mantissa, tin.max_mantissa + 1)

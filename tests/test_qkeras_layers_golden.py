@@ -24,7 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qconv.config import qkeras_layer_rewrite
 from qconv.fixed import FixedType
-from qconv.passes.qpooling import float32_exact
+from qconv.analysis.qpooling import float32_exact
 from qconv.pipeline import compile_model
 from qconv.quantizers import get_quantizer
 from qconv.sim import simulate

@@ -15,7 +15,8 @@ import pytest
 from qconv.errors import QconvError, UnsupportedError
 from qconv.fixed import FixedType
 from qconv.quantizers import get_quantizer
-from qconv.quantizers.hardware import Hardware, constant_fixed, po2_exponents
+from qconv.numeric import constant_fixed, po2_exponents
+from qconv.quantizers.hardware import Hardware
 
 _G = np.arange(-2**14, 2**14 + 1, dtype=np.float64) / 2**9  # [-32, 32] in steps of 2^-9
 GRID = np.concatenate([_G, _G / 64 + 2.0**-17]).astype(np.float32)  # plus a fine grid near 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..fixed import FixedType
 from ..ir import Graph, Node
-from .layers import array, context, raw_ctype
+from .context import array, context, raw_ctype
 
 
 @context("PRelu")

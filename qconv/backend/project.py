@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import __version__
 from ..ir import Graph
-from .layers import layer_context, var_of
+from . import layers, layers_activation  # noqa: F401  (register the per-op contexts)
+from .context import layer_context, var_of
 from .resources import hls_testbench_dir, templates_dir
 
 # NDEBUG: the Xilinx headers assert (and abort) on a rounding cast that drops more bits than the

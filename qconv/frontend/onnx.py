@@ -11,8 +11,7 @@ from pathlib import Path
 
 from ..errors import BatchAxisError, QconvError
 from ..ir import Graph
-from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_threshold  # noqa: F401  (register the handlers)
-from . import ops_qdq  # noqa: F401  (after ops_activation: it wraps Clip)
+from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_qdq, ops_threshold  # noqa: F401  (register the handlers)
 from .batch_axis import single_sample
 from .importer import Importer, load_model
 

@@ -1,5 +1,5 @@
 """Importers of activation functions. Element-wise ones keep their input's memory order;
-Softmax maps its ONNX axis to a memory axis. Semantics and types: qconv/passes/activations.py.
+Softmax maps its ONNX axis to a memory axis. Semantics and types: qconv/analysis/activations.py.
 
   Sigmoid, Tanh, Elu, Selu   Table (fn, params): exact lookup tables (passes/build_tables.py)
   LeakyRelu, PRelu           PRelu: y = x >= 0 ? x : slope * x (slope broadcast in memory order)
@@ -82,8 +82,8 @@ def _hard_sigmoid(imp: Importer, n, attrs):
              attrs={"alpha_value": float(attrs.get("alpha", 0.2)), "beta_value": float(attrs.get("beta", 0.5))})
 
 
-@handler("Clip")
-def _clip(imp: Importer, n, attrs):
+def clip(imp: Importer, n, attrs):
+    """A Clip on real values (the importer of ONNX Clip is ops_qdq's, which calls this off a QDQ chain)."""
     x = imp.act(n, n.input[0])
     out = {}
     for key, pos, attr in (("lo", 1, "min"), ("hi", 2, "max")):

@@ -9,8 +9,9 @@ from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Node
 from ..fixed import FixedType
 from ..quantizers import IntQuant
-from ..quantizers.qonnx import power_of_two_exponent
+from ..numeric import po2_exponent
 from .importer import Importer, handler
+from .ops_threshold import bipolar
 
 
 @handler("Identity", "Dropout")
@@ -38,7 +39,7 @@ def _constant(imp: Importer, n, attrs):
 
 
 @handler("Quant", "IntQuant")
-def _quant(imp: Importer, n, attrs):
+def quant(imp: Importer, n, attrs):
     params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
     for what, p in zip(("scale", "zero point", "bitwidth"), params):
         if np.size(p) == 0:
@@ -55,12 +56,11 @@ def _quant(imp: Importer, n, attrs):
             raise ModelError(f"{imp.where(n)}: {what} of shape {list(np.shape(p))} does not broadcast to the "
                              f"quantized tensor's {list(x_shape)}") from None
     if float(np.asarray(params[2]).reshape(-1)[0]) == 1 and attrs.get("signed", 1):
-        from .ops_threshold import bipolar  # qonnx runs a 1-bit signed Quant as BipolarQuant
-        bipolar(imp, n, params[0])
+        bipolar(imp, n, params[0])  # qonnx runs a 1-bit signed Quant as BipolarQuant
         return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
                              rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
-    po2 = all(power_of_two_exponent(float(v)) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
+    po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
     if imp.is_const(n.input[0]):
         src = imp.consts[n.input[0]]
         if src.quantized:
@@ -98,14 +98,14 @@ def scaled(imp: Importer, n, c: Const, factor: float, what: str) -> Const:
         return c
     if not c.quantized:
         return Const(c.values * factor)
-    m, e = np.frexp(abs(factor))
-    if m != 0.5 or factor < 0:
+    e = po2_exponent(factor)
+    if e is None:
         raise UnsupportedError(f"{imp.where(n)}: {what}={factor} on a quantized constant must be a "
                                "positive power of two to stay exact")
     if c.scale is not None:  # integers times a float scale: the power of two goes into the scale
         return Const(c.values, c.fixed, c.scale * factor)
     f = c.fixed
-    return Const(c.values, type(f)(f.width, f.integer + int(e) - 1, f.signed, f.rounding, f.overflow))
+    return Const(c.values, type(f)(f.width, f.integer + e, f.signed, f.rounding, f.overflow))
 
 
 def per_channel(imp: Importer, n, c: Const, channels: int, what: str) -> Const:

@@ -14,8 +14,9 @@ import numpy as np
 import onnx
 
 from ..errors import UnsupportedError
-from .importer import HANDLERS, Importer, handler
-from .ops_core import _quant
+from .importer import Importer, handler
+from .ops_activation import clip as activation_clip
+from .ops_core import quant
 
 _DTYPE_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255),
                 onnx.TensorProto.INT16: (-32768, 32767), onnx.TensorProto.UINT16: (0, 65535)}
@@ -57,14 +58,11 @@ def _quantize_linear(imp: Importer, n, attrs):
     imp.qdq[n.output[0]] = _Pending(n.input[0], n.input[1], n.input[2], lo, hi, int(attrs.get("axis", 1)))
 
 
-_activation_clip = HANDLERS.get("Clip")
-
-
 @handler("Clip")
 def _clip(imp: Importer, n, attrs):
     pending = imp.qdq.get(n.input[0])
     if pending is None:
-        return _activation_clip(imp, n, attrs)
+        return activation_clip(imp, n, attrs)
     bounds = [imp.const(n, i, "bound").values.reshape(-1)[0] if len(n.input) > j and n.input[j] else None
               for j, i in ((1, n.input[1] if len(n.input) > 1 else ""), (2, n.input[2] if len(n.input) > 2 else ""))]
     lo = pending.lo if bounds[0] is None else max(pending.lo, int(bounds[0]))
@@ -114,7 +112,7 @@ def _dequantize_linear(imp: Importer, n, attrs):
         imp.consts[scale_name] = Const(scale.reshape(shape))
         imp.consts[zp_name] = Const(imp.const(n, pending.zero_point, "zero point").values.reshape(
             shape if imp.consts[pending.zero_point].values.size > 1 else ()))
-    quant = onnx.helper.make_node("Quant", [pending.source, scale_name, zp_name, bits_name],
-                                  [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
-                                  rounding_mode="ROUND")
-    _quant(imp, quant, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND"})
+    quant_node = onnx.helper.make_node("Quant", [pending.source, scale_name, zp_name, bits_name],
+                                       [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
+                                       rounding_mode="ROUND")
+    quant(imp, quant_node, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND"})

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..fixed import FixedType
 from ..ir import Const
-from ..quantizers.hardware import constant_fixed
+from ..numeric import constant_fixed
 from .importer import Importer, handler
 from .ops_eltwise import broadcast_pattern
 

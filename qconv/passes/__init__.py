@@ -1,4 +1,6 @@
-"""The pass pipeline, in order. Each pass is `apply(graph, options) -> graph`.
+"""The pass pipeline, in order. Each pass is `apply(graph, options) -> graph` (options: `Options`,
+the user's choices, parsed once); a pass keeps no state between calls and rewires the graph only
+through `Graph` methods.
 
   fuse_bias           Dense/Conv + per-channel constant Add -> Dense/Conv with bias
   fold_batchnorm      Dense/Conv (float weights) + BatchNorm -> folded weights and bias
@@ -9,31 +11,18 @@
   quantize_constants  float weights/biases             -> mantissas of --default-type
   infer_types         untyped tensors                   -> lossless (or default) fixed types,
                                                           Dense/Conv accumulators sized by
-                                                          size_accumulators (--accumulator)
+                                                          analysis/accumulators (--accumulator)
   build_tables        Table activations (Sigmoid)       -> precomputed lookup tables
   validate            every tensor typed and simulable  -> clear error otherwise
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..fixed import FixedType
 from ..ir import Graph
+from .options import Options
 from . import (absorb_quantizers, apply_config, build_tables, commute_scales, fold_batchnorm, fuse_bias,
                fuse_requantizer,
                infer_types, quantize_constants, validate)
-
-
-@dataclass(frozen=True)
-class Options:
-    """User choices that passes need."""
-
-    input_type: FixedType | None = None    # graph inputs no quantizer covers
-    default_type: FixedType | None = None  # every tensor no quantizer covers
-    fold_batchnorm: bool = True            # fold BatchNorm into float weights where possible
-    config: object | None = None           # a qconv.config.QuantConfig (--config)
-    accumulator: str = "tight"             # Dense/Conv accumulators: tight | qtools | fixed:<type>
 
 
 PIPELINE = [fuse_bias, fold_batchnorm, commute_scales, fuse_requantizer, apply_config, absorb_quantizers, quantize_constants, infer_types, build_tables, validate]

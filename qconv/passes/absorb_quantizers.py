@@ -9,9 +9,10 @@ Either way the type is marked `type_source = "quantizer"`: its saturation is dec
 from __future__ import annotations
 
 from ..ir import Graph
+from .options import Options
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for node in list(graph.topo()):
         if node.op != "Quant":
             continue

@@ -22,7 +22,8 @@ from ..errors import UnsupportedError
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node, TensorType
 from ..qtools import QKerasInfo
-from ..quantizers.hardware import constant_fixed
+from ..numeric import constant_fixed
+from .options import Options
 
 ACTIVATION_OPS = {"Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "Elu", "Selu", "Clip", "Softmax"}
 
@@ -100,7 +101,7 @@ def _output_type(q, hw) -> FixedType:
     return constant_fixed(np.outer(values, scale))[1]
 
 
-def apply(graph: Graph, options) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     config = options.config
     if config is None:
         return graph
@@ -115,7 +116,7 @@ def apply(graph: Graph, options) -> Graph:
             _quantize_weights(node, "W", lq.kernel_quantizer)
             _quantize_weights(node, "b", lq.bias_quantizer)
         if node.op == "Pool" and node.attrs.get("mode") == "avg" and lq.average_quantizer is not None:
-            node.attrs["average_quantizer"] = lq.average_quantizer  # QKeras qpooling (passes/qpooling.py)
+            node.attrs["average_quantizer"] = lq.average_quantizer  # QKeras qpooling (analysis/qpooling.py)
         named = config.entries.get(name, {})
         if node.op in ("Dense", "Conv", "Pool"):  # a layer's activation= (QAveragePooling2D has one too)
             if named.get("activation") is not None:

@@ -18,24 +18,20 @@ import functools
 
 import numpy as np
 
-from . import activations, fuse_requantizer
+from ..analysis import activations
+from ..analysis.activations import FUNCTIONS
+from ..analysis.steps import monotone_steps
 from ..errors import TypeOverflowError
 from ..fixed import FixedType
 from ..ir import Const, Graph
+from .options import Options
+from . import fuse_requantizer
 
 MAX_TABLE = 1 << 16
 EXHAUSTIVE_TABLE = 1 << 22  # input types with up to this many mantissas are evaluated exhaustively
 STEP_TABLE = 1 << 12  # wider than this: a step function becomes thresholds (if few levels)
 MAX_LEVELS = 1024     # more levels than this: never thresholds
 FEW_LEVELS = 64       # up to this many levels, thresholds beat a table wider than STEP_TABLE
-FUNCTIONS = {
-    "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1/(1+exp(-x)), no overflow warnings
-    "tanh": np.tanh,
-    # ONNX Elu/Selu (attrs params: alpha, gamma); monotone unless alpha < 0 (attrs monotone)
-    "elu": lambda x, alpha=1.0: np.where(x >= 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
-    "selu": lambda x, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875:
-        gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
-}
 
 
 def _entries(fn, t_in: FixedType, t_out: FixedType, codes) -> np.ndarray:
@@ -80,35 +76,6 @@ def _steps(fn, t_in, t_out, lo: int, hi: int):
     return None if len(thresholds) > MAX_LEVELS else (thresholds, levels)
 
 
-def monotone_steps(f, lo: int, hi: int, grid: int = 4096):
-    """Change points of a monotone f (codes array -> values array) over codes lo..hi, as
-    (thresholds, levels) with f(x) = levels[number of thresholds <= x]: f on a coarse grid, then every interval
-    whose ends differ split in two, all intervals at once (one numpy evaluation per round),
-    keeping the halves whose ends still differ, until each is one code wide. A monotone function
-    cannot change and change back inside an interval whose ends agree."""
-    codes = np.unique(np.linspace(lo, hi, min(grid, hi - lo + 1)).astype(np.int64))
-    values = f(codes)
-    differ = values[:-1] != values[1:]
-    a, b, fa, fb = codes[:-1][differ], codes[1:][differ], values[:-1][differ], values[1:][differ]
-    while a.size and np.any(b - a > 1):
-        wide = b - a > 1
-        mid = (a + b) // 2
-        fm = np.empty_like(fa)
-        fm[wide] = f(mid[wide])
-        keep_a, keep_b, keep_fa, keep_fb = [a[~wide]], [b[~wide]], [fa[~wide]], [fb[~wide]]
-        left = wide & (fm != fa)
-        right = wide & (fm != fb)
-        keep_a += [a[left], mid[right]]
-        keep_b += [mid[left], b[right]]
-        keep_fa += [fa[left], fm[right]]
-        keep_fb += [fm[left], fb[right]]
-        a, b = np.concatenate(keep_a), np.concatenate(keep_b)
-        fa, fb = np.concatenate(keep_fa), np.concatenate(keep_fb)
-    order = np.argsort(b)
-    thresholds = [int(t) for t in b[order]]
-    return thresholds, [int(values[0])] + [int(v) for v in fb[order]]
-
-
 def _mantissa_thresholds(node, t_in: FixedType) -> None:
     """x >= thr  <=>  mantissa >= ceil(thr * 2^F): float thresholds (FINN MultiThreshold,
     bipolar sign) as exact integer comparisons, clamped just outside the input's range."""
@@ -127,7 +94,7 @@ def _quantizer_function(node, t_in: FixedType):
     return lambda x: np.asarray(q(np.asarray(x, np.float32)), np.float64)
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for node in graph.topo():
         if node.op == "Thresholds" and "chain" in node.attrs:
             fuse_requantizer.resolve(node, graph)

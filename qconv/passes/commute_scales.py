@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
+from .options import Options
 
 COMMUTING = {"Dense", "Conv", "Relu", "Pool", "Reshape", "Transpose", "Gather"}
 
@@ -94,22 +95,17 @@ def _move_after(graph: Graph, muls: list[Node], node: Node) -> None:
     """src_i -> muls[i] -> node -> readers   becomes   src_i -> node -> muls[0] -> muls[1] ... -> readers:
     the scale multiplies on the node's inputs move after it, so it computes on the integers."""
     graph.redirect(node.name, muls[-1].name)
-    for m in muls:
-        (src,) = m.inputs
-        graph.g.remove_edge(src, m.name)
-        graph.g.remove_edge(m.name, node.name)
-        graph.g.add_edge(src, node.name)
-        node.inputs = [src if i == m.name else i for i in node.inputs]
+    source = {m.name: m.inputs[0] for m in muls}
+    graph.set_inputs(node, [source.get(i, i) for i in node.inputs])
     prev = node
     for m in muls:
-        m.inputs = [prev.name]
-        graph.g.add_edge(prev.name, m.name)
+        graph.set_inputs(m, [prev.name])
         m.out.shape = node.out.shape
         prev = m
     node.attrs["exact_output"] = True  # integers (sums, maxima...), scaled afterwards: no cast between
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     moved = True
     while moved:
         moved = False

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Const, Graph
+from .options import Options
 from .fuse_bias import per_output_channel
 
 
-def apply(graph: Graph, options) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     if not options.fold_batchnorm:
         return graph
     for node in list(graph.topo()):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
+from .options import Options
 
 
 def per_output_channel(graph: Graph, node: Node) -> Node | None:
@@ -31,7 +32,7 @@ def channel_vector(node: Node, key: str, channels: int) -> np.ndarray:
     return np.repeat(v, channels) if v.size == 1 else v
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for node in list(graph.topo()):
         if node.op != "Eltwise" or node.attrs["fn"] != "add" or len(node.inputs) != 1:
             continue

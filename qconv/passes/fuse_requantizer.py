@@ -9,7 +9,7 @@ float32 arithmetic (onnxruntime's BatchNorm formula, float32 division...) on **e
 input mantissa. The result equals the reference on every input by construction, with one
 exception that is measured and reported: after a Dense/Conv with float-scaled inputs or weights,
 accumulator values within the reference's float32 rounding error of a rounding boundary
-(passes/float32_error.py).
+(analysis/float32_error.py).
 With --no-fold-bn a chain holding a BatchNorm is left alone (BatchNorm stays its own layer).
 """
 
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..analysis import float32_error
+from ..analysis.steps import monotone_steps
 from ..ir import Const, Graph, Node, TensorType
-from . import float32_error
+from .options import Options
 
 CHAIN_OPS = ("Eltwise", "Relu")
 EXHAUSTIVE = 1 << 16  # up to this many input mantissas, every one is evaluated
@@ -37,7 +39,7 @@ def _terminal(node: Node) -> bool:
     return (node.op == "Quant" and "quant" in node.attrs) or (node.op == "Thresholds" and "float_thresholds" in node.attrs)
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for q in list(graph.topo()):
         if not _terminal(q):
             continue
@@ -54,7 +56,7 @@ def apply(graph: Graph, options=None) -> Graph:
             continue
         if not any(n.op == "Eltwise" for n in chain) and not q.attrs.get("integer_output"):
             continue  # nothing float to fuse (a plain Relu -> Quant stays a typed Relu)
-        if options is not None and not options.fold_batchnorm and any(n.attrs.get("batchnorm") for n in chain):
+        if not options.fold_batchnorm and any(n.attrs.get("batchnorm") for n in chain):
             continue  # --no-fold-bn: BatchNorm stays a layer of its own
         _fuse(graph, chain, q, src)
     return graph
@@ -76,14 +78,7 @@ def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
     if any("scale_of" in n.attrs for n in chain) and float32_error.scaled_layer(graph, src)[0] is not None:
         requant.attrs["float_layer"] = True  # the reference summed float-scaled values in float32
     src.attrs["exact_output"] = True  # the thresholds read its exact value (no --default-type cast)
-    consumers = graph.consumers(q.name)
-    was_output = [o == q.name for o in graph.outputs]
-    for n in chain + [q]:
-        graph.g.remove_node(n.name)
-    graph.add(requant)
-    for c in consumers:
-        graph.g.add_edge(requant.name, c.name)
-    graph.outputs = [requant.name if w else o for w, o in zip(was_output, graph.outputs)]
+    graph.replace(chain + [q], requant)
 
 
 def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
@@ -112,8 +107,7 @@ def resolve(node: Node, graph: Graph) -> None:
     """Thresholds and levels of a fused chain over the input mantissas of its input type, per
     channel: every mantissa evaluated when there are at most EXHAUSTIVE of them, else the change
     points found by bisection (every step of the chain is monotone per channel, so is the whole).
-    After a float-scaled layer, also counts the ambiguous sums (passes/float32_error.py)."""
-    from .build_tables import monotone_steps
+    After a float-scaled layer, also counts the ambiguous sums (analysis/float32_error.py)."""
     a = node.attrs
     out_t = node.out.fixed
     t_in = graph.producers(node)[0].out.fixed

@@ -5,14 +5,14 @@ it; otherwise `--default-type` applies where the rule says "default", else the l
 - Dense/Conv: the product of input and weight types (`<Wx+Ww, Ix+Iw>`), grown by
   ceil(log2 fan-in) integer bits, aligned with the bias and grown one bit for the bias add: the
   accumulator holds every partial sum exactly; the output is the accumulator type. That rule
-  (also hls4ml's) caps `tight`; size_accumulators.choose picks the accumulator (--accumulator).
+  (also hls4ml's) caps `tight`; analysis/accumulators.choose picks the accumulator (--accumulator).
 - MatMul of two activations: the same rule with k = the summed axis (no weights to tighten it).
 - Relu, Reshape, Transpose, MaxPool: the input type (these never need more bits).
 - AveragePool: window sum exact in the accumulator, times 1/count (see `pool_recip`).
 - Add/Sub/Mul, BatchNorm's x*s+t: ap_fixed's exact result types; Concat: the union type.
 - Gather (transposes, pads, resizes): the input type.
 - Table activations (Sigmoid, output in [0, 1]): TABLE_OUTPUT; Tanh, Elu, Selu, and PRelu,
-  HardSigmoid, Clip, Softmax: see passes/activations.py.
+  HardSigmoid, Clip, Softmax: see analysis/activations.py.
 Inputs take `--input-type`, then `--default-type`. A node marked `exact_output` (its exact value
 is read downstream: commute_scales, fuse_requantizer) never takes `--default-type`.
 
@@ -33,13 +33,16 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..fixed import FixedType, accumulate_type, product_type, sum_type, union_type
 from ..ir import Const, Graph
-from . import activations, size_accumulators
+from ..numeric import po2_exponents
+from ..analysis import accumulators, activations
+from ..analysis.qpooling import apply_to as qpooling_table
+from .options import Options
 
 TABLE_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
 RECIP_EXTRA_BITS = 18  # fraction bits beyond log2(count) for 1/count when count is not a power of two
 
 
-def _input(node, ins, options):
+def _input(graph, node, ins, options):
     if node.out.fixed is not None:  # a quantizer on the input
         return node.out.fixed
     t = options.input_type or options.default_type
@@ -50,18 +53,18 @@ def _input(node, ins, options):
     return t  # type_source "option" (apply): conformance casts its float reference inputs
 
 
-def _accumulating(node, ins, options):
+def _accumulating(graph, node, ins, options):
     w = node.consts["W"]
     fan_in = w.values.shape[0] if node.op == "Dense" else int(np.prod(w.values.shape[1:]))
     acc = accumulate_type(product_type(ins[0], w.fixed), fan_in)
     if "b" in node.consts:
         acc = sum_type(acc, node.consts["b"].fixed)
-    acc = size_accumulators.choose(node, ins[0], acc, options)  # --accumulator (tight by default)
+    acc = accumulators.choose(graph, node, ins[0], acc, options.accumulator)  # --accumulator (tight by default)
     node.attrs["accum"] = acc
     return options.default_type or acc
 
 
-def _matmul(node, ins, options):
+def _matmul(graph, node, ins, options):
     """Two activations: no weight values to size by, so the accumulator is the lossless rule
     type (products grown by ceil(log2 k)) whatever --accumulator says."""
     acc = accumulate_type(product_type(ins[0], ins[1]), node.attrs["k"])
@@ -69,11 +72,11 @@ def _matmul(node, ins, options):
     return options.default_type or acc
 
 
-def _same_or_default(node, ins, options):
+def _same_or_default(graph, node, ins, options):
     return options.default_type or ins[0]
 
 
-def _same(node, ins, options):
+def _same(graph, node, ins, options):
     return ins[0]
 
 
@@ -82,14 +85,15 @@ def pool_recip(counts: np.ndarray, max_count: int) -> Const:
     exact when every count that occurs is a power of two, else rounded (RND) to
     ceil(log2(max_count)) + RECIP_EXTRA_BITS fraction bits."""
     used = np.unique(counts)
-    po2 = all(int(c) & (int(c) - 1) == 0 for c in used if c > 0)
+    used = used[used > 0]
+    po2 = used.size == 0 or po2_exponents(used) is not None
     frac = math.ceil(math.log2(max(max_count, 1))) + (0 if po2 else RECIP_EXTRA_BITS)
     t = FixedType(frac + 1, 1, signed=False, rounding="RND")
     values = [0.0] + [1.0 / c for c in range(1, max_count + 1)]
     return Const(t.from_float(np.array(values)), t)
 
 
-def _pool(node, ins, options):
+def _pool(graph, node, ins, options):
     x = ins[0]
     if node.attrs["mode"] == "max":
         return options.default_type or x
@@ -100,13 +104,12 @@ def _pool(node, ins, options):
     exact = recip.fixed.frac == math.ceil(math.log2(max(kh * kw, 1)))
     extra = 0 if exact else 1  # a rounded-up 1/count may push the mean past the input's range
     if node.attrs.get("average_quantizer") is not None:  # QKeras qpooling: sum * q(1/A) * A/count
-        from .qpooling import apply_to
-        recip, extra = apply_to(node, x)
+        recip, extra = qpooling_table(node, x)
     lossless = FixedType(x.width + recip.fixed.frac + extra, x.integer + extra, x.signed)
     return options.default_type or lossless
 
 
-def _eltwise(node, ins, options):
+def _eltwise(graph, node, ins, options):
     a = ins[0]
     b = ins[1] if len(ins) > 1 else node.consts["c"].fixed
     fn = node.attrs["fn"]
@@ -122,19 +125,18 @@ def _eltwise(node, ins, options):
     return options.default_type or exact
 
 
-def _concat(node, ins, options):
+def _concat(graph, node, ins, options):
     out = ins[0]
     for t in ins[1:]:
         out = union_type(out, t)
     return options.default_type or out.with_modes("TRN", "WRAP")
 
 
-def _table(node, ins, options):
+def _table(graph, node, ins, options):
     # sigmoid: TABLE_OUTPUT; tanh, elu, selu: see activations.table_output
-    from .build_tables import FUNCTIONS
     if node.out.fixed is not None:  # a quantizer's table (config activation): typed by the quantizer
         return node.out.fixed
-    return options.default_type or activations.table_output(node, ins[0], FUNCTIONS)
+    return options.default_type or activations.table_output(node, ins[0])
 
 
 RULES = {
@@ -145,8 +147,7 @@ RULES = {
 RULES.update(activations.RULES)  # PRelu (LeakyRelu), HardSigmoid, Clip, Softmax
 
 
-def apply(graph: Graph, options) -> Graph:
-    size_accumulators.GRAPH.set(graph)  # --accumulator qtools reads the layers upstream
+def apply(graph: Graph, options: Options) -> Graph:
     lossless = dataclasses.replace(options, default_type=None)
     for node in graph.topo():
         rule = RULES.get(node.op)
@@ -157,7 +158,7 @@ def apply(graph: Graph, options) -> Graph:
         # a value read exactly downstream (integer sums scaled later, a fused requantizer's
         # input, a merged tail multiply: `exact_output`) keeps its lossless type
         opts = lossless if node.attrs.get("exact_output") else options
-        t = rule(node, ins, opts)
+        t = rule(graph, node, ins, opts)
         if node.out.fixed is None or node.op in ("Reshape", "Transpose", "Gather"):
             node.out.fixed = t
             node.attrs["type_source"] = _source(node, t, opts)
@@ -170,6 +171,6 @@ def _source(node, t: FixedType, options) -> str:
     """Who chose the type a rule returned (rules return the option's own object when they use it)."""
     if t is not None and (t is options.default_type or t is options.input_type):
         return "option"
-    if t is node.attrs.get("accum") and size_accumulators.parse_mode(options.accumulator).kind == "fixed":
+    if t is node.attrs.get("accum") and options.accumulator.kind == "fixed":
         return "accumulator_cap"
     return "inferred"

@@ -12,43 +12,26 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..fixed import FixedType
 from ..ir import Graph
+from ..numeric import exact_signed_type
+from .options import Options
 
 EXACT_MAX_WIDTH = {"c": 40, "t": 40, "b": 40}  # constants typed exactly when they fit (float32: <= 40 bits)
 
 
-def exact_type(values: np.ndarray, max_width: int) -> FixedType | None:
-    """The narrowest signed FixedType holding every value exactly, or None if wider than max_width."""
-    v = np.asarray(values, np.float64).reshape(-1)
-    if not np.all(np.isfinite(v)):
-        return None
-    frac = 0
-    while frac <= 64 and not np.all(v * 2.0**frac == np.round(v * 2.0**frac)):
-        frac += 1
-    if frac > 64:
-        return None
-    m = np.round(v * 2.0**frac)
-    magnitude = max(float(np.max(np.abs(m), initial=0.0)), 1.0)
-    width = int(np.floor(np.log2(magnitude))) + 2
-    if width > max_width:
-        return None
-    return FixedType(width, width - frac, True)
-
-
-def apply(graph: Graph, options) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for node in graph.topo():
         for key, c in node.consts.items():
             if c.quantized:
                 continue
             t = options.default_type
-            if key == "b" and node.attrs.get("folded_bn") and getattr(options, "accumulator", "") == "qtools":
+            if key == "b" and node.attrs.get("folded_bn") and options.accumulator.kind == "qtools":
                 # QKeras' folded bias is float32; --accumulator qtools then quantizes it to the
-                # accumulator type (populate_bias_quantizer_from_accumulator, size_accumulators)
+                # accumulator type (populate_bias_quantizer_from_accumulator, analysis/accumulators.py)
                 c.values = np.asarray(c.values, np.float32).astype(np.float64)
                 t = None
             if key in EXACT_MAX_WIDTH and (t is None or key != "b"):
-                t = exact_type(c.values, EXACT_MAX_WIDTH[key]) or t
+                t = exact_signed_type(c.values, EXACT_MAX_WIDTH[key]) or t
             if t is None:
                 raise UnsupportedError(
                     f"{node.describe()}: constant '{key}' is float and no quantizer covers it; "

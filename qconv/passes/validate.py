@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from ..errors import TypeOverflowError, UnsupportedError
 from ..ir import Graph
+from .options import Options
 
 MAX_WIDTH = 63
 KNOWN_OPS = {"Input", "Dense", "MatMul", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Gather", "Concat",
              "Cast", "Table", "Thresholds", "ArgMax"}
-KNOWN_OPS |= {"PRelu", "HardSigmoid", "Clip", "Softmax"}  # activations (passes/activations.py)
+KNOWN_OPS |= {"PRelu", "HardSigmoid", "Clip", "Softmax"}  # activations (analysis/activations.py)
 
 
-def apply(graph: Graph, options=None) -> Graph:
+def apply(graph: Graph, options: Options) -> Graph:
     for node in graph.topo():
         if node.op not in KNOWN_OPS:
             raise UnsupportedError(f"{node.describe()}: no kernel for IR op {node.op}")

@@ -24,25 +24,16 @@ for the tests that check it against the float32 reference on non-saturating inpu
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from ..errors import TypeOverflowError, UnsupportedError
-from ..fixed import MAX_WIDTH, FixedType
+from ..errors import UnsupportedError
+from ..fixed import FixedType
+from ..numeric import po2_exponents
 
 KINDS = ("fixed", "po2", "binary", "ternary", "table")
-
-
-def po2_exponents(scale) -> np.ndarray | None:
-    """Integer exponents e with scale == 2**e elementwise, or None if any is not a power of two."""
-    s = np.asarray(scale, np.float64)
-    if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        return None
-    mant, exp = np.frexp(s)
-    return (exp - 1).astype(np.int64) if np.all(mant == 0.5) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,44 +118,3 @@ class Hardware:
         if not self.exact:
             parts.append(f"(not exact: {self.reason})")
         return " ".join(parts)
-
-
-def fixed_for_codes(lo: int, hi: int, frac: int, rounding: str, overflow: str) -> FixedType:
-    """The narrowest ap_fixed holding integer codes lo..hi with `frac` fraction bits."""
-    signed = lo < 0
-    width = max(1, max(abs(lo) - 1 if lo < 0 else 0, hi).bit_length() + signed)
-    return FixedType(width, width - frac, signed, rounding, overflow)
-
-
-def constant_fixed(values) -> tuple[np.ndarray, FixedType]:
-    """Exact int64 mantissas and the narrowest ap_fixed holding every value of `values`.
-
-    Any quantizer's output on constant weights (binary/ternary/auto scales included) is a set of
-    float32 numbers, hence dyadic: this is how weights of any quantizer are made exact."""
-    v = np.asarray(values, np.float64)
-    if not np.all(np.isfinite(v)):
-        raise TypeOverflowError("constant values must be finite")
-    nz = v[v != 0]
-    if nz.size == 0:
-        return np.zeros(v.shape, np.int64), FixedType(1, 1, True)
-    mant, exp = np.frexp(np.abs(nz))
-    m = (mant * 2.0 ** 53).astype(np.int64)
-    tz = np.log2((m & -m).astype(np.float64)).astype(np.int64)  # trailing zero bits
-    frac = int(np.max(53 - exp - tz))
-    top = int(np.max(exp))  # |v| < 2**top
-    signed = bool(np.any(v < 0))
-    width = top + frac + signed
-    if width > MAX_WIDTH or width > 63:
-        raise TypeOverflowError(f"constants span 2^{top} down to 2^-{frac}: {width} bits, more than qconv "
-                                "can hold exactly")
-    mant_out = np.round(np.ldexp(v, frac)).astype(np.int64)
-    return mant_out, fixed_for_codes(int(mant_out.min()), int(mant_out.max()), frac, "TRN", "WRAP")
-
-
-def is_po2(value) -> bool:
-    """True for a positive finite power of two."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return False
-    return v > 0 and math.isfinite(v) and math.frexp(v)[0] == 0.5

@@ -15,7 +15,8 @@ from ..fixed import FixedType
 from .autoscale import least_squares_scale, scaling_axes
 from .base import Quantizer
 from .float32 import EPS, F32, f32, sign01
-from .hardware import Hardware, is_po2
+from ..numeric import is_po2
+from .hardware import Hardware
 from .qkeras_functions import _rng, internal_sigmoid, real_sigmoid
 
 

@@ -16,7 +16,8 @@ from ..fixed import FixedType
 from .autoscale import least_squares_scale, scaling_axes
 from .base import Quantizer
 from .float32 import F32, c32, f32, po2_round, sign, sign01, ste, tf_round
-from .hardware import Hardware, is_po2
+from ..numeric import is_po2
+from .hardware import Hardware
 
 
 def _check_int(q: Quantizer, name: str, lo: int) -> None:

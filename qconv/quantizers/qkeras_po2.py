@@ -13,7 +13,8 @@ import numpy as np
 
 from .base import Quantizer
 from .float32 import EPS, F32, LN2, c32, f32, pow2, sign01, ste, tf_round
-from .hardware import Hardware, is_po2
+from ..numeric import is_po2
+from .hardware import Hardware
 from .qkeras_bits import _check_int
 
 

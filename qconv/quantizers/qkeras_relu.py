@@ -14,7 +14,8 @@ import numpy as np
 from ..fixed import FixedType
 from .base import Quantizer
 from .float32 import F32, c32, f32, ste, tf_round
-from .hardware import Hardware, is_po2
+from ..numeric import is_po2
+from .hardware import Hardware
 from .qkeras_bits import _check_int
 from .qkeras_functions import internal_sigmoid, internal_sigmoid_mode
 

@@ -14,14 +14,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UnsupportedError
 from ..fixed import MAX_WIDTH, FixedType
-from .hardware import Hardware, po2_exponents
+from ..numeric import po2_exponent, po2_exponents
+from .hardware import Hardware
 
 # QONNX rounding mode -> (numpy rounding function, ap_fixed quantization mode or None)
 _ROUNDING = {
@@ -35,14 +35,6 @@ _ROUNDING = {
     "CEIL": (np.ceil, None),
     "UP": (lambda v: np.sign(v) * np.ceil(np.abs(v)), None),
 }
-
-
-def power_of_two_exponent(scale: float) -> int | None:
-    """k with scale == 2**k exactly, or None."""
-    if not (scale > 0 and math.isfinite(scale)):
-        return None
-    mantissa, exponent = math.frexp(scale)
-    return exponent - 1 if mantissa == 0.5 else None
 
 
 @dataclass(frozen=True)
@@ -102,7 +94,7 @@ class IntQuant:
             raise UnsupportedError(f"{self.where}: non-zero zero point is not supported yet")
         if self.bitwidth == 1 and self.signed:
             raise UnsupportedError(f"{self.where}: 1-bit signed (bipolar) Quant is not supported yet")
-        exps = [power_of_two_exponent(float(s)) for s in np.asarray(self.scale, np.float64).reshape(-1)]
+        exps = [po2_exponent(float(s)) for s in np.asarray(self.scale, np.float64).reshape(-1)]
         if any(e is None for e in exps):
             raise UnsupportedError(
                 f"{self.where}: scale {np.asarray(self.scale).reshape(-1)[:4].tolist()} is not a power of two; "

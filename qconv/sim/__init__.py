@@ -152,19 +152,21 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
 def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool) -> SimResult:
     values: dict[str, np.ndarray] = dict(mantissas)
     changes = Changes()
-    arith.start_log()  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
+    wraps: dict[str, int] = {}  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
     for node in graph.topo():
         if node.op == "Input":
             continue
         xs = [values[i] for i in node.inputs]
         xts = [graph.node(i).out.fixed for i in node.inputs]
-        y, ovf = KERNELS[node.op](node, xs, xts)
+        y, ovf, *wrapped = KERNELS[node.op](node, xs, xts)  # accumulating kernels: + wrapped sums
+        if wrapped and wrapped[0]:
+            wraps[node.name] = wrapped[0]
         changes.count(node, y, ovf)
         values[node.name] = y
     outs = {name: values[node] for name, node in zip(graph.output_names, graph.outputs)}
     types = {name: graph.node(node).out.fixed for name, node in zip(graph.output_names, graph.outputs)}
     kept = {k: v for k, v in values.items()} if trace else {}
-    return SimResult(outs, types, kept, changes.overflows, arith.stop_log(), changes.clipped)
+    return SimResult(outs, types, kept, changes.overflows, wraps, changes.clipped)
 
 
 def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False,

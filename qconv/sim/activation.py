@@ -1,12 +1,13 @@
 """Integer-exact numpy kernels of the arithmetic activations: PRelu (LeakyRelu), HardSigmoid,
 Clip, Softmax. The same arithmetic as templates/kernels/qconv_activation.h; the types and
-constants are chosen in qconv/passes/activations.py (its docstring has the semantics)."""
+constants are chosen in qconv/analysis/activations.py (its docstring has the semantics); the
+PRelu and HardSigmoid arithmetic is qconv/numeric.py's, shared with those type rules."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..passes.activations import hard_sigmoid_exact, prelu_negative
+from ..numeric import hard_sigmoid_exact, prelu_negative
 from .registry import kernel
 
 
@@ -16,7 +17,11 @@ def prelu(node, xs, xts):
     x = xs[0].reshape(n, -1)
     out = node.out.fixed
     pos, pos_ovf = out.cast(x, xts[0], return_overflow=True)
-    neg, neg_ovf = prelu_negative(x, xts[0], node, out)
+    a, slope = node.attrs, node.consts.get("slope")
+    if a.get("shift") is not None:
+        neg, neg_ovf = prelu_negative(x, xts[0], out, a["shift"])
+    else:
+        neg, neg_ovf = prelu_negative(x, xts[0], out, None, slope.values, slope.fixed, a["inner"], a["period"])
     y = np.where(x < 0, neg, pos)
     ovf = np.where(x < 0, neg_ovf, pos_ovf)
     return y.reshape((n, *node.out.shape)), ovf
@@ -24,7 +29,8 @@ def prelu(node, xs, xts):
 
 @kernel("HardSigmoid")
 def hard_sigmoid(node, xs, xts):
-    t, acc = hard_sigmoid_exact(xs[0], xts[0], node.consts["alpha"], node.consts["beta"])
+    alpha, beta = node.consts["alpha"], node.consts["beta"]
+    t, acc = hard_sigmoid_exact(xs[0], xts[0], alpha.values, alpha.fixed, beta.values, beta.fixed)
     return node.out.fixed.cast(t, acc, return_overflow=True)
 
 

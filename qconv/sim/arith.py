@@ -1,15 +1,15 @@
-"""Exact integer arithmetic shared by the kernels: matrix products and accumulator finishing."""
+"""Exact integer arithmetic shared by the kernels: matrix products and accumulator finishing.
+
+Stateless: a result (including the count of wrapped accumulator sums) is returned, never kept
+here; `sim.run` collects the counts per node."""
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 
 from ..fixed import FixedType
 
 FLOAT_EXACT = 2.0**53
-_LOG = threading.local()  # accumulator overflow counts of the running simulation (see `start_log`)
 
 
 def product_drop(node, x_type: FixedType) -> int:
@@ -52,27 +52,17 @@ def matmul_activations(a: np.ndarray, b: np.ndarray, ta: FixedType, tb: FixedTyp
     return np.matmul(a.astype(np.int64), b.astype(np.int64))
 
 
-_PREPARED: dict[int, tuple] = {}
-
-
 def _prepared(w: np.ndarray) -> tuple[np.ndarray, float]:
-    """w as float64 and its largest column sum of |w|, computed once per weight array."""
-    hit = _PREPARED.get(id(w))
-    if hit is not None and hit[0] is w:
-        return hit[1], hit[2]
+    """w as float64 and its largest column sum of |w| (cheap next to the product itself)."""
     w64 = w.astype(np.float64)
-    bound = float(np.abs(w64).sum(axis=0).max(initial=0))
-    if len(_PREPARED) > 256:
-        _PREPARED.clear()
-    _PREPARED[id(w)] = (w, w64, bound)
-    return w64, bound
+    return w64, float(np.abs(w64).sum(axis=0).max(initial=0))
 
 
 def finish_accumulation(acc: np.ndarray, node, x_type: FixedType):
     """Products of x and W (mantissas at frac Fx+Fw-drop, see `product_drop`) plus the node's
     bias, in the accumulator type exactly as the C++ does it (bias and products truncated to its
     fraction bits, the sum wrapped to its width; wraps are logged as accumulator overflow), then
-    cast into the output type. Returns (mantissas, output overflow mask)."""
+    cast into the output type. Returns (mantissas, output overflow mask, number of wrapped sums)."""
     acc_t: FixedType = node.attrs["accum"]
     acc = acc << (acc_t.frac - x_type.frac - node.consts["W"].fixed.frac + product_drop(node, x_type))
     if "b" in node.consts:
@@ -80,23 +70,8 @@ def finish_accumulation(acc: np.ndarray, node, x_type: FixedType):
         up = acc_t.frac - b.fixed.frac
         acc = acc + (b.values << up if up >= 0 else b.values >> -up)
     wrapped = acc_t.with_modes("TRN", "WRAP")._wrap(np.asarray(acc, np.int64).view(np.uint64))
-    log = getattr(_LOG, "counts", None)
-    if log is not None:
-        n = int(np.count_nonzero(wrapped != acc))
-        if n:
-            log[node.name] = log.get(node.name, 0) + n
-    return node.out.fixed.cast(wrapped, acc_t, return_overflow=True)
-
-
-def start_log() -> None:
-    """Start counting accumulator overflows (wrapped sums) per node."""
-    _LOG.counts = {}
-
-
-def stop_log() -> dict[str, int]:
-    counts = getattr(_LOG, "counts", None) or {}
-    _LOG.counts = None
-    return counts
+    y, ovf = node.out.fixed.cast(wrapped, acc_t, return_overflow=True)
+    return y, ovf, int(np.count_nonzero(wrapped != acc))
 
 
 def align(mant: np.ndarray, t: FixedType, frac: int) -> np.ndarray:

@@ -42,8 +42,8 @@ def conv(node, xs, xts):
         patches = win[..., gi * cpg:(gi + 1) * cpg].reshape(n * oh * ow, kh * kw * cpg)
         wg = w[gi * mpg:(gi + 1) * mpg].transpose(2, 3, 1, 0).reshape(kh * kw * cpg, mpg)
         acc[:, gi * mpg:(gi + 1) * mpg] = matmul_exact(patches, wg, xts[0], product_drop(node, xts[0]))
-    y, ovf = finish_accumulation(acc, node, xts[0])
-    return y.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape))
+    y, ovf, wraps = finish_accumulation(acc, node, xts[0])
+    return y.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape)), wraps
 
 
 @kernel("Pool")

@@ -1,5 +1,6 @@
 """The op -> numpy kernel registry. A kernel takes (node, input mantissas, input types) and
-returns (output mantissas of node.out.fixed, overflow mask or None)."""
+returns (output mantissas of node.out.fixed, overflow mask or None); the kernels of accumulating
+layers (Dense, Conv) add a third element, the number of accumulator sums that wrapped."""
 
 from __future__ import annotations
 

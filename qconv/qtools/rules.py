@@ -1,4 +1,4 @@
-"""QKeras' qtools type inference, reproduced (SEMANTICS.md section 4).
+"""QKeras' qtools type inference, reproduced (SEMANTICS.md section 4): the rules.
 
 qtools derives, layer by layer, the data type of every multiplier, accumulator, bias addition and
 output of a QKeras model from the quantizers alone (`qkeras/qtools/quantized_operators`,
@@ -25,11 +25,6 @@ objects or `QType`s, shapes in Keras' channels-last layout) and returns qtools' 
 map; `to_json` prints it exactly as ``interface.map_to_json`` does, so that the golden
 ``qtools_types.json`` is reproduced character for character (including qtools' habit of printing
 ``is_signed`` as ``true`` or ``1`` depending on where the flag came from).
-
-`graph_layers` describes a qconv `Graph` in these terms (every typed tensor is a
-``quantized_bits`` of its ap_fixed type unless a recorded QKeras quantizer says more) and
-`accumulator_type` gives the `FixedType` that ``--accumulator qtools`` uses for a Dense/Conv
-node: qtools' ``fused_accumulator`` (the accumulator that accounts for auto_po2 scales).
 """
 
 from __future__ import annotations
@@ -42,9 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnsupportedError
-from .fixed import FixedType, _make
-
+from ..errors import UnsupportedError
+from ..fixed import FixedType, _make
 FLOATINGPOINT_BITS = 32
 DEFAULT_SOURCE_QUANTIZER = "quantized_bits(8,0,1)"   # qtools settings: default_source_quantizer
 DEFAULT_INTERM_QUANTIZER = "fp32"                    # qtools settings: default_interm_quantizer
@@ -142,7 +136,7 @@ def default_quantizer(mode: str) -> QType:
     fixed = {"int8": (8, 0), "int16": (16, 7), "int32": (32, 10)}
     if mode in fixed:
         return quantized_bits_type(*fixed[mode], True)
-    from .quantizers import get_quantizer
+    from ..quantizers import get_quantizer
     t = from_quantizer(get_quantizer(mode))
     if t is None:
         raise UnsupportedError(f"qtools: unaccepted quantizer {mode}")
@@ -420,7 +414,7 @@ def adjust_accumulator_for_auto_po2(kernel_shape, multiplier: Op, weight_quantiz
 def populate_bias_quantizer_from_accumulator(accumulator: QType):
     """``bn_folding_utils.populate_bias_quantizer_from_accumulator`` for one folded layer: the
     QKeras bias quantizer made from the (pre +1) accumulator type (``convert_to_qkeras_quantizer``)."""
-    from .quantizers import quantized_bits
+    from ..quantizers import quantized_bits
     return quantized_bits(bits=int(accumulator.bits), integer=int(accumulator.int_bits),
                           keep_negative=accumulator.is_signed, symmetric=1, alpha=None)
 
@@ -490,7 +484,7 @@ class Layer:
     extra_inputs: list[QType] = field(default_factory=list)  # constant operands of merges (qconv)
 
 
-def _shape(shape):
+def keras_shape(shape):
     """populate_quantizer's shape: batch None -> -1."""
     if isinstance(shape, tuple) and shape and shape[0] is None:
         return tuple([-1, *shape[1:]])
@@ -612,261 +606,3 @@ def _folded_layer(layer: Layer, x: QType, entry: dict) -> None:
     entry.update(weight_quantizer=w, w_shapes=tuple(layer.kernel_shape), bias_quantizer=b,
                  b_shapes=tuple(layer.kernel_shape)[-1], multiplier=mult, accumulator=acc,
                  output_quantizer=_activation_output(layer, acc.output))
-
-
-# ----- JSON (interface.map_to_json) ---------------------------------------------------------------
-def populate_quantizer(q: QType | None, shape=None, implemented_as=None) -> dict:
-    d: dict = OrderedDict()
-    if q is None:
-        return d
-    d["quantizer_type"] = q.name
-    if q.is_floating_point:
-        d["bits"] = q.bits
-    elif q.is_po2:
-        d["bits"], d["is_signed"], d["max_value"] = q.bits, q.is_signed, q.max_val_po2
-    elif q.mode in (3, 4):
-        d["bits"], d["int_bits"], d["is_signed"] = q.bits, q.int_bits, q.is_signed
-        d["values"] = [0, 1] if q.mode == 4 else [-1, 1]
-    elif q.mode == 2:
-        d["bits"], d["int_bits"], d["is_signed"], d["values"] = 2, 2, 1, [0, -1, 1]
-    elif q.mode == 0:
-        d["bits"], d["int_bits"], d["is_signed"] = q.bits, q.int_bits + q.is_signed, q.is_signed
-    if shape is not None:
-        d["shape"] = list(_shape(shape)) if isinstance(shape, tuple) else shape
-    if implemented_as is not None:
-        d["op_type"] = implemented_as
-    return d
-
-
-def to_json(data: dict) -> dict:
-    """``interface.map_to_json``: the dict qtools writes (json.dumps it to compare)."""
-    out: dict = OrderedDict()
-    sources = [populate_quantizer(q) for q in data["source_quantizer_list"]]
-    if sources:
-        out["source_quantizers"] = sources
-    for name, e in data["layer_data_type_map"].items():
-        item: dict = OrderedDict()
-        item["layer_type"] = e["layer_type"]
-        item["input_quantizer_list"] = [populate_quantizer(q) for q in e["input_quantizer_list"]]
-
-        def put(key, shape=None, compound=False, out_key=None):
-            val = e.get(key)
-            if val is None:
-                return
-            q, impl = (val.output, val.implemented_as) if compound else (val, None)
-            d = populate_quantizer(q, shape=shape, implemented_as=impl)
-            if d:
-                item[out_key or key] = d
-
-        put("output_quantizer", shape=e.get("output_shapes"))
-        if e["layer_type"] in ("QBatchNormalization", "BatchNormalization"):
-            for key in ("internal_multiplier", "internal_accumulator"):
-                put(key, compound=True)
-        else:
-            put("weight_quantizer", shape=e.get("w_shapes"))
-            put("bias_quantizer", shape=e.get("b_shapes"))
-            put("multiplier", compound=True, out_key=(e["layer_type"] + "_quantizer") if e.get("merge") else None)
-            put("accumulator", compound=True)
-            if e.get("fused_accumulator"):
-                put("fused_accumulator", compound=True)
-            item["operation_count"] = e["operation_count"]
-        out[name] = item
-    return out
-
-
-# ----- qconv graphs --------------------------------------------------------------------------------
-def _keras_kernel_shape(node) -> tuple:
-    w = node.consts["W"].values
-    if node.op == "Dense":
-        return tuple(int(d) for d in w.shape)
-    m, cpg, kh, kw = w.shape
-    return (kh, kw, cpg, m) if kh != 1 or not _is_1d(node) else (kw, cpg, m)
-
-
-def _is_1d(node) -> bool:
-    return node.attrs.get("in_hwc", (2,))[0] == 1 and node.attrs.get("kernel", (2, 2))[0] == 1
-
-
-def node_quantizers(node) -> dict:
-    """The QKeras quantizers a config recorded on a node (attrs["qkeras"], see passes/apply_config)."""
-    info = node.attrs.get("qkeras")
-    return dict(info) if info else {}
-
-
-def _const_type(node, key):
-    c = node.consts.get(key)
-    return None if c is None or c.fixed is None else from_fixed(c.fixed)
-
-
-def _known(q):
-    """`q` if qtools knows the quantizer, else None."""
-    return q if q is not None and from_quantizer(q) is not None else None
-
-
-def _output_quantized(node) -> bool:
-    """True when a quantizer (not qconv's accumulator rule) typed a Dense/Conv/Pool output."""
-    acc = node.attrs.get("accum")
-    return node.out.fixed is not None and (acc is None or node.out.fixed != acc)
-
-
-def graph_layers(graph, upto=None) -> tuple[list[Layer], list[QType]]:
-    """The qconv graph as qtools layers (topological order), and the source quantizers. With
-    `upto`, only that node and its ancestors (for sizing an accumulator during type inference)."""
-    import networkx as nx
-    nodes = list(graph.topo())
-    if upto is not None:
-        keep = nx.ancestors(graph.g, upto.name) | {upto.name}
-        nodes = [n for n in nodes if n.name in keep]
-    inputs = {name: i for i, name in enumerate(graph.inputs)}
-    sources = []
-    for name in graph.inputs:
-        t = graph.node(name).out.fixed
-        sources.append(from_fixed(t) if t is not None else None)
-    layers = []
-    for node in nodes:
-        if node.op == "Input":
-            continue
-        layers.append(_node_layer(graph, node, inputs))
-    return layers, sources
-
-
-def _batch(shape) -> tuple:
-    return (None, *[int(d) for d in shape])
-
-
-def _node_layer(graph, node, inputs) -> Layer:
-    prods = [graph.node(i) for i in node.inputs]
-    names = ["" if p.op == "Input" else p.name for p in prods]
-    index = inputs.get(prods[0].name, 0) if prods else 0
-    in_shape = _batch(prods[0].attrs.get("out_hwc", prods[0].out.shape)) if prods else ()
-    if node.op in ("Conv", "Pool"):
-        h, w, c = node.attrs["in_hwc"]
-        oh, ow, m = node.attrs["out_hwc"]
-        one_d = _is_1d(node)
-        in_shape = (None, w, c) if one_d else (None, h, w, c)
-        out_shape = (None, ow, m) if one_d else (None, oh, ow, m)
-    else:
-        out_shape = _batch(node.out.shape)
-    layer = Layer(node.name, "", names, out_shape, in_shape, input_index=index)
-    rec = node_quantizers(node)
-    quantized_out = node.out.fixed is not None and _output_quantized(node)
-    if node.op in ("Dense", "Conv"):
-        # a quantizer qtools does not know (quantized_linear, HGQ ...): the ap_fixed type it gave
-        layer.kernel_quantizer = _known(rec.get("kernel_quantizer")) or _const_type(node, "W")
-        layer.bias_quantizer = _known(rec.get("bias_quantizer")) or _const_type(node, "b")
-        layer.use_bias = "b" in node.consts
-        layer.kernel_scale = rec.get("kernel_scale")
-        layer.kernel_shape = _keras_kernel_shape(node)
-        if quantized_out:
-            layer.activation = _known(rec.get("activation")) or from_fixed(node.out.fixed)
-        if node.op == "Dense":
-            layer.layer_type = "QDense"
-        else:
-            c, m, g = node.attrs["in_hwc"][2], node.attrs["out_hwc"][2], node.attrs["group"]
-            if _is_1d(node):
-                layer.layer_type = "QConv1D"  # (grouped or not: qtools has no 1-D depthwise layer)
-            elif g > 1 and g == c and m == c:
-                layer.layer_type = "QDepthwiseConv2D"
-                kh, kw = node.attrs["kernel"]
-                layer.kernel_shape = (kh, kw, c, 1)
-            else:
-                layer.layer_type = "QConv2D"
-        if node.attrs.get("folded_bn") and rec.get("kernel_quantizer") is not None and not _is_1d(node) \
-                and node.op == "Conv":
-            layer.layer_type = "QDepthwiseConv2DBatchnorm" if layer.layer_type == "QDepthwiseConv2D" \
-                else "QConv2DBatchnorm"
-            if "bias_quantizer" not in rec:
-                layer.bias_quantizer = None  # populated from the accumulator, as QKeras does
-        return layer
-    if node.op == "Pool":
-        if node.attrs["mode"] == "max":
-            layer.layer_type = "MaxPooling2D"
-        else:
-            layer.layer_type = "AveragePooling2D"
-            layer.pool_size = tuple(node.attrs["kernel"])
-        if quantized_out and node.attrs["mode"] != "max":
-            layer.activation = from_fixed(node.out.fixed)
-        return layer
-    if node.op == "Eltwise":
-        fn = node.attrs["fn"]
-        if fn == "muladd":
-            layer.layer_type = "BatchNormalization"
-            layer.extra_inputs = [from_fixed(node.consts["c"].fixed), from_fixed(node.consts["t"].fixed)]
-        else:
-            layer.layer_type = {"add": "Add", "sub": "Subtract", "rsub": "Subtract", "mul": "Multiply"}.get(fn, "Add")
-            if len(node.inputs) == 1 and "c" in node.consts:
-                layer.extra_inputs = [from_fixed(node.consts["c"].fixed)]
-        if node.out.fixed is not None and node.out.fixed != node.attrs.get("exact"):
-            layer.activation = from_fixed(node.out.fixed)
-        return layer
-    if node.op == "Concat":
-        layer.layer_type = "Concatenate"
-        return layer
-    if node.op in ("Reshape", "Transpose", "Gather"):
-        layer.layer_type = "Flatten" if node.source[1] == "Flatten" else "Reshape"
-        return layer
-    # activations, casts, tables, thresholds: the tensor's type is the quantizer
-    layer.layer_type = "QActivation"
-    q = node.attrs.get("quantizer")
-    layer.activation = q if (q is not None and from_quantizer(q) is not None) else (
-        from_fixed(node.out.fixed) if node.out.fixed is not None else None)
-    return layer
-
-
-def analyze(graph) -> dict:
-    """qtools' data type map of a compiled qconv graph (see `to_json` for the printed form)."""
-    layers, sources = graph_layers(graph)
-    return infer(layers, sources)
-
-
-def layer_result(graph, node) -> dict:
-    """qtools' entry for one Dense/Conv node of a (possibly partially typed) graph."""
-    layers, sources = graph_layers(graph, upto=node)
-    return infer(layers, sources)["layer_data_type_map"][node.name]
-
-
-def accumulator_type(graph, node) -> FixedType:
-    """``--accumulator qtools``: the node's qtools accumulator as an ap_fixed type. For a kernel
-    layer that is ``fused_accumulator`` (equal to ``accumulator`` unless the kernel is an auto_po2
-    quantized_bits, whose scales it accounts for); for a folded layer, its ``accumulator``."""
-    e = layer_result(graph, node)
-    acc = e.get("fused_accumulator") or e["accumulator"]
-    return to_fixed(acc.output, f"{node.describe()}: qtools accumulator").with_modes("TRN", "WRAP")
-
-
-class QKerasInfo(dict):
-    """The QKeras quantizers a quantization config applied to a node (kernel_quantizer,
-    kernel_scale (the computed auto scale), bias_quantizer, activation), kept in
-    ``node.attrs["qkeras"]`` for qtools and the report; prints compactly in `qconv inspect`."""
-
-    def __str__(self) -> str:
-        parts = []
-        for key, value in self.items():
-            if value is None:
-                continue
-            if key == "kernel_scale":
-                s = np.log2(np.asarray(value, np.float64))
-                shown = f"2^[{s.min():g}..{s.max():g}]" if np.all(s == np.round(s)) else "float"
-                parts.append(f"kernel scale {shown}")
-            else:
-                parts.append(f"{key.replace('_quantizer', '')} {value}")
-        return ", ".join(parts)
-
-    __repr__ = __str__
-
-
-def rule_for_node(graph, node, x_type: FixedType | None = None) -> dict:
-    """qtools' entry for one Dense/Conv node applied to the input type it really has in `graph`
-    (or `x_type`): the per-layer qtools rule, for comparisons with other sizing rules."""
-    if x_type is None:
-        x_type = graph.node(node.inputs[0]).out.fixed
-    layer = _node_layer(graph, node, {})
-    layer.inputs = [""]
-    return infer([layer], [from_fixed(x_type)])["layer_data_type_map"][node.name]
-
-
-def rule_accumulator(graph, node, x_type: FixedType | None = None) -> FixedType:
-    """The qtools accumulator (fused_accumulator / folded accumulator) of `rule_for_node`."""
-    e = rule_for_node(graph, node, x_type)
-    acc = e.get("fused_accumulator") or e["accumulator"]
-    return to_fixed(acc.output, f"{node.describe()}: qtools accumulator").with_modes("TRN", "WRAP")

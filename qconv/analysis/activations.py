@@ -1,11 +1,13 @@
 """Type rules and constants of the arithmetic activations (PRelu/LeakyRelu, HardSigmoid, Clip),
 the default output types of the table activations, and the Softmax exp table.
 
-Registered into `infer_types.RULES` (types) and called from `build_tables` (Softmax table).
+Registered into `passes.infer_types.RULES` (types) and called from `passes.build_tables` (Softmax
+table); the exact PRelu/HardSigmoid arithmetic they evaluate is `qconv.numeric`'s, which the
+simulator runs too.
 
 Constants. ONNX gives slopes, alpha/beta and clip bounds as float32 (attributes) or float32
 initializers; every such value is a dyadic rational with at most 24 significant bits, so it has
-an exact fixed-point form (`exact_fraction`). A quantized initializer (QONNX Quant) is used as it
+an exact fixed-point form (`numeric.exact_frac`). A quantized initializer (QONNX Quant) is used as it
 is. Where the float constants are not exactly a short fixed-point number we pick their precision:
 - with a declared output type (an absorbed quantizer or --default-type), the constants get the
   fewest fraction bits F (rounded to nearest) for which the layer's output equals, on *every*
@@ -65,13 +67,14 @@ ap_fixed<16,6> logits and n = 10, 256 for ap_fixed<8,3>; over 65536 entries are 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
-from ..errors import TypeOverflowError, UnsupportedError
-from ..fixed import FixedType, product_type, sum_type, union_type
+from ..errors import TypeOverflowError
+from ..fixed import FixedType, product_type, union_type
 from ..ir import Const, Node
+from ..numeric import (codes_type, exact_frac, hard_sigmoid_accum, hard_sigmoid_exact, po2_exponent, prelu_negative,
+                       quantize_at)
 
 FIT_CHECK_LIMIT = 1 << 22      # input mantissas x constants evaluated per candidate precision
 TABLE_FRAC = 15                # fraction bits of the default table-activation outputs
@@ -79,6 +82,15 @@ SIGMOID_OUTPUT = FixedType(16, 1, signed=False, rounding="RND", overflow="SAT")
 TANH_OUTPUT = FixedType(17, 2, signed=True, rounding="RND", overflow="SAT")
 SOFTMAX_OUTPUT = SIGMOID_OUTPUT
 SOFTMAX_MAX_TABLE = 1 << 16
+# the functions of Table activations (build_tables tabulates them; table_output types them)
+FUNCTIONS = {
+    "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # = 1/(1+exp(-x)), no overflow warnings
+    "tanh": np.tanh,
+    # ONNX Elu/Selu (attrs params: alpha, gamma); monotone unless alpha < 0 (attrs monotone)
+    "elu": lambda x, alpha=1.0: np.where(x >= 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda x, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875:
+        gamma * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+}
 
 
 def softmax_frac(out_frac: int, n: int) -> int:
@@ -88,44 +100,10 @@ def softmax_frac(out_frac: int, n: int) -> int:
 
 
 # ----- exact constants ------------------------------------------------------------------------
-def exact_fraction(values) -> int:
-    """The fewest fraction bits (possibly negative) that represent every value exactly."""
-    best = -64
-    for v in np.asarray(values, np.float64).reshape(-1):
-        if not np.isfinite(v):
-            raise UnsupportedError(f"constant {v} is not finite")
-        if v == 0:
-            continue
-        fr = Fraction(float(v))
-        f = fr.denominator.bit_length() - 1
-        if f == 0:  # an integer: strip trailing zero bits
-            n = abs(fr.numerator)
-            f = -((n & -n).bit_length() - 1)
-        best = max(best, f)
-    return best if best > -64 else 0
-
-
-def quantize_at(values, frac: int) -> np.ndarray:
-    """Values rounded to nearest (ties up) on the grid 2^-frac, as int64 mantissas (exact)."""
-    out = [math.floor(Fraction(float(v)) * Fraction(2) ** frac + Fraction(1, 2))
-           for v in np.asarray(values, np.float64).reshape(-1)]
-    return np.array(out, np.int64).reshape(np.shape(values))
-
-
-def mantissa_type(mant, frac: int) -> FixedType:
-    """The narrowest FixedType (TRN, WRAP) with `frac` fraction bits holding these mantissas."""
-    m = [int(v) for v in np.asarray(mant, np.int64).reshape(-1)] or [0]
-    signed = min(m) < 0
-    if signed:
-        width = max((v if v >= 0 else ~v).bit_length() for v in m) + 1
-    else:
-        width = max(max(v.bit_length() for v in m), 1)
-    return FixedType(width, width - frac, signed)
-
-
 def const_at(values, frac: int) -> Const:
     mant = quantize_at(values, frac)
-    return Const(mant, mantissa_type(mant, frac))
+    lo, hi = (mant.min(), mant.max()) if mant.size else (0, 0)
+    return Const(mant, codes_type(lo, hi, frac))
 
 
 def _all_mantissas(t: FixedType, negative_only=False) -> np.ndarray | None:
@@ -142,7 +120,7 @@ def fit_constants(values: list, evaluate, xs: np.ndarray | None) -> tuple[list[C
     """The fewest common fraction bits F for float constants `values` (a list of arrays) such that
     evaluate(consts, xs) equals evaluate(exact consts, xs) on every input mantissa in xs.
     Returns (consts, exact)."""
-    f_exact = max(exact_fraction(v) for v in values)
+    f_exact = max(exact_frac(v) for v in values)
     exact = [const_at(v, f_exact) for v in values]
     if xs is None or xs.size * max(np.size(v) for v in values) > FIT_CHECK_LIMIT:
         return exact, True
@@ -155,36 +133,21 @@ def fit_constants(values: list, evaluate, xs: np.ndarray | None) -> tuple[list[C
 
 
 # ----- PRelu ----------------------------------------------------------------------------------
-def prelu_negative(x: np.ndarray, x_t: FixedType, node: Node, out: FixedType, slope: Const | None = None):
-    """out-typed results of the negative branch for mantissas x (flat per sample, (..., size))
-    and whether each overflowed."""
-    if node.attrs.get("shift") is not None:
-        shifted = FixedType(x_t.width, x_t.integer + node.attrs["shift"], x_t.signed)
-        return out.cast(x, shifted, return_overflow=True)
-    slope = slope if slope is not None else node.consts["slope"]
-    s = slope.values.reshape(-1)
-    i = np.arange(x.shape[-1])
-    per = s[(i // node.attrs["inner"]) % node.attrs["period"]]
-    return out.cast(x * per, product_type(x_t, slope.fixed), return_overflow=True)
-
-
-def _po2_exponent(values) -> int | None:
+def _uniform_po2(values) -> int | None:
+    """k when every slope is the same positive power of two 2^k (a shift), else None."""
     v = np.unique(np.asarray(values, np.float64))
-    if v.size != 1 or v[0] <= 0:
-        return None
-    m, e = math.frexp(float(v[0]))
-    return e - 1 if m == 0.5 else None
+    return po2_exponent(v[0]) if v.size == 1 else None
 
 
-def _prelu_rule(node, ins, options):
+def _prelu_rule(graph, node, ins, options):
     x_t = ins[0]
     declared = node.out.fixed or options.default_type
     if "slope" in node.consts:  # a quantized slope constant
         c = node.consts["slope"]
-        shift = _po2_exponent(c.as_float())
+        shift = _uniform_po2(c.as_float())
     else:
         floats = node.attrs.pop("slope_values")
-        shift = _po2_exponent(floats)
+        shift = _uniform_po2(floats)
     if shift is not None:
         node.consts.pop("slope", None)
         node.attrs["shift"] = shift
@@ -198,8 +161,7 @@ def _prelu_rule(node, ins, options):
             def evaluate(consts, xv):
                 # every input mantissa against every slope value: (len(xv), period)
                 grid = np.repeat(xv[:, None], n, axis=1)
-                tmp = Node(node.name, "PRelu", attrs={"inner": 1, "period": n, "shift": None})
-                return prelu_negative(grid, x_t, tmp, declared, consts[0])[0]
+                return prelu_negative(grid, x_t, declared, None, consts[0].values, consts[0].fixed, 1, n)[0]
 
             (c,), _ = fit_constants([floats], evaluate, xs if declared is not None else None)
             node.consts["slope"] = c
@@ -210,32 +172,20 @@ def _prelu_rule(node, ins, options):
 
 
 # ----- HardSigmoid ----------------------------------------------------------------------------
-def hard_sigmoid_accum(x_t: FixedType, a: Const, b: Const) -> FixedType:
-    exact = sum_type(product_type(x_t, a.fixed), b.fixed)
-    return union_type(exact, FixedType(2, 2, True))  # holds 0 and 1 for the clamp
-
-
-def hard_sigmoid_exact(x: np.ndarray, x_t: FixedType, a: Const, b: Const) -> tuple[np.ndarray, FixedType]:
-    """clamp(x * a + b, 0, 1) as exact mantissas of the accumulator type."""
-    acc = hard_sigmoid_accum(x_t, a, b)
-    t = (x * a.values.reshape(()) << (acc.frac - x_t.frac - a.fixed.frac)) + \
-        (b.values.reshape(()) << (acc.frac - b.fixed.frac))
-    return np.clip(t, 0, 1 << acc.frac), acc
-
-
-def _hard_sigmoid_rule(node, ins, options):
+def _hard_sigmoid_rule(graph, node, ins, options):
     x_t = ins[0]
     declared = node.out.fixed or options.default_type
     alpha, beta = node.attrs.pop("alpha_value"), node.attrs.pop("beta_value")
 
     def evaluate(consts, xv):
-        t, acc = hard_sigmoid_exact(xv, x_t, *consts)
+        a, b = consts
+        t, acc = hard_sigmoid_exact(xv, x_t, a.values, a.fixed, b.values, b.fixed)
         return declared.cast(t, acc)
 
     xs = _all_mantissas(x_t) if declared is not None else None
     (a, b), _ = fit_constants([np.array(alpha), np.array(beta)], evaluate, xs)
     node.consts.update(alpha=a, beta=b)
-    acc = hard_sigmoid_accum(x_t, a, b)
+    acc = hard_sigmoid_accum(x_t, a.fixed, b.fixed)
     node.attrs["accum"] = acc
     return declared or FixedType(acc.frac + 1, 1, signed=False)
 
@@ -250,7 +200,7 @@ def _holds(t: FixedType, c: Const) -> bool:
 
 
 # ----- Clip -----------------------------------------------------------------------------------
-def _clip_rule(node, ins, options):
+def _clip_rule(graph, node, ins, options):
     x_t = ins[0]
     bounds = {}
     for key in ("lo", "hi"):
@@ -260,7 +210,7 @@ def _clip_rule(node, ins, options):
         v = float(c.as_float().reshape(-1)[0])
         if (key == "lo" and v <= x_t.min_value) or (key == "hi" and v >= x_t.max_value):
             continue  # never active: no bound, no extra bits
-        bounds[key] = c if c.quantized else const_at(np.array(v), exact_fraction([v]))
+        bounds[key] = c if c.quantized else const_at(np.array(v), exact_frac([v]))
     clamp = x_t
     for c in bounds.values():
         if not clamp.contains(c.fixed) and not _holds(clamp, c):
@@ -273,11 +223,11 @@ def _clip_rule(node, ins, options):
     lo = node.consts["lo"].values[0] if "lo" in node.consts else clamp.cast(x_t.min_mantissa, x_t)
     hi = node.consts["hi"].values[0] if "hi" in node.consts else clamp.cast(x_t.max_mantissa, x_t)
     lo, hi = min(lo, hi), hi  # lo > hi: every output is hi
-    return mantissa_type([lo, hi], clamp.frac)
+    return codes_type(lo, hi, clamp.frac)
 
 
 # ----- tables ---------------------------------------------------------------------------------
-def table_output(node, x_t: FixedType, functions) -> FixedType:
+def table_output(node, x_t: FixedType) -> FixedType:
     """Default output type of a Table activation (no quantizer, no --default-type)."""
     fn = node.attrs["fn"]
     if fn == "sigmoid":
@@ -285,16 +235,16 @@ def table_output(node, x_t: FixedType, functions) -> FixedType:
     if fn == "tanh":
         return TANH_OUTPUT
     f = max(TABLE_FRAC, x_t.frac)
-    g = functions[fn]
+    g = FUNCTIONS[fn]
     params = node.attrs.get("params", {})
     ends = g(x_t.to_float(np.array([x_t.min_mantissa, x_t.max_mantissa])), **params)
     mant = quantize_at(ends, f)
-    t = mantissa_type(list(mant) + [0], f)
+    t = codes_type(min(mant.min(), 0), max(mant.max(), 0), f)
     return FixedType(t.width, t.integer, t.signed, "RND", "SAT")
 
 
 # ----- Softmax --------------------------------------------------------------------------------
-def _softmax_rule(node, ins, options):
+def _softmax_rule(graph, node, ins, options):
     return node.out.fixed or options.default_type or SOFTMAX_OUTPUT
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..fixed import FixedType
 from ..ir import Const
+from ..numeric import po2_exponent
 
 RECIP_EXTRA_BITS = 18  # as infer_types.RECIP_EXTRA_BITS: fraction bits added to a rounded entry
 
@@ -50,8 +51,7 @@ def quantized_reciprocal(q, area: int) -> Fraction:
 
 def _frac_bits(v: Fraction) -> int | None:
     """Fraction bits of a dyadic rational, None if it is not dyadic."""
-    d = v.denominator
-    return d.bit_length() - 1 if d & (d - 1) == 0 else None
+    return po2_exponent(v.denominator)
 
 
 def average_table(counts: np.ndarray, area: int, q) -> tuple[Const, int, bool]:

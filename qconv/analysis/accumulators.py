@@ -31,7 +31,6 @@ Average pooling keeps its lossless window-sum accumulator in every mode.
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +40,12 @@ from ..fixed import MAX_WIDTH, FixedType
 from ..ir import Const, Graph, Node
 
 MODES = ("tight", "qtools", "fixed")
-GRAPH: contextvars.ContextVar = contextvars.ContextVar("qconv_sizing_graph", default=None)
 
 
 @dataclass(frozen=True)
 class AccumulatorMode:
+    """`--accumulator`, parsed once (`parse_mode`) into `passes.Options.accumulator`."""
+
     kind: str = "tight"
     cap: FixedType | None = None
 
@@ -176,15 +176,12 @@ def _populate_bias(node: Node, acc_before) -> None:
     node.attrs.setdefault("qkeras_bias_from_accumulator", str(q))
 
 
-def choose(node: Node, x_type: FixedType, lossless: FixedType, options) -> FixedType:
-    """The accumulator type of a Dense/Conv node for `options.accumulator` (see module doc)."""
-    mode = parse_mode(getattr(options, "accumulator", "tight"))
+def choose(graph: Graph, node: Node, x_type: FixedType, lossless: FixedType, mode: AccumulatorMode) -> FixedType:
+    """The accumulator type of a Dense/Conv node of `graph` for the --accumulator `mode` (see module
+    doc); qtools' rule reads the layers upstream of the node."""
     if mode.kind == "fixed":
         return mode.cap
     if mode.kind == "qtools":
-        graph = GRAPH.get()
-        if graph is None:
-            raise QconvError("--accumulator qtools needs the graph (run through passes.run)")
         return qtools_type(graph, node)
     tight = tight_type(node, x_type)
     return tight if tight.width <= lossless.width else lossless

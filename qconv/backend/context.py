@@ -1,0 +1,61 @@
+"""The template context of a layer: the common fields (names, types, sizes) and the registry of
+per-op additions (`context`); `layers.py` and `layers_activation.py` register theirs, and
+`project.py` imports both so that every op is registered before a project is written.
+Also the helpers they share: C integer types of mantissas, constant arrays for weights/<layer>.h.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..fixed import FixedType
+from ..ir import Const, Graph, Node
+
+CONTEXT: dict[str, Callable] = {}
+
+
+def context(*ops: str):
+    def register(fn):
+        for op in ops:
+            CONTEXT[op] = fn
+        return fn
+    return register
+
+
+def raw_ctype(t: FixedType, values: np.ndarray | None = None) -> str:
+    """The narrowest C integer type holding every mantissa of `t` (and every value given, e.g.
+    thresholds one past the type's range)."""
+    bits = t.width + (0 if t.signed else 1)
+    if values is not None and values.size:  # two's complement bits of the extremes
+        lo, hi = int(values.min()), int(values.max())
+        bits = max(bits, (-lo - 1).bit_length() + 1 if lo < 0 else 1, hi.bit_length() + 1)
+    return next(f"int{n}_t" for n in (8, 16, 32, 64) if bits <= n or n == 64)
+
+
+def ints(values: np.ndarray) -> str:
+    return ",".join(map(str, np.asarray(values, np.int64).reshape(-1).tolist()))
+
+
+def array(var: str, c: Const, doc: str) -> dict:
+    return {"var": var, "ctype": raw_ctype(c.fixed, c.values), "size": c.values.size, "data": ints(c.values),
+            "doc": f"{doc}; mantissas of {c.fixed.to_cpp()}"}
+
+
+def var_of(node: Node) -> str:
+    """The C++ array holding a node's output."""
+    return node.name if node.op == "Input" else f"{node.name}_out"
+
+
+def layer_context(graph: Graph, node: Node) -> dict:
+    src = graph.node(node.inputs[0])
+    d = {
+        "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [],
+        "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
+        "out_var": var_of(node), "out_typedef": f"{node.name}_t",
+        "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(), "in_size": src.out.size,
+    }
+    if node.op in CONTEXT:
+        CONTEXT[node.op](graph, node, d)
+    return d
