@@ -13,7 +13,9 @@ import click
 import numpy as np
 
 from . import __version__
+from .conform import DEFAULT_DEFAULT_TYPE, DEFAULT_INPUT_TYPE
 from .errors import MismatchError, QconvError
+from .toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 
 TYPE_HELP = "a C++ type, e.g. 'ap_fixed<8,3>' or 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'"
 
@@ -170,8 +172,9 @@ def _report_overflow(graph, result):
               help="number of random test samples")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="seed of the random test samples")
-@click.option("--part", default="xcvu13p-flga2577-2-e", show_default=True, help="FPGA part for build_prj.tcl")
-@click.option("--clock-period", default=5.0, show_default=True, callback=_positive_finite, help="clock period in ns")
+@click.option("--part", default=DEFAULT_PART, show_default=True, help="FPGA part for build_prj.tcl")
+@click.option("--clock-period", default=DEFAULT_CLOCK_PERIOD, show_default=True, callback=_positive_finite,
+              help="clock period in ns")
 @click.option("--csim", "do_csim", is_flag=True, help="also compile and run the C simulation")
 @click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
 @_type_options
@@ -199,7 +202,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
     except QconvError:
         if do_csim:
             raise
-        headers = "/path/to/ap_types"
+        headers = AP_TYPES_PLACEHOLDER
     meta = {**types, "model": str(Path(model).resolve()),
             "config": str(Path(types["config"]).resolve()) if types["config"] else None}
     n = next(iter(mantissas.values())).shape[0]
@@ -251,48 +254,18 @@ def _csim(project, ap_types):
     click.echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
     click.echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
                f"sim {m['expected']}, csim {m['got']}")
-    _locate_layer(Path(project), m["sample"], ap_types)
+    from .pipeline import first_differing_layer
+    click.echo(first_differing_layer(Path(project), m["sample"], ap_types))
     raise MismatchError("C simulation and numpy simulator disagree (a qconv bug: please report it)")
-
-
-def _locate_layer(project: Path, sample: int, ap_types):
-    """Re-run one sample with per-layer tracing on both sides and name the first layer that differs."""
-    from .backend.csim import trace_sample
-    from .backend.project import read_rows
-    from .pipeline import compile_model
-    from .sim import run
-    from .backend.csim import project_info
-    info = project_info(project)
-    if not Path(info.get("model", "")).is_file():
-        click.echo("(model file not found: cannot trace layers)")
-        return
-    options = ("input_type", "default_type", "fold_batchnorm", "config", "accumulator", "max_memory")
-    graph = compile_model(info["model"], **{k: info[k] for k in options if k in info})
-    row = read_rows(project / "tb_data" / "inputs.dat")[sample]
-    mantissas, offset = {}, 0
-    for name in graph.inputs:
-        node = graph.node(name)
-        mantissas[name] = row[offset:offset + node.out.size].reshape((1, *node.out.shape))
-        offset += node.out.size
-    sim_trace = run(graph, mantissas, trace=True).trace
-    csim_trace = trace_sample(project, sample, ap_types)
-    for name in info["layers"]:
-        want, got = sim_trace[name].reshape(-1), csim_trace.get(name)
-        if got is None or got.shape != want.shape or (got != want).any():
-            i = int(np.nonzero(got != want)[0][0]) if got is not None and got.shape == want.shape else 0
-            click.echo(f"first differing layer: {name} ({graph.node(name).op}), element {i}: "
-                       f"sim {want[i]}, csim {None if got is None else got[i]}")
-            return
-    click.echo("all layers agree when traced (the difference is in the output ports)")
 
 
 @main.command()
 @click.argument("root", type=click.Path(file_okay=False, exists=True))
 @click.option("--csim", "do_csim", is_flag=True, help="also build each model and run its g++ C simulation")
 @click.option("--csim-samples", default=16, show_default=True, help="samples per model in the C simulation")
-@click.option("--input-type", default="ap_fixed<8,3>", show_default=True,
+@click.option("--input-type", default=DEFAULT_INPUT_TYPE, show_default=True,
               help="type of graph inputs no quantizer covers (their reference is recomputed on cast inputs)")
-@click.option("--default-type", default="ap_fixed<18,8,AP_RND_CONV,AP_SAT>", show_default=True,
+@click.option("--default-type", default=DEFAULT_DEFAULT_TYPE, show_default=True,
               help="type of float weights and other tensors no quantizer covers")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON")
 @click.option("-k", "pattern", help="only models whose path contains this text")

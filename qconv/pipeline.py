@@ -46,6 +46,42 @@ def compile_model(path: str | Path, input_type: str | None = None, default_type:
     return passes.run(graph, options)
 
 
+COMPILE_OPTIONS = ("input_type", "default_type", "fold_batchnorm", "config", "accumulator", "max_memory")
+
+
+def compile_recorded(info: dict) -> Graph:
+    """The graph of a project, compiled again from what `qconv build` recorded in its
+    qconv_project.json (the model path and the COMPILE_OPTIONS)."""
+    return compile_model(info["model"], **{k: info[k] for k in COMPILE_OPTIONS if k in info})
+
+
+def first_differing_layer(project: Path, sample: int, ap_types: str | None) -> str:
+    """After a csim mismatch: re-run one sample with per-layer tracing in the simulator and in the
+    C simulation, and say which layer differs first (a line for the user)."""
+    from .backend.csim import project_info, trace_sample
+    from .backend.project import read_rows
+    from .sim import run
+    info = project_info(project)
+    if not Path(info.get("model", "")).is_file():
+        return "(model file not found: cannot trace layers)"
+    graph = compile_recorded(info)
+    row = read_rows(project / "tb_data" / "inputs.dat")[sample]
+    mantissas, offset = {}, 0
+    for name in graph.inputs:
+        node = graph.node(name)
+        mantissas[name] = row[offset:offset + node.out.size].reshape((1, *node.out.shape))
+        offset += node.out.size
+    sim_trace = run(graph, mantissas, trace=True).trace
+    csim_trace = trace_sample(project, sample, ap_types)
+    for name in info["layers"]:
+        want, got = sim_trace[name].reshape(-1), csim_trace.get(name)
+        if got is None or got.shape != want.shape or (got != want).any():
+            i = int(np.nonzero(got != want)[0][0]) if got is not None and got.shape == want.shape else 0
+            return (f"first differing layer: {name} ({graph.node(name).op}), element {i}: "
+                    f"sim {want[i]}, csim {None if got is None else got[i]}")
+    return "all layers agree when traced (the difference is in the output ports)"
+
+
 def load_inputs(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
     """Float inputs keyed by ONNX input name from an .npz (one array per input) or .npy file."""
     path = Path(path)

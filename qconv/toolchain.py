@@ -10,6 +10,10 @@ from pathlib import Path
 
 from qconv.errors import ToolchainError
 
+DEFAULT_PART = "xcvu13p-flga2577-2-e"     # build_prj.tcl's part unless --part says otherwise
+DEFAULT_CLOCK_PERIOD = 5.0               # ns
+AP_TYPES_PLACEHOLDER = "/path/to/ap_types"  # written into a project's Makefile when no headers were found
+
 
 def _ap_types_candidates(explicit=None):
     """(description, folder or None) in search order."""

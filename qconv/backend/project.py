@@ -23,6 +23,7 @@ from ..ir import Graph
 from . import layers, layers_activation  # noqa: F401  (register the per-op contexts)
 from .context import layer_context, var_of
 from .resources import hls_testbench_dir, templates_dir
+from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 
 # NDEBUG: the Xilinx headers assert (and abort) on a rounding cast that drops more bits than the
 # source has, although their result is then well defined and equals qconv.fixed.cast.
@@ -32,8 +33,8 @@ CXXFLAGS = " ".join(["-std=c++14", CSIM_OPT, *CSIM_DEFINES])
 
 @dataclass(frozen=True)
 class HlsOptions:
-    part: str = "xcvu13p-flga2577-2-e"
-    clock_period: float = 5.0
+    part: str = DEFAULT_PART
+    clock_period: float = DEFAULT_CLOCK_PERIOD
 
 
 def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
@@ -76,7 +77,7 @@ def _env() -> jinja2.Environment:
 
 def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
                   expected: dict[str, np.ndarray] | None = None, hls: HlsOptions = HlsOptions(),
-                  ap_types: str = "/path/to/ap_types", meta: dict | None = None, test_data: dict | None = None) -> Path:
+                  ap_types: str = AP_TYPES_PLACEHOLDER, meta: dict | None = None, test_data: dict | None = None) -> Path:
     """Render the project into `out`. `inputs` (input node -> mantissas) and `expected`
     (output name -> mantissas) become the testbench data when given; `test_data`
     (report.test_data_section) goes into the report."""
