@@ -11,6 +11,7 @@ from pathlib import Path
 from qconv import ops, report
 from qconv.analysis import activations
 from qconv.backend import project  # noqa: F401  (registers the contexts)
+from qconv.backend.architecture import ARCHITECTURES, TEMPLATES
 from qconv.backend.context import CONTEXT
 from qconv.backend.resources import templates_dir
 from qconv.passes import infer_types
@@ -27,7 +28,9 @@ def test_every_layer_op_has_a_simulator_kernel():
 def test_every_layer_op_has_a_template_and_contexts_only_for_table_ops():
     layers = {p.stem for p in (templates_dir() / "layers").glob("*.j2") if not p.stem.startswith("_")}
     assert layers == ops.LAYERS
-    assert set(CONTEXT) <= ops.LAYERS
+    assert {op for op, _ in CONTEXT} <= ops.LAYERS and {arch for _, arch in CONTEXT} <= set(ARCHITECTURES)
+    assert set(TEMPLATES) == {(op, arch) for op in ops.LAYERS for arch in ARCHITECTURES}
+    assert all((templates_dir() / t).is_file() for t in TEMPLATES.values())
 
 
 def test_every_rule_typed_op_has_a_type_rule():
