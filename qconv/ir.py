@@ -6,15 +6,8 @@ shape without the batch dimension, plus a `FixedType` once type inference has ru
 operands (weights, biases) live on the node that uses them as `Const` values: integer mantissas
 plus their fixed-point type, or float values before quantizer absorption has quantized them.
 
-Canonical ops (what passes, simulator and backend understand):
-  Input     a graph input; `out.fixed` is the type the user's values are quantized to
-  Dense     y = x @ W (+ b); consts W [n_in, n_out], optional b [n_out]; attrs accum (FixedType)
-  MatMul    y = a @ b of two activations, batched over leading axes: a [..., m, k], b [..., k, n]
-  Relu      y = max(x, 0)
-  Reshape   same data, new shape (Flatten and Reshape); no data movement
-  Quant     an activation quantizer still to be absorbed: attrs type (FixedType)
-  Cast      y = (out type) x, a quantizer that could not be merged into its producer
-  Table     y = fn(x) by a precomputed lookup table (attrs fn, lo, hi; const table)
+The canonical ops (what passes, simulator and backend understand), with their attributes,
+constants and traits, are the op table in `qconv/ops.py`.
 
 Every typed node records who chose its output type in ``attrs["type_source"]`` (TYPE_SOURCES):
 a declared quantizer saturates by design (the simulator counts that as *clipping*), while a

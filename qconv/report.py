@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ops
 from .errors import QconvError
 from .fixed import FixedType, product_type
 from .ir import Graph, Node
@@ -68,7 +69,7 @@ def short(t: FixedType | None) -> str:
 
 
 def _shape(node: Node) -> str:
-    shape = node.attrs.get("out_hwc") if node.op in ("Conv", "Pool") else node.out.shape
+    shape = node.attrs.get("out_hwc") if ops.has(node.op, ops.SPATIAL) else node.out.shape
     return "x".join(str(int(d)) for d in shape) or "1"
 
 
@@ -78,9 +79,10 @@ BINARY_TERNARY = ("binary", "stochastic_binary", "bernoulli", "ternary", "stocha
 def bipolar_input(graph: Graph, node: Node) -> bool:
     """True when the layer's input only takes two opposite values (BipolarQuant, binary tables)."""
     p = graph.node(node.inputs[0])
-    while p.op in ("Reshape", "Transpose", "Gather") and p.inputs:
+    while ops.has(p.op, ops.LAYOUT) and p.inputs:
         p = graph.node(p.inputs[0])
-    c = p.consts.get("levels") if p.op == "Thresholds" else p.consts.get("table") if p.op == "Table" else None
+    levels = ops.TABLE[p.op].levels  # Table, Thresholds: the constant of every value the output takes
+    c = p.consts.get(levels) if levels else None
     if c is None:
         return False
     v = np.unique(c.values)
@@ -157,42 +159,58 @@ def _rule(rule, graph: Graph, node: Node, x: FixedType) -> FixedType | None:
 
 
 def _other_row(graph: Graph, node: Node, row: dict) -> None:
-    ins = [graph.node(i).out.fixed for i in node.inputs]
+    cost = COSTS.get(node.op)
+    if cost is not None:
+        ins = [graph.node(i).out.fixed for i in node.inputs]
+        n = int(np.prod(node.out.shape, dtype=np.int64)) if node.out.shape else 1
+        cost(node, ins, n, row)  # COSTS below: the non-MAC layers that cost something
+
+
+def _eltwise_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
     out = node.out.fixed
-    n = int(np.prod(node.out.shape, dtype=np.int64)) if node.out.shape else 1
-    if node.op == "Eltwise":
-        fn = node.attrs["fn"]
-        row["ops"] = n
-        if fn in ("mul", "muladd"):
-            other = ins[1] if len(ins) > 1 else node.consts["c"].fixed
-            dsp, lut = _mult_cost("fixed", ins[0].width, other.width)
-            row.update(kind="fixed", dsp=n * dsp, lut=n * (lut + (out.width if fn == "muladd" else 0)),
-                       bitops=n * ins[0].width * other.width)
-        else:
-            row.update(lut=n * out.width, bitops=n * out.width)
-        row["memory_bits"] = sum(int(c.values.size) * c.fixed.width for c in node.consts.values() if c.fixed)
-    elif node.op == "MatMul":  # two activations: every MAC is a general multiplier
-        acc, k = node.attrs["accum"], node.attrs["k"]
-        macs = n * k
-        dsp, lut = _mult_cost("fixed", ins[0].width, ins[1].width)
-        row.update(multiplier=product_type(ins[0], ins[1]), kind="fixed", ops=macs, adds=macs,
-                   bitops=macs * (ins[0].width * ins[1].width + acc.width), dsp=macs * dsp,
-                   lut=macs * (lut + acc.width))
-    elif node.op == "Pool":
-        kh, kw = node.attrs["kernel"]
-        window = kh * kw
-        row["ops"] = n * window
-        if node.attrs["mode"] == "max":
-            row.update(lut=n * (window - 1) * ins[0].width, bitops=n * (window - 1) * ins[0].width)
-        else:
-            acc, recip = node.attrs["accum"], node.consts["recip"].fixed
-            dsp, lut = _mult_cost("fixed", acc.width, recip.width)
-            row.update(accumulator=acc, dsp=n * dsp, lut=n * ((window - 1) * acc.width + lut),
-                       bitops=n * ((window - 1) * acc.width + acc.width * recip.width))
-    elif node.op == "Table" and "table" in node.consts:
+    fn = node.attrs["fn"]
+    row["ops"] = n
+    if fn in ("mul", "muladd"):
+        other = ins[1] if len(ins) > 1 else node.consts["c"].fixed
+        dsp, lut = _mult_cost("fixed", ins[0].width, other.width)
+        row.update(kind="fixed", dsp=n * dsp, lut=n * (lut + (out.width if fn == "muladd" else 0)),
+                   bitops=n * ins[0].width * other.width)
+    else:
+        row.update(lut=n * out.width, bitops=n * out.width)
+    row["memory_bits"] = sum(int(c.values.size) * c.fixed.width for c in node.consts.values() if c.fixed)
+
+
+def _matmul_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+    """Two activations: every MAC is a general multiplier."""
+    acc, k = node.attrs["accum"], node.attrs["k"]
+    macs = n * k
+    dsp, lut = _mult_cost("fixed", ins[0].width, ins[1].width)
+    row.update(multiplier=product_type(ins[0], ins[1]), kind="fixed", ops=macs, adds=macs,
+               bitops=macs * (ins[0].width * ins[1].width + acc.width), dsp=macs * dsp,
+               lut=macs * (lut + acc.width))
+
+
+def _pool_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+    kh, kw = node.attrs["kernel"]
+    window = kh * kw
+    row["ops"] = n * window
+    if node.attrs["mode"] == "max":
+        row.update(lut=n * (window - 1) * ins[0].width, bitops=n * (window - 1) * ins[0].width)
+    else:
+        acc, recip = node.attrs["accum"], node.consts["recip"].fixed
+        dsp, lut = _mult_cost("fixed", acc.width, recip.width)
+        row.update(accumulator=acc, dsp=n * dsp, lut=n * ((window - 1) * acc.width + lut),
+                   bitops=n * ((window - 1) * acc.width + acc.width * recip.width))
+
+
+def _table_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+    if "table" in node.consts:
         t = node.consts["table"]
         row.update(ops=n, lut=n * math.ceil(t.values.size * t.fixed.width / 64),
                    memory_bits=int(t.values.size) * t.fixed.width)
+
+
+COSTS = {"Eltwise": _eltwise_cost, "MatMul": _matmul_cost, "Pool": _pool_cost, "Table": _table_cost}
 
 
 def build_report(graph: Graph, accumulator: str | None = "tight") -> dict:
@@ -207,7 +225,7 @@ def build_report(graph: Graph, accumulator: str | None = "tight") -> dict:
                "output": node.out.fixed, "type_source": node.attrs.get("type_source"), "kind": "-", "ops": 0,
                "bitops": 0, "memory_bits": 0, "dsp": 0,
                "lut": 0, "adds": 0, "acc_rules": None}
-        if node.op in ("Dense", "Conv"):
+        if ops.has(node.op, ops.WEIGHTED):
             _mac_row(graph, node, row)
         else:
             _other_row(graph, node, row)

@@ -5,6 +5,8 @@ every model of the corpus, then compare two fingerprints.
     python scripts/snapshot_projects.py write ../shared/models before.json   # on the old commit
     python scripts/snapshot_projects.py write ../shared/models after.json    # on the new commit
     python scripts/snapshot_projects.py compare before.json after.json
+    python scripts/snapshot_projects.py write ../shared/models after.json --keep after_dir   # keep the projects
+    python scripts/snapshot_projects.py diff before_dir after_dir [MODEL [FILE]]            # unified diffs
 
 Each model is compiled as `qconv conform` does (conformance/expected.json's per-model types, its
 --input-type/--default-type defaults, the float-weight fallback) and written with `write_project`
@@ -47,7 +49,7 @@ def fingerprint(project: Path) -> dict[str, str]:
             for p in sorted(project.rglob("*")) if p.is_file()}
 
 
-def write(root: Path, out: Path) -> None:
+def write(root: Path, out: Path, keep: Path | None = None) -> None:
     from qconv.backend.project import write_project
     from qconv.errors import QconvError
     from qconv.pipeline import random_inputs
@@ -61,8 +63,9 @@ def write(root: Path, out: Path) -> None:
             graph = _compile(path, opts["input_type"], opts["default_type"], [])
             inputs = random_inputs(graph, 2, 0)
             with tempfile.TemporaryDirectory() as tmp:
-                write_project(graph, tmp, inputs, run(graph, inputs).outputs)
-                result[key] = fingerprint(Path(tmp))
+                project = Path(tmp) if keep is None else keep / key
+                write_project(graph, project, inputs, run(graph, inputs).outputs)
+                result[key] = fingerprint(project)
         except QconvError as exc:
             result[key] = {"error": str(exc)}
         print(f"{key}: {len(result[key])} files", file=sys.stderr)
@@ -84,10 +87,36 @@ def compare(before: Path, after: Path) -> int:
     return 1 if differ else 0
 
 
+def diff(before: Path, after: Path, model: str | None = None, name: str | None = None) -> int:
+    """Unified diffs of the kept projects (`write ... --keep DIR`), comment lines and parameters.h's
+    includes removed as in the fingerprint; all models and files, one model's, or one file's."""
+    import difflib
+    differ = 0
+    models = [model] if model else sorted(str(p.parent.relative_to(before)) for p in before.rglob("firmware"))
+    for key in models:
+        a_dir, b_dir = before / key, after / key
+        files = sorted({str(p.relative_to(a_dir)) for p in a_dir.rglob("*") if p.is_file()}
+                       | {str(p.relative_to(b_dir)) for p in b_dir.rglob("*") if p.is_file()})
+        for rel in files:
+            if name and rel != name and Path(rel).name != name:
+                continue
+            a = normalized(a_dir / rel) if (a_dir / rel).is_file() else []
+            b = normalized(b_dir / rel) if (b_dir / rel).is_file() else []
+            if a != b:
+                differ += 1
+                sys.stdout.writelines(line + "\n" for line in difflib.unified_diff(
+                    a, b, f"before/{key}/{rel}", f"after/{key}/{rel}", lineterm=""))
+    return 1 if differ else 0
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1:2]
-    if cmd == ["write"] and len(sys.argv) == 4:
+    if cmd == ["write"] and len(sys.argv) == 6 and sys.argv[4] == "--keep":
+        write(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[5]))
+    elif cmd == ["write"] and len(sys.argv) == 4:
         write(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif cmd == ["diff"] and 4 <= len(sys.argv) <= 6:
+        sys.exit(diff(Path(sys.argv[2]), Path(sys.argv[3]), *sys.argv[4:]))
     elif cmd == ["compare"] and len(sys.argv) == 4:
         sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))
     else:

@@ -18,24 +18,23 @@ import math
 
 import numpy as np
 
+from .. import ops
 from ..ir import Graph, Node
 
 FLOAT32_UNIT = 2.0**-24
 MAX_REACH = 1 << 12  # codes examined on each side of a threshold (beyond: the count is a lower bound)
-CHANNEL_KEEPING = {"Relu"}                       # element-wise: channel index and value kept
-VALUE_KEEPING = {"Reshape", "Transpose", "Gather"}  # values kept, positions moved
 
 
 def scaled_layer(graph: Graph, src: Node) -> tuple[Node | None, bool]:
     """(the Dense/Conv/MatMul whose float32-evaluated sums reach `src` unchanged in value, through Relu,
     max pooling and data movement; whether channel positions are kept on the way), or None."""
     keeps_channels = True
-    while src.op not in ("Dense", "Conv", "MatMul"):
+    while not ops.has(src.op, ops.MAC):
         if src.op == "Pool" and src.attrs.get("mode") == "max":
             pass  # channels-last windows: the channel index is kept
-        elif src.op in VALUE_KEEPING:
+        elif ops.has(src.op, ops.LAYOUT):  # values kept, positions moved
             keeps_channels = False
-        elif src.op not in CHANNEL_KEEPING:
+        elif not ops.has(src.op, ops.SELECTS):  # Relu: channel index and value (or 0) kept
             return None, False
         src = graph.producers(src)[0]
     return src, keeps_channels

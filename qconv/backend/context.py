@@ -1,6 +1,7 @@
-"""The template context of a layer: the common fields (names, types, sizes) and the registry of
-per-op additions (`context`); `layers.py` and `layers_activation.py` register theirs, and
-`project.py` imports both so that every op is registered before a project is written.
+"""The template context of a layer: the common fields (names, types, sizes, its template and
+architecture) and the registry of per-(op, architecture) additions (`context`); `layers.py` and
+`layers_activation.py` register theirs, and `project.py` imports both so that every op is
+registered before a project is written.
 Also the helpers they share: C integer types of mantissas, constant arrays for weights/<layer>.h.
 """
 
@@ -12,14 +13,17 @@ import numpy as np
 
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node
+from .architecture import IO_PARALLEL, Architecture
 
-CONTEXT: dict[str, Callable] = {}
+# (IR op, architecture name) -> the function adding the op's fields to its layer context
+CONTEXT: dict[tuple[str, str], Callable] = {}
 
 
-def context(*ops: str):
+def context(*ops: str, archs: tuple[str, ...] = (IO_PARALLEL.name,)):
     def register(fn):
         for op in ops:
-            CONTEXT[op] = fn
+            for arch in archs:
+                CONTEXT[(op, arch)] = fn
         return fn
     return register
 
@@ -48,14 +52,15 @@ def var_of(node: Node) -> str:
     return node.name if node.op == "Input" else f"{node.name}_out"
 
 
-def layer_context(graph: Graph, node: Node) -> dict:
+def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL) -> dict:
     src = graph.node(node.inputs[0])
     d = {
         "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [],
+        "arch": arch, "template": arch.layer_template(node.op), "config_base": arch.config_base,
         "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
         "out_var": var_of(node), "out_typedef": f"{node.name}_t",
         "out_size": node.out.size, "out_cpp": node.out.fixed.to_cpp(), "in_size": src.out.size,
     }
-    if node.op in CONTEXT:
-        CONTEXT[node.op](graph, node, d)
+    if (node.op, arch.name) in CONTEXT:
+        CONTEXT[(node.op, arch.name)](graph, node, d)
     return d

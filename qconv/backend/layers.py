@@ -11,7 +11,7 @@ from ..ir import Const, Graph, Node
 from .context import array, context, ints, raw_ctype, var_of
 
 def _weights_and_bias(node: Node, d: dict, weight_doc: str) -> None:
-    w, b = node.consts["W"], node.consts.get("b")
+    w, b = d["arch"].weight_layout(node, "W", node.consts["W"]), node.consts.get("b")
     n_out = w.values.shape[1] if node.op == "Dense" else w.values.shape[0]
     d.update(has_bias=b is not None, weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(),
              weight_raw=raw_ctype(w.fixed))

@@ -18,12 +18,13 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from .. import __version__
+from .. import __version__, ops
 from ..ir import Graph
+from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 from . import layers, layers_activation  # noqa: F401  (register the per-op contexts)
+from .architecture import IO_PARALLEL, Architecture
 from .context import layer_context, var_of
 from .resources import hls_testbench_dir, templates_dir
-from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 
 # NDEBUG: the Xilinx headers assert (and abort) on a rounding cast that drops more bits than the
 # source has, although their result is then well defined and equals qconv.fixed.cast.
@@ -37,7 +38,7 @@ class HlsOptions:
     clock_period: float = DEFAULT_CLOCK_PERIOD
 
 
-def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
+def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architecture = IO_PARALLEL) -> dict:
     nodes = list(graph.topo())
     tensors = [{"typedef": f"{n.name}_t", "cpp": n.out.fixed.to_cpp(), "size": n.out.size,
                 "size_macro": f"N_{n.name.upper()}"} for n in nodes]
@@ -53,7 +54,8 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str) -> dict:
         copies.append({"dst": var, "src": var_of(graph.node(out_node)), "size": graph.node(out_node).out.size})
     return {
         "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
-        "layers": [layer_context(graph, n) for n in nodes if n.op != "Input"], "output_copies": copies,
+        "layers": [layer_context(graph, n, arch) for n in nodes if n.op != "Input"], "output_copies": copies,
+        "arch": arch, "headers": ops.headers(n.op for n in nodes if n.op != "Input"),
         "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
     }
 
@@ -77,19 +79,20 @@ def _env() -> jinja2.Environment:
 
 def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
                   expected: dict[str, np.ndarray] | None = None, hls: HlsOptions = HlsOptions(),
-                  ap_types: str = AP_TYPES_PLACEHOLDER, meta: dict | None = None, test_data: dict | None = None) -> Path:
-    """Render the project into `out`. `inputs` (input node -> mantissas) and `expected`
+                  ap_types: str = AP_TYPES_PLACEHOLDER, meta: dict | None = None, test_data: dict | None = None,
+                  arch: Architecture = IO_PARALLEL) -> Path:
+    """Render the project into `out` for architecture `arch`. `inputs` (input node -> mantissas) and `expected`
     (output name -> mantissas) become the testbench data when given; `test_data`
     (report.test_data_section) goes into the report."""
     out = Path(out)
     fw = out / "firmware"
     for sub in (fw / "weights", fw / "qconv", out / "tb", out / "tb_data"):
         sub.mkdir(parents=True, exist_ok=True)
-    ctx = render_context(graph, hls, ap_types)
+    ctx = render_context(graph, hls, ap_types, arch)
     env = _env()
     name = graph.name
     files = {
-        fw / f"{name}.cpp": "firmware/top.cpp.j2", fw / f"{name}.h": "firmware/top.h.j2",
+        fw / f"{name}.cpp": arch.top_template, fw / f"{name}.h": "firmware/top.h.j2",
         fw / "defines.h": "firmware/defines.h.j2", fw / "parameters.h": "firmware/parameters.h.j2",
         out / "tb" / f"{name}_test.cpp": "testbench.cpp.j2",
         out / "build_prj.tcl": "build_prj.tcl.j2", out / "Makefile": "Makefile.j2",

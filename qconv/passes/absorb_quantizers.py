@@ -8,6 +8,7 @@ Either way the type is marked `type_source = "quantizer"`: its saturation is dec
 
 from __future__ import annotations
 
+from .. import ops
 from ..ir import Graph
 from .options import Options
 
@@ -19,7 +20,7 @@ def apply(graph: Graph, options: Options) -> Graph:
         qtype = node.attrs.pop("type")
         (src,) = graph.producers(node)
         exclusive = len(graph.consumers(src.name)) == 1 and src.name not in graph.outputs
-        if exclusive and src.out.fixed is None and src.op not in ("Reshape", "Transpose", "Gather"):
+        if exclusive and src.out.fixed is None and not ops.has(src.op, ops.LAYOUT):
             src.out.fixed = qtype
             src.attrs["type_source"] = "quantizer"
             graph.bypass(node)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
 from ..errors import UnsupportedError
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node, TensorType
@@ -112,13 +113,13 @@ def apply(graph: Graph, options: Options) -> Graph:
         if not name:
             continue
         lq = config.for_node(name, op_type)
-        if node.op in ("Dense", "Conv"):
+        if ops.has(node.op, ops.WEIGHTED):
             _quantize_weights(node, "W", lq.kernel_quantizer)
             _quantize_weights(node, "b", lq.bias_quantizer)
         if node.op == "Pool" and node.attrs.get("mode") == "avg" and lq.average_quantizer is not None:
             node.attrs["average_quantizer"] = lq.average_quantizer  # QKeras qpooling (analysis/qpooling.py)
         named = config.entries.get(name, {})
-        if node.op in ("Dense", "Conv", "Pool"):  # a layer's activation= (QAveragePooling2D has one too)
+        if ops.has(node.op, ops.ACTIVATION_ARG):  # a layer's activation= (QAveragePooling2D has one too)
             if named.get("activation") is not None:
                 _append_activation(graph, node, named["activation"])
         elif op_type in ACTIVATION_OPS:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
 from ..ir import Graph, Node
 from .options import Options
-
-COMMUTING = {"Dense", "Conv", "Relu", "Pool", "Reshape", "Transpose", "Gather"}
 
 
 def _movable(graph: Graph, m: Node) -> Node | None:
@@ -29,9 +28,9 @@ def _movable(graph: Graph, m: Node) -> Node | None:
     if len(consumers) != 1:
         return None
     nxt = consumers[0]
-    if nxt.op not in COMMUTING or len(nxt.inputs) != 1 or nxt.out.fixed is not None:
+    if not ops.has(nxt.op, ops.HOMOGENEOUS) or len(nxt.inputs) != 1 or nxt.out.fixed is not None:
         return None
-    if nxt.op in ("Dense", "Conv") and "b" in nxt.consts:
+    if ops.has(nxt.op, ops.WEIGHTED) and "b" in nxt.consts:
         return None  # the bias would need the scale too
     if nxt.op == "Pool" and nxt.attrs.get("mode") != "max":
         return None
@@ -54,7 +53,7 @@ def _feeds_quantizer(graph: Graph, node: Node) -> bool:
         node = consumers[0]
         if node.op == "Quant" or (node.op == "Thresholds" and "float_thresholds" in node.attrs):
             return True
-        if node.op not in ("Eltwise", "Relu"):
+        if not ops.has(node.op, ops.FLOAT_CHAIN):
             return False
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
 from ..ir import Graph, Node
 from .options import Options
 
@@ -17,7 +18,7 @@ def per_output_channel(graph: Graph, node: Node) -> Node | None:
     """The Dense/Conv producer if `node` applies a per-output-channel constant to its output
     (memory pattern inner 1, period 1 or the channel count) and is its only reader."""
     (src,) = graph.producers(node)
-    if src.op not in ("Dense", "Conv") or len(graph.consumers(src.name)) != 1 or src.name in graph.outputs:
+    if not ops.has(src.op, ops.WEIGHTED) or len(graph.consumers(src.name)) != 1 or src.name in graph.outputs:
         return None
     if src.out.fixed is not None:  # an absorbed quantizer already sits between them
         return None

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
 from ..analysis import float32_error
 from ..analysis.steps import monotone_steps
 from ..ir import Const, Graph, Node, TensorType
 from .options import Options
 
-CHAIN_OPS = ("Eltwise", "Relu")
 EXHAUSTIVE = 1 << 16  # up to this many input mantissas, every one is evaluated
 
 
 def _chain_link(graph: Graph, node: Node) -> bool:
     if node.name in graph.outputs or len(graph.consumers(node.name)) != 1 or node.out.fixed is not None:
         return False
-    if node.op == "Reshape":  # no data movement: the flat element index, hence the channel, is kept
+    if ops.has(node.op, ops.ALIAS):  # no data movement: the flat element index, hence the channel, is kept
         return True
     return node.op == "Relu" or (node.op == "Eltwise" and len(node.inputs) == 1 and "float_op" in node.attrs)
 
@@ -64,7 +64,7 @@ def apply(graph: Graph, options: Options) -> Graph:
 
 def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
     steps = [("relu",) if n.op == "Relu" else (n.attrs["float_op"], n.attrs["inner"], n.attrs["period"])
-             for n in chain if n.op != "Reshape"]
+             for n in chain if not ops.has(n.op, ops.ALIAS)]
     patterns = {(s[1], s[2]) for s in steps if len(s) > 1 and s[2] > 1}
     if len(patterns) > 1:
         return  # constants vary along different axes: leave the chain to the default types

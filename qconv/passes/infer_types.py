@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from .. import ops
 from ..errors import UnsupportedError
 from ..fixed import FixedType, accumulate_type, product_type, sum_type, union_type
 from ..ir import Const, Graph
@@ -152,14 +153,14 @@ def apply(graph: Graph, options: Options) -> Graph:
     for node in graph.topo():
         rule = RULES.get(node.op)
         if rule is None:  # Cast, Thresholds: typed by their quantizer; ArgMax: an index
-            node.attrs.setdefault("type_source", "quantizer" if node.op in ("Cast", "Thresholds") else "inferred")
+            node.attrs.setdefault("type_source", "quantizer" if ops.has(node.op, ops.QUANTIZER) else "inferred")
             continue
         ins = [p.out.fixed for p in graph.producers(node)]
         # a value read exactly downstream (integer sums scaled later, a fused requantizer's
         # input, a merged tail multiply: `exact_output`) keeps its lossless type
         opts = lossless if node.attrs.get("exact_output") else options
         t = rule(graph, node, ins, opts)
-        if node.out.fixed is None or node.op in ("Reshape", "Transpose", "Gather"):
+        if node.out.fixed is None or ops.has(node.op, ops.LAYOUT):
             node.out.fixed = t
             node.attrs["type_source"] = _source(node, t, opts)
         else:

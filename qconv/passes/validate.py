@@ -6,19 +6,17 @@ accumulators too. Anything else is a clear error naming the layer.
 
 from __future__ import annotations
 
+from .. import ops
 from ..errors import TypeOverflowError, UnsupportedError
 from ..ir import Graph
 from .options import Options
 
 MAX_WIDTH = 63
-KNOWN_OPS = {"Input", "Dense", "MatMul", "Conv", "Pool", "Eltwise", "Relu", "Reshape", "Transpose", "Gather", "Concat",
-             "Cast", "Table", "Thresholds", "ArgMax"}
-KNOWN_OPS |= {"PRelu", "HardSigmoid", "Clip", "Softmax"}  # activations (analysis/activations.py)
 
 
 def apply(graph: Graph, options: Options) -> Graph:
     for node in graph.topo():
-        if node.op not in KNOWN_OPS:
+        if node.op not in ops.VALID:  # the op table (qconv/ops.py) without transient ops (Quant)
             raise UnsupportedError(f"{node.describe()}: no kernel for IR op {node.op}")
         types = [("output", node.out.fixed), ("accumulator", node.attrs.get("accum"))]
         types += [(f"constant {k}", c.fixed) for k, c in node.consts.items()]

@@ -8,6 +8,7 @@ node: qtools' ``fused_accumulator`` (the accumulator that accounts for auto_po2 
 
 from __future__ import annotations
 
+from .. import ops
 from ..fixed import FixedType
 from .rules import Layer, QType, from_fixed, from_quantizer, infer, to_fixed
 
@@ -77,7 +78,7 @@ def _node_layer(graph, node, inputs) -> Layer:
     names = ["" if p.op == "Input" else p.name for p in prods]
     index = inputs.get(prods[0].name, 0) if prods else 0
     in_shape = _batch(prods[0].attrs.get("out_hwc", prods[0].out.shape)) if prods else ()
-    if node.op in ("Conv", "Pool"):
+    if ops.has(node.op, ops.SPATIAL):
         h, w, c = node.attrs["in_hwc"]
         oh, ow, m = node.attrs["out_hwc"]
         one_d = _is_1d(node)
@@ -86,69 +87,84 @@ def _node_layer(graph, node, inputs) -> Layer:
     else:
         out_shape = _batch(node.out.shape)
     layer = Layer(node.name, "", names, out_shape, in_shape, input_index=index)
-    rec = node_quantizers(node)
     quantized_out = node.out.fixed is not None and _output_quantized(node)
-    if node.op in ("Dense", "Conv"):
-        # a quantizer qtools does not know (quantized_linear, HGQ ...): the ap_fixed type it gave
-        layer.kernel_quantizer = _known(rec.get("kernel_quantizer")) or _const_type(node, "W")
-        layer.bias_quantizer = _known(rec.get("bias_quantizer")) or _const_type(node, "b")
-        layer.use_bias = "b" in node.consts
-        layer.kernel_scale = rec.get("kernel_scale")
-        layer.kernel_shape = _keras_kernel_shape(node)
-        if quantized_out:
-            layer.activation = _known(rec.get("activation")) or from_fixed(node.out.fixed)
-        if node.op == "Dense":
-            layer.layer_type = "QDense"
+    fill = _weighted_layer if ops.has(node.op, ops.WEIGHTED) else _layout_layer if ops.has(node.op, ops.LAYOUT) \
+        else KERAS_LAYERS.get(node.op, _activation_layer)
+    fill(node, layer, quantized_out)
+    return layer
+
+
+def _weighted_layer(node, layer: Layer, quantized_out: bool) -> None:
+    rec = node_quantizers(node)
+    # a quantizer qtools does not know (quantized_linear, HGQ ...): the ap_fixed type it gave
+    layer.kernel_quantizer = _known(rec.get("kernel_quantizer")) or _const_type(node, "W")
+    layer.bias_quantizer = _known(rec.get("bias_quantizer")) or _const_type(node, "b")
+    layer.use_bias = "b" in node.consts
+    layer.kernel_scale = rec.get("kernel_scale")
+    layer.kernel_shape = _keras_kernel_shape(node)
+    if quantized_out:
+        layer.activation = _known(rec.get("activation")) or from_fixed(node.out.fixed)
+    if node.op == "Dense":
+        layer.layer_type = "QDense"
+    else:
+        c, m, g = node.attrs["in_hwc"][2], node.attrs["out_hwc"][2], node.attrs["group"]
+        if _is_1d(node):
+            layer.layer_type = "QConv1D"  # (grouped or not: qtools has no 1-D depthwise layer)
+        elif g > 1 and g == c and m == c:
+            layer.layer_type = "QDepthwiseConv2D"
+            kh, kw = node.attrs["kernel"]
+            layer.kernel_shape = (kh, kw, c, 1)
         else:
-            c, m, g = node.attrs["in_hwc"][2], node.attrs["out_hwc"][2], node.attrs["group"]
-            if _is_1d(node):
-                layer.layer_type = "QConv1D"  # (grouped or not: qtools has no 1-D depthwise layer)
-            elif g > 1 and g == c and m == c:
-                layer.layer_type = "QDepthwiseConv2D"
-                kh, kw = node.attrs["kernel"]
-                layer.kernel_shape = (kh, kw, c, 1)
-            else:
-                layer.layer_type = "QConv2D"
-        if node.attrs.get("folded_bn") and rec.get("kernel_quantizer") is not None and not _is_1d(node) \
-                and node.op == "Conv":
-            layer.layer_type = "QDepthwiseConv2DBatchnorm" if layer.layer_type == "QDepthwiseConv2D" \
-                else "QConv2DBatchnorm"
-            if "bias_quantizer" not in rec:
-                layer.bias_quantizer = None  # populated from the accumulator, as QKeras does
-        return layer
-    if node.op == "Pool":
-        if node.attrs["mode"] == "max":
-            layer.layer_type = "MaxPooling2D"
-        else:
-            layer.layer_type = "AveragePooling2D"
-            layer.pool_size = tuple(node.attrs["kernel"])
-        if quantized_out and node.attrs["mode"] != "max":
-            layer.activation = from_fixed(node.out.fixed)
-        return layer
-    if node.op == "Eltwise":
-        fn = node.attrs["fn"]
-        if fn == "muladd":
-            layer.layer_type = "BatchNormalization"
-            layer.extra_inputs = [from_fixed(node.consts["c"].fixed), from_fixed(node.consts["t"].fixed)]
-        else:
-            layer.layer_type = {"add": "Add", "sub": "Subtract", "rsub": "Subtract", "mul": "Multiply"}.get(fn, "Add")
-            if len(node.inputs) == 1 and "c" in node.consts:
-                layer.extra_inputs = [from_fixed(node.consts["c"].fixed)]
-        if node.out.fixed is not None and node.out.fixed != node.attrs.get("exact"):
-            layer.activation = from_fixed(node.out.fixed)
-        return layer
-    if node.op == "Concat":
-        layer.layer_type = "Concatenate"
-        return layer
-    if node.op in ("Reshape", "Transpose", "Gather"):
-        layer.layer_type = "Flatten" if node.source[1] == "Flatten" else "Reshape"
-        return layer
-    # activations, casts, tables, thresholds: the tensor's type is the quantizer
+            layer.layer_type = "QConv2D"
+    if node.attrs.get("folded_bn") and rec.get("kernel_quantizer") is not None and not _is_1d(node) \
+            and node.op == "Conv":
+        layer.layer_type = "QDepthwiseConv2DBatchnorm" if layer.layer_type == "QDepthwiseConv2D" \
+            else "QConv2DBatchnorm"
+        if "bias_quantizer" not in rec:
+            layer.bias_quantizer = None  # populated from the accumulator, as QKeras does
+
+
+def _pool_layer(node, layer: Layer, quantized_out: bool) -> None:
+    if node.attrs["mode"] == "max":
+        layer.layer_type = "MaxPooling2D"
+    else:
+        layer.layer_type = "AveragePooling2D"
+        layer.pool_size = tuple(node.attrs["kernel"])
+    if quantized_out and node.attrs["mode"] != "max":
+        layer.activation = from_fixed(node.out.fixed)
+
+
+def _eltwise_layer(node, layer: Layer, quantized_out: bool) -> None:
+    fn = node.attrs["fn"]
+    if fn == "muladd":
+        layer.layer_type = "BatchNormalization"
+        layer.extra_inputs = [from_fixed(node.consts["c"].fixed), from_fixed(node.consts["t"].fixed)]
+    else:
+        layer.layer_type = {"add": "Add", "sub": "Subtract", "rsub": "Subtract", "mul": "Multiply"}.get(fn, "Add")
+        if len(node.inputs) == 1 and "c" in node.consts:
+            layer.extra_inputs = [from_fixed(node.consts["c"].fixed)]
+    if node.out.fixed is not None and node.out.fixed != node.attrs.get("exact"):
+        layer.activation = from_fixed(node.out.fixed)
+
+
+def _concat_layer(node, layer: Layer, quantized_out: bool) -> None:
+    layer.layer_type = "Concatenate"
+
+
+def _layout_layer(node, layer: Layer, quantized_out: bool) -> None:
+    layer.layer_type = "Flatten" if node.source[1] == "Flatten" else "Reshape"
+
+
+def _activation_layer(node, layer: Layer, quantized_out: bool) -> None:
+    """Activations, casts, tables, thresholds: the tensor's type is the quantizer."""
     layer.layer_type = "QActivation"
     q = node.attrs.get("quantizer")
     layer.activation = q if (q is not None and from_quantizer(q) is not None) else (
         from_fixed(node.out.fixed) if node.out.fixed is not None else None)
-    return layer
+
+
+# the ops with a Keras layer of their own (besides the weighted and layout ops); others: QActivation
+KERAS_LAYERS = {"Pool": _pool_layer, "Eltwise": _eltwise_layer, "Concat": _concat_layer}
 
 
 def analyze(graph) -> dict:

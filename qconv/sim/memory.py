@@ -10,6 +10,7 @@ how many samples `sim.run` evaluates at once so that a chunk stays within the bu
 
 from __future__ import annotations
 
+from .. import ops
 from ..errors import ModelError
 from ..ir import Graph, Node
 
@@ -21,7 +22,7 @@ TEMPORARIES = 3           # int64 arrays alive at once per element of the larges
 def _largest_intermediate(node: Node, graph: Graph) -> tuple[int, str]:
     """(elements, what) of the biggest array the node's kernel builds for one sample."""
     a = node.attrs
-    if node.op in ("Conv", "Pool"):
+    if ops.has(node.op, ops.SPATIAL):
         (_, _, c), (oh, ow, _), (kh, kw) = a["in_hwc"], a["out_hwc"], a["kernel"]
         return oh * ow * kh * kw * c, f"{oh}x{ow} windows of {kh}x{kw}x{c}"
     if node.op == "MatMul":

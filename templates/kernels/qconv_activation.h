@@ -8,20 +8,20 @@
 
 namespace qconv {
 
-template <class data_T, class res_T, unsigned N>
-void relu(const data_T data[N], res_T res[N]) {
+template <class data_T, class res_T, class CONFIG_T>
+void relu(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n]) {
 #pragma HLS INLINE
-    for (unsigned i = 0; i < N; i++) {
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
         data_T v = data[i] > 0 ? data[i] : data_T(0);
         res[i] = v;
     }
 }
 
-template <class data_T, class res_T, unsigned N>
-void cast(const data_T data[N], res_T res[N]) {
+template <class data_T, class res_T, class CONFIG_T>
+void cast(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n]) {
 #pragma HLS INLINE
-    for (unsigned i = 0; i < N; i++) {
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
         res[i] = data[i];
     }
@@ -58,15 +58,15 @@ void prelu(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n],
 }
 
 // y = x >= 0 ? x : x * 2^k: the negative branch is the same bits read with k more integer bits
-// (shifted_T = ap_fixed<W, I + k>), no multiplier; then one cast.
-template <class data_T, class res_T, class shifted_T, unsigned N>
-void leaky_relu_shift(const data_T data[N], res_T res[N]) {
+// (CONFIG_T::shifted_t = ap_fixed<W, I + k>), no multiplier; then one cast.
+template <class data_T, class res_T, class CONFIG_T>
+void leaky_relu_shift(const data_T data[CONFIG_T::n], res_T res[CONFIG_T::n]) {
 #pragma HLS INLINE
-    for (unsigned i = 0; i < N; i++) {
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
         data_T x = data[i];
         if (x < 0)
-            res[i] = from_raw<shifted_T>(to_raw(x));
+            res[i] = from_raw<typename CONFIG_T::shifted_t>(to_raw(x));
         else
             res[i] = x;
     }

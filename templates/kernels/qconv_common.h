@@ -7,6 +7,19 @@
 
 namespace qconv {
 
+// How a layer's arrays are passed (io_parallel: whole arrays, every element a register) and how
+// its arithmetic is scheduled (latency: fully parallel).
+enum io_type { io_parallel = 0, io_stream = 1 };
+enum strategy { latency = 0, resource = 1 };
+
+// The defaults every per-layer config struct (parameters.h, `struct config_<layer> :
+// qconv::layer_config`) inherits; an architecture's layers override what they set differently.
+struct layer_config {
+    static const unsigned io_type = io_parallel;
+    static const unsigned strategy = latency;
+    static const unsigned reuse_factor = 1;
+};
+
 // A value of fixed-point type T whose two's-complement bits are `raw` (the mantissa).
 // Weights are stored as plain integers so that g++ and HLS read them as constant data.
 template <class T>

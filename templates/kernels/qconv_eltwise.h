@@ -9,10 +9,10 @@
 namespace qconv {
 
 // out[i] = in[idx[i]]: transposes, pads (index -1 reads zero), nearest resizes.
-template <class data_T, class res_T, unsigned N>
-void gather(const data_T *data, res_T res[N], const int idx[N]) {
+template <class data_T, class res_T, class CONFIG_T>
+void gather(const data_T *data, res_T res[CONFIG_T::n], const int idx[CONFIG_T::n]) {
 #pragma HLS INLINE
-    for (unsigned i = 0; i < N; i++) {
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
         res[i] = idx[i] < 0 ? res_T(0) : res_T(data[idx[i]]);
     }
@@ -24,10 +24,10 @@ struct op_rsub { template <class A, class B> static auto apply(const A &a, const
 struct op_mul { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a * b) { return a * b; } };
 
 // res[i] = a[i] OP b[i] for two tensors of the same shape and layout.
-template <class OP, class a_T, class b_T, class res_T, unsigned N>
-void eltwise(const a_T a[N], const b_T b[N], res_T res[N]) {
+template <class OP, class a_T, class b_T, class res_T, class CONFIG_T>
+void eltwise(const a_T a[CONFIG_T::n], const b_T b[CONFIG_T::n], res_T res[CONFIG_T::n]) {
 #pragma HLS INLINE
-    for (unsigned i = 0; i < N; i++) {
+    for (unsigned i = 0; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
         res[i] = OP::apply(a[i], b[i]);
     }
@@ -58,24 +58,26 @@ void muladd_const(const a_T a[CONFIG_T::n], res_T res[CONFIG_T::n],
     }
 }
 
-// One input's part of a concatenation: memory viewed as (outer, axis, inner).
-template <class data_T, class res_T, unsigned OUTER, unsigned AXIS_IN, unsigned INNER, unsigned AXIS_OUT, unsigned OFFSET>
+// One input's part of a concatenation: memory viewed as (outer, axis, inner); CONFIG_T gives
+// outer, inner, axis_in (this part's), axis_out (the output's) and offset (this part's start).
+template <class data_T, class res_T, class CONFIG_T>
 void concat_part(const data_T *data, res_T *res) {
 #pragma HLS INLINE
-    for (unsigned o = 0; o < OUTER; o++)
-        for (unsigned j = 0; j < AXIS_IN; j++)
-            for (unsigned i = 0; i < INNER; i++) {
+    for (unsigned o = 0; o < CONFIG_T::outer; o++)
+        for (unsigned j = 0; j < CONFIG_T::axis_in; j++)
+            for (unsigned i = 0; i < CONFIG_T::inner; i++) {
 #pragma HLS UNROLL
-                res[(o * AXIS_OUT + OFFSET + j) * INNER + i] = data[(o * AXIS_IN + j) * INNER + i];
+                res[(o * CONFIG_T::axis_out + CONFIG_T::offset + j) * CONFIG_T::inner + i] =
+                    data[(o * CONFIG_T::axis_in + j) * CONFIG_T::inner + i];
             }
 }
 
 // res[0] = index of the first largest element of data (TopK with k = 1).
-template <class data_T, class res_T, unsigned N>
-void argmax(const data_T data[N], res_T res[1]) {
+template <class data_T, class res_T, class CONFIG_T>
+void argmax(const data_T data[CONFIG_T::n], res_T res[1]) {
 #pragma HLS INLINE
     unsigned best = 0;
-    for (unsigned i = 1; i < N; i++) {
+    for (unsigned i = 1; i < CONFIG_T::n; i++) {
 #pragma HLS UNROLL
         if (data[i] > data[best]) best = i;
     }
