@@ -27,8 +27,13 @@ Traits (`Op.traits`, asked through `ops.has(op, TRAIT)` or the frozensets below)
 `Op.stage`: "layer" (simulated, generated), "input" (a graph input), "transient" (the frontend
 emits it and a pass removes it before validation: Quant). `Op.typing`: "rule" (a type rule in
 passes/infer_types.RULES or analysis/activations.RULES), "quantizer" (typed by its quantizer),
-"index" (an index, typed when emitted). `Op.header`: the kernel header family, the layer's
-kernels live in templates/kernels/qconv_<header>.h (None: no kernel, e.g. an aliasing Reshape).
+"index" (an index, typed when emitted). `Op.family`: the op family, one name in every stage, so
+that `grep -ril <family>` finds all of a family's parts: frontend/<family>.py (the ONNX handlers
+that emit the op; shape-only ONNX ops in frontend/shape.py), sim/<family>.py (its kernel),
+backend/<family>.py (its template context), templates/kernels/qconv_<family>.h and
+tests/ops/test_<family>.py (None: not a generated layer, Input and Quant). `Op.header`: the kernel
+header, the layer's kernels live in templates/kernels/qconv_<header>.h; the op's family, or None
+when it has no kernel (an aliasing Reshape).
 `Op.levels`: the constant holding every value the output can take (Table, Thresholds).
 """
 
@@ -42,8 +47,8 @@ FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG = "float_chain", "selects", "qua
 TRAITS = frozenset({MAC, WEIGHTED, ACCUMULATOR, SPATIAL, LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS,
                     FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG})
 
-# kernel header families, in the order parameters.h includes them
-HEADERS = ("dense", "activation", "conv", "eltwise", "threshold")
+# the op families (= kernel headers), in the order parameters.h includes the headers
+FAMILIES = HEADERS = ("dense", "activation", "conv", "eltwise", "threshold")
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,11 @@ class Op:
     stage: str = "layer"
     typing: str = "rule"
     levels: str | None = None
+    family: str | None = None
 
 
 def _op(name, doc, attrs=(), consts=(), traits=(), **kw) -> Op:
+    kw.setdefault("family", kw.get("header"))  # an op's kernel header is its family's
     return Op(name, doc, tuple(attrs), tuple(consts), frozenset(traits), **kw)
 
 
@@ -82,7 +89,7 @@ TABLE: dict[str, Op] = {op.name: op for op in [
         header="eltwise"),
     _op("Relu", "y = max(x, 0)", (), (), (ELEMENTWISE, HOMOGENEOUS, FLOAT_CHAIN, SELECTS), header="activation"),
     _op("Reshape", "same data, new shape (Flatten, Reshape, Squeeze, Unsqueeze); no data movement", (), (),
-        (LAYOUT, ALIAS, HOMOGENEOUS)),
+        (LAYOUT, ALIAS, HOMOGENEOUS), family="eltwise"),
     _op("Transpose", "a permutation of the axes", ("perm",), (), (LAYOUT, HOMOGENEOUS), header="eltwise"),
     _op("Gather", "y[i] = x[idx[i]] (Gather, Slice)", (), ("idx",), (LAYOUT, HOMOGENEOUS), header="eltwise"),
     _op("Concat", "inputs joined along one axis, each cast to the output type", ("axis",), (), (),

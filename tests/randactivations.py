@@ -1,4 +1,4 @@
-"""Seeded random activation branches for tests/test_activations.py, on top of randmodels.Builder:
+"""Seeded random activation branches for tests/ops/test_activation.py, on top of randmodels.Builder:
 one input, an input quantizer, one activation (sometimes after a layout-changing Transpose),
 sometimes an output quantizer, one output each; many branches go into one model so one g++
 build checks dozens of configurations."""

@@ -51,6 +51,28 @@ def test_kernel_headers_hold_the_kernels_the_templates_call():
                 assert re.search(rf"\b{fn}\(", text), f"{name}: qconv::{fn} is not in qconv_{header}.h"
 
 
+def test_an_op_family_has_one_name_in_every_stage():
+    """`grep -ril <family>` finds all of an op family's parts: the simulator kernel in
+    sim/<family>.py, the backend context in backend/<family>.py, the kernel header
+    qconv_<family>.h its template calls, the frontend handlers in frontend/<family>.py and the
+    tests in tests/ops/test_<family>.py."""
+    tests = Path(__file__).parent / "ops"
+    for family in ops.FAMILIES:
+        for part in (QCONV / "sim" / f"{family}.py", QCONV / "backend" / f"{family}.py",
+                     QCONV / "frontend" / f"{family}.py", tests / f"test_{family}.py",
+                     templates_dir() / "kernels" / f"qconv_{family}.h"):
+            assert part.is_file(), part
+    for name in ops.LAYERS:
+        family = ops.TABLE[name].family
+        assert family in ops.FAMILIES, name
+        assert ops.TABLE[name].header in (None, family), name
+        assert KERNELS[name].__module__ == f"qconv.sim.{family}", name
+        for (op, _), fn in CONTEXT.items():
+            if op == name:
+                assert fn.__module__ == f"qconv.backend.{family}", name
+    assert {op.name for op in ops.TABLE.values() if op.family is None} == ops.TABLE.keys() - ops.LAYERS
+
+
 def test_per_op_registries_know_only_table_ops():
     assert set(report.COSTS) <= ops.LAYERS
     assert set(qtools_graph.KERAS_LAYERS) <= ops.LAYERS

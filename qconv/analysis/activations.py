@@ -58,7 +58,7 @@ ap_fixed<6,3>..<16,6>, ap_ufixed<8,3>, <6,6>; n = 2..100), worst |p - softmax(x)
     ap_ufixed<16,1,AP_RND,AP_SAT> (default)  1.62e-5 (0.53 lsb)  3.6e-5 (1.18 lsb)      0
     ap_ufixed<8,0,AP_RND,AP_SAT>       3.9e-3 (1.00 lsb: 1.0 saturates)  5.5e-3 (1.41 lsb)  0
     ap_fixed<16,6> (AP_TRN)            1.0e-3 (1.03 lsb)      1.8e-3 (1.82 lsb)      0
-(tests/test_activations.py repeats this on 100k vectors per output type.) Cost: the exp table
+(tests/ops/test_activation.py repeats this on 100k vectors per output type.) Cost: the exp table
 has min(2^Wx, about (FE+2) ln2 2^F) entries of FE+1 bits (F: the logits' fraction bits; 16.3k for
 ap_fixed<16,6> logits and n = 10, 256 for ap_fixed<8,3>; over 65536 entries are refused), one exact
 (FE+FR+1)-bit by (FE+1+G)-bit division per vector and n multiplications.

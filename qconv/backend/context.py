@@ -1,7 +1,7 @@
 """The template context of a layer: the common fields (names, types, sizes, its template and
-architecture) and the registry of per-(op, architecture) additions (`context`); `layers.py` and
-`layers_activation.py` register theirs, and `project.py` imports both so that every op is
-registered before a project is written.
+architecture) and the registry of per-(op, architecture) additions (`context`); the family modules
+(`dense.py`, `conv.py`, `eltwise.py`, `activation.py`, `threshold.py`) register theirs, and `project.py`
+imports them all so that every op is registered before a project is written.
 Also the helpers they share: C integer types of mantissas, constant arrays for weights/<layer>.h.
 """
 

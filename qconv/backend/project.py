@@ -21,7 +21,7 @@ import numpy as np
 from .. import __version__, ops
 from ..ir import Graph
 from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
-from . import layers, layers_activation  # noqa: F401  (register the per-op contexts)
+from . import activation, conv, dense, eltwise, threshold  # noqa: F401  (register the per-op contexts)
 from .architecture import IO_PARALLEL, Architecture
 from .context import layer_context, var_of
 from .resources import hls_testbench_dir, templates_dir

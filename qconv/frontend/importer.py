@@ -1,6 +1,7 @@
 """The ONNX import machinery: constants, tensor views with their memory layout, the op registry.
 
-Every ONNX op has one handler, registered with `@handler("OpType")` in an `ops_*.py` module.
+Every ONNX op has one handler, registered with `@handler("OpType")` in the module of the family of the IR op it emits
+(`<family>.py`; quantizers in `quant.py`, QDQ chains in `qdq.py`, shape-only ops in `shape.py`).
 Constants (initializers, `Constant` nodes, Quant of constants) are evaluated at import.
 
 Layout. The first dimension of every graph input is the batch; IR shapes exclude it and are

@@ -1,7 +1,8 @@
 """ONNX / QONNX -> qconv `Graph`: `import_onnx(path)`.
 
 The machinery (constants, layout-tracking tensor views, the handler registry) is in
-`importer.py`; each family of ONNX ops has its importers in an `ops_*.py` module. A model
+`importer.py`; the importers of an ONNX op are in the module of its IR op's family (`dense.py`,
+`conv.py`, `eltwise.py`, `activation.py`, `threshold.py`), or `quant.py`, `qdq.py`, `shape.py`. A model
 without a batch axis is imported as one sample (`batch_axis.py`).
 """
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ..errors import BatchAxisError, QconvError
 from ..ir import Graph
-from . import ops_activation, ops_conv, ops_core, ops_eltwise, ops_qdq, ops_threshold  # noqa: F401  (register the handlers)
+from . import activation, conv, dense, eltwise, qdq, quant, shape, threshold  # noqa: F401  (register the handlers)
 from .batch_axis import single_sample
 from .importer import Importer, load_model
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ModelError
 from ..fixed import FixedType
 from ..ir import Graph
-from . import activation, arith, conv, eltwise, kernels, memory  # noqa: F401  (register the kernels)
+from . import activation, arith, conv, dense, eltwise, memory, threshold  # noqa: F401  (register the kernels)
 from .registry import KERNELS
 
 

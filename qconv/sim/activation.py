@@ -1,5 +1,5 @@
-"""Integer-exact numpy kernels of the arithmetic activations: PRelu (LeakyRelu), HardSigmoid,
-Clip, Softmax. The same arithmetic as templates/kernels/qconv_activation.h; the types and
+"""Integer-exact numpy kernels of the activation family: Relu, Table, Cast, and the arithmetic
+activations PRelu (LeakyRelu), HardSigmoid, Clip, Softmax. The same arithmetic as templates/kernels/qconv_activation.h; the types and
 constants are chosen in qconv/analysis/activations.py (its docstring has the semantics); the
 PRelu and HardSigmoid arithmetic is qconv/numeric.py's, shared with those type rules."""
 
@@ -9,6 +9,22 @@ import numpy as np
 
 from ..numeric import hard_sigmoid_exact, prelu_negative
 from .registry import kernel
+
+
+@kernel("Relu")
+def relu(node, xs, xts):
+    return node.out.fixed.cast(np.maximum(xs[0], 0), xts[0], return_overflow=True)
+
+
+@kernel("Table")
+def table(node, xs, xts):
+    lo, hi = node.attrs["lo"], node.attrs["hi"]
+    return node.consts["table"].values[np.clip(xs[0], lo, hi) - lo], None
+
+
+@kernel("Cast")
+def cast(node, xs, xts):
+    return node.out.fixed.cast(xs[0], xts[0], return_overflow=True)
 
 
 @kernel("PRelu")

@@ -1,6 +1,6 @@
 """Element-wise kernels: Add/Sub/Mul of two tensors or with a constant broadcast along memory
 axes (c[(i // inner) % period]), multiply-add (BatchNorm), Concat, and Gather (transposes,
-pads, nearest resizes)."""
+pads, nearest resizes); the layout ops Reshape, Transpose and ArgMax."""
 
 from __future__ import annotations
 
@@ -60,3 +60,21 @@ def gather(node, xs, xts):
     flat = xs[0].reshape(n, -1)
     y = np.where(idx[None, :] < 0, 0, flat[:, np.maximum(idx, 0)])
     return node.out.fixed.cast(y, xts[0]).reshape((n, *node.out.shape)), None
+
+
+@kernel("Reshape")
+def reshape(node, xs, xts):
+    return xs[0].reshape((xs[0].shape[0],) + node.out.shape), None
+
+
+@kernel("Transpose")
+def transpose(node, xs, xts):
+    perm = (0,) + tuple(p + 1 for p in node.attrs["perm"])
+    return np.ascontiguousarray(xs[0].transpose(perm)), None
+
+
+@kernel("ArgMax")
+def argmax(node, xs, xts):
+    """The index of the first largest element (ONNX TopK's order for ties)."""
+    n = xs[0].shape[0]
+    return np.argmax(xs[0].reshape(n, -1), axis=1).astype(np.int64).reshape(n, 1), None

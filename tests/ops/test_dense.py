@@ -1,5 +1,6 @@
-"""The simulator's Dense kernel on both arithmetic paths (float64 BLAS when provably exact, int64
-otherwise) against Python's unbounded integers, and overflow accounting at casts."""
+"""The dense family (Dense, MatMul): the simulator's Dense kernel on both arithmetic paths (float64
+BLAS when provably exact, int64 otherwise) against Python's unbounded integers, and overflow
+accounting at casts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from qconv.fixed import FixedType
 from qconv.ir import Const, Graph, Node, TensorType
 from qconv.passes import Options, infer_types
 from qconv.sim import run
+
+from . import random_layers
 
 
 def _dense_graph(t_in: FixedType, t_w: FixedType, w: np.ndarray, b: np.ndarray | None, t_b=None, t_out=None):
@@ -51,3 +54,14 @@ def test_output_cast_counts_overflow():
     r = run(g, {"x": x})
     assert r.outputs["y"].reshape(-1).tolist() == [127, 127, -128]
     assert r.overflows == {"fc": 2}
+
+
+@pytest.mark.parametrize("kind,seed", [("matmul", 6)])
+def test_random_layers_sim_equals_qonnx_reference(tmp_path, kind, seed):
+    random_layers.sim_equals_qonnx_reference(tmp_path, kind, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,seed,count", [("matmul", 15, 30)])
+def test_random_layers_sim_equals_csim(tmp_path, kind, seed, count):
+    random_layers.sim_equals_csim(tmp_path, kind, seed, count)

@@ -15,8 +15,8 @@ import onnx
 
 from ..errors import UnsupportedError
 from .importer import Importer, handler
-from .ops_activation import clip as activation_clip
-from .ops_core import quant
+from .activation import clip as activation_clip
+from .quant import quant
 
 _DTYPE_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255),
                 onnx.TensorProto.INT16: (-32768, 32767), onnx.TensorProto.UINT16: (0, 65535)}

@@ -1,4 +1,4 @@
-"""Importers of spatial ops on channels-last memory: Conv (1-D, 2-D, groups, dilation, pads,
+"""Importers of the conv family (spatial ops on channels-last memory): Conv (1-D, 2-D, groups, dilation, pads,
 auto_pad), MaxPool/AveragePool (pads, ceil_mode, count_include_pad), Global*Pool."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ModelError, UnsupportedError
 from ..ir import Const
 from .importer import Importer, channels_last, handler
-from .ops_core import emit_scaled_layer, output_channel_scale, per_channel
+from .dense import emit_scaled_layer, output_channel_scale, per_channel
 
 
 def _geometry(imp: Importer, n, attrs, in_hw, kernel, dims, ceil_mode=False):

@@ -1,11 +1,19 @@
-"""Template context of the arithmetic activations (PRelu, HardSigmoid, Clip, Softmax); the
-layer templates are templates/layers/<Op>.j2, the kernels templates/kernels/qconv_activation.h."""
+"""Template context of the activation family (Table and the arithmetic activations PRelu,
+HardSigmoid, Clip, Softmax; Relu and Cast need only the common fields); the layer templates are templates/layers/<Op>.j2, the kernels templates/kernels/qconv_activation.h."""
 
 from __future__ import annotations
 
 from ..fixed import FixedType
 from ..ir import Graph, Node
 from .context import array, context, raw_ctype
+
+
+@context("Table")
+def _table(graph: Graph, node: Node, d: dict) -> None:
+    t = node.consts["table"]
+    d.update(fn=node.attrs["fn"], lo=node.attrs["lo"], hi=node.attrs["hi"], table_size=t.values.size,
+             table_raw=raw_ctype(t.fixed))
+    d["arrays"].append(array(f"{node.name}_table", t, f"{node.attrs['fn']}(x) for input mantissas lo..hi"))
 
 
 @context("PRelu")

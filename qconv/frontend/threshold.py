@@ -1,4 +1,4 @@
-"""Importers of sign and threshold quantizers: QONNX BipolarQuant (and 1-bit signed Quant),
+"""Importers of the threshold family (sign and threshold quantizers): QONNX BipolarQuant (and 1-bit signed Quant),
 FINN's MultiThreshold. Both become `Thresholds` nodes: per channel, the output is
 levels[number of thresholds the input reaches], exact comparisons on input mantissas."""
 
@@ -11,7 +11,7 @@ from ..fixed import FixedType
 from ..ir import Const
 from ..numeric import constant_fixed
 from .importer import Importer, handler
-from .ops_eltwise import broadcast_pattern
+from .eltwise import broadcast_pattern
 
 THRESHOLD_TYPE = FixedType(32, 32)  # placeholder until the input type is known (build_tables)
 

@@ -1,5 +1,6 @@
-"""Convolutional models from ../shared/models: the simulator against the reference (exact where
-the model is fixed-point representable) and against the g++ C simulation, bit for bit."""
+"""The conv family (Conv, Pool): random conv and pooling layers, and convolutional models from
+../shared/models: the simulator against the reference (exact where the model is fixed-point
+representable) and against the g++ C simulation, bit for bit."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from qconv.fixed import FixedType
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .conftest import qonnx_reference, shared_path
-from .helpers import build_and_csim, save_inputs
+from ..conftest import qonnx_reference, shared_path
+from ..helpers import build_and_csim, save_inputs
+from . import random_layers
 
 QCONV2D = [f"qonnx/qkeras_tests/model_test_qkeras_qconv2d_{i}.onnx" for i in range(9)]
 INPUT_TYPE = "ap_fixed<8,3>"
@@ -89,3 +91,14 @@ def test_brevitas_truncavgpool_csim_bit_exact(tmp_path):
 def test_float_conv_models_with_default_type_csim_bit_exact(rel, tmp_path):
     path, _ = _ref(rel)
     build_and_csim(path, tmp_path / "prj", "--default-type", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>", samples=3)
+
+
+@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3)])
+def test_random_layers_sim_equals_qonnx_reference(tmp_path, kind, seed):
+    random_layers.sim_equals_qonnx_reference(tmp_path, kind, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,seed,count", [("conv", 11, 30), ("pool", 12, 30)])
+def test_random_layers_sim_equals_csim(tmp_path, kind, seed, count):
+    random_layers.sim_equals_csim(tmp_path, kind, seed, count)

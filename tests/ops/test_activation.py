@@ -1,5 +1,5 @@
-"""Activations (qconv/passes/activations.py): LeakyRelu, PRelu, HardSigmoid, Clip, Tanh, Elu,
-Selu, Softmax.
+"""The activation family (Relu, Table, Cast, PRelu, HardSigmoid, Clip, Softmax): activations
+(qconv/passes/activations.py): LeakyRelu, PRelu, HardSigmoid, Clip, Tanh, Elu, Selu, Softmax.
 
 - every op against a float64 numpy reference on every input mantissa of small input types:
   exactly equal to the directly rounded value (ONNX's float32 constants, then the output cast);
@@ -23,10 +23,10 @@ from qconv.pipeline import compile_model
 from qconv.sim import simulate
 from qconv.sim.activation import softmax_mantissas
 
-from .conftest import require_toolchain
-from .helpers import build_and_csim
-from .randactivations import branches
-from .randmodels import Builder
+from ..conftest import require_toolchain
+from ..helpers import build_and_csim
+from ..randactivations import branches
+from ..randmodels import Builder
 
 F32 = lambda v: float(np.float32(v))  # noqa: E731  (ONNX attributes are float32)
 
@@ -272,7 +272,7 @@ SOFTMAX_FORMS = [
 
 @pytest.mark.parametrize("shape,axis,opset,transpose", SOFTMAX_FORMS)
 def test_softmax_axes_equal_onnx_semantics(tmp_path, shape, axis, opset, transpose):
-    from .conftest import qonnx_reference
+    from ..conftest import qonnx_reference
     path, name = _model(tmp_path, "Softmax", (8, 3, True), shape=shape, opset=opset, transpose=transpose,
                         axis=axis)
     graph = compile_model(path)

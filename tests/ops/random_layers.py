@@ -1,18 +1,18 @@
-"""Randomized layer configurations: the numpy simulator against qonnx's reference executor
-(exact: every value here is a short dyadic), and against the g++ C simulation, integer for
-integer, with dozens of configurations per op compiled into one g++ build."""
+"""Randomized layer configurations (was tests/test_ops_random.py; the tests are in
+tests/ops/test_<family>.py, one kind a family): the numpy simulator against qonnx's reference
+executor (exact: every value here is a short dyadic), and against the g++ C simulation, integer
+for integer, with dozens of configurations per op compiled into one g++ build."""
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
-import pytest
 
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import build_and_csim, qonnx_reference_runs
-from .randmodels import Builder, conv_branch, eltwise_branch, matmul_branch, pool_branch, shape_branch
+from ..helpers import build_and_csim, qonnx_reference_runs
+from ..randmodels import Builder, conv_branch, eltwise_branch, matmul_branch, pool_branch, shape_branch
 
 BRANCHES = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch,
             "matmul": matmul_branch}
@@ -25,9 +25,7 @@ def _branches(kind: str, seed: int, count: int, **kw) -> Builder:
     return b
 
 
-@pytest.mark.parametrize("kind,seed", [("conv", 1), ("conv", 2), ("pool", 3), ("eltwise", 4), ("shape", 5),
-                                       ("matmul", 6)])
-def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
+def sim_equals_qonnx_reference(tmp_path, kind, seed):
     exact = {"pool": {"only_exact_avg": True}, "shape": {"exact_only": True}}  # BatchNorm's float s, t are not
     b = _branches(kind, seed, 12, **exact.get(kind, {}))
     path = tmp_path / "m.onnx"
@@ -42,10 +40,7 @@ def test_sim_equals_qonnx_reference(tmp_path, kind, seed):
         np.testing.assert_array_equal(got[name], ref.reshape(got[name].shape), err_msg=name)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind,seed,count", [("conv", 11, 30), ("pool", 12, 30), ("eltwise", 13, 30),
-                                             ("shape", 14, 30), ("matmul", 15, 30)])
-def test_sim_equals_csim(tmp_path, kind, seed, count):
+def sim_equals_csim(tmp_path, kind, seed, count):
     path = tmp_path / "m.onnx"
     onnx.save(_branches(kind, seed, count).model(), str(path))
     build_and_csim(path, tmp_path / "prj", "--default-type", "ap_fixed<18,8,AP_RND,AP_SAT>", samples=40)

@@ -1,6 +1,7 @@
-"""Importers of activation functions. Element-wise ones keep their input's memory order;
+"""Importers of the activation family. Element-wise ones keep their input's memory order;
 Softmax maps its ONNX axis to a memory axis. Semantics and types: qconv/analysis/activations.py.
 
+  Relu                       Relu
   Sigmoid, Tanh, Elu, Selu   Table (fn, params): exact lookup tables (passes/build_tables.py)
   LeakyRelu, PRelu           PRelu: y = x >= 0 ? x : slope * x (slope broadcast in memory order)
   HardSigmoid                HardSigmoid: clamp(alpha * x + beta, 0, 1)
@@ -15,10 +16,16 @@ import numpy as np
 from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const
 from .importer import Importer, handler
-from .ops_eltwise import const_in_memory
+from .eltwise import const_in_memory
 
 SELU_ALPHA = 1.67326319217681884765625   # ONNX's float32 defaults
 SELU_GAMMA = 1.05070102214813232421875
+
+
+@handler("Relu")
+def _relu(imp: Importer, n, attrs):
+    x = imp.act(n, n.input[0])
+    imp.emit(n, "Relu", [x], x.out.shape)
 
 
 def _table(imp: Importer, n, fn: str, params: dict | None = None, monotone: bool = True):
@@ -83,7 +90,7 @@ def _hard_sigmoid(imp: Importer, n, attrs):
 
 
 def clip(imp: Importer, n, attrs):
-    """A Clip on real values (the importer of ONNX Clip is ops_qdq's, which calls this off a QDQ chain)."""
+    """A Clip on real values (the importer of ONNX Clip is qdq.py's, which calls this off a QDQ chain)."""
     x = imp.act(n, n.input[0])
     out = {}
     for key, pos, attr in (("lo", 1, "min"), ("hi", 2, "max")):
@@ -132,22 +139,3 @@ def _softmax(imp: Importer, n, attrs):
         outer = int(np.prod(shape[:mem_axis], dtype=np.int64))
         length, inner = shape[mem_axis], int(np.prod(shape[mem_axis + 1:], dtype=np.int64))
     imp.emit(n, "Softmax", [x], x.out.shape, order=order, attrs={"outer": outer, "n": length, "inner": inner})
-
-
-@handler("TopK")
-def _topk(imp, n, attrs):
-    """TopK with k = 1 along the last axis, indices output only (a classifier's final argmax):
-    the index of the first largest element, as ONNX orders ties."""
-    from ..fixed import FixedType
-    k = imp.const(n, n.input[1], "k").values.reshape(-1)
-    sem = imp.semantic_shape(n, n.input[0])
-    axis = int(attrs.get("axis", -1))
-    if k.size != 1 or int(k[0]) != 1 or not attrs.get("largest", 1) or len(sem) != 1 or axis not in (-1, 1):
-        raise UnsupportedError(f"{imp.where(n)}: only TopK with k=1, largest=1 on a flat vector (an argmax) "
-                               "is supported")
-    x = imp.semantic(n, n.input[0])
-    width = max(1, (sem[0] - 1).bit_length())
-    node = imp.add_node(n.name or n.output[1], "ArgMax", [x], (1,), origin=imp.where(n),
-                        source=(n.name or n.output[1], n.op_type))
-    node.out.fixed = FixedType(width, width, signed=False)
-    imp.alias(n.output[1], node, (0,))

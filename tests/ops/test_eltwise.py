@@ -1,4 +1,5 @@
-"""BatchNorm folding: into float Conv/Dense weights (SEMANTICS.md 5) by default, kept as a
+"""The eltwise family (Eltwise, Reshape, Transpose, Gather, Concat, ArgMax): random eltwise and shape
+layers, and BatchNorm folding: into float Conv/Dense weights (SEMANTICS.md 5) by default, kept as a
 per-channel multiply-add with --no-fold-bn or after quantized weights."""
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import pytest
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .conftest import qonnx_reference
-from .helpers import build_and_csim
-from .randmodels import Builder
+from ..conftest import qonnx_reference
+from ..helpers import build_and_csim
+from ..randmodels import Builder
+from . import random_layers
 
 
 def _conv_bn(tmp_path, quantized_weights: bool):
@@ -65,3 +67,14 @@ def test_batchnorm_csim_bit_exact(tmp_path, quantized, fold):
     path, _ = _conv_bn(tmp_path, quantized)
     extra = ["--default-type", "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"] + ([] if fold else ["--no-fold-bn"])
     build_and_csim(path, tmp_path / "prj", *extra, samples=30)
+
+
+@pytest.mark.parametrize("kind,seed", [("eltwise", 4), ("shape", 5)])
+def test_random_layers_sim_equals_qonnx_reference(tmp_path, kind, seed):
+    random_layers.sim_equals_qonnx_reference(tmp_path, kind, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,seed,count", [("eltwise", 13, 30), ("shape", 14, 30)])
+def test_random_layers_sim_equals_csim(tmp_path, kind, seed, count):
+    random_layers.sim_equals_csim(tmp_path, kind, seed, count)

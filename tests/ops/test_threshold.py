@@ -1,6 +1,7 @@
-"""Float (non-power-of-two) scales carried as integers (commute_scales) into exact requantizers
-(fuse_requantizer): the sums the thresholds read keep their exact type even with --default-type,
-and the float32-ambiguous sums (passes/float32_error.py) are counted through max pooling."""
+"""The threshold family (Thresholds): float (non-power-of-two) scales carried as integers
+(commute_scales) into exact requantizers (fuse_requantizer): the sums the thresholds read keep their
+exact type even with --default-type, and the float32-ambiguous sums (passes/float32_error.py) are
+counted through max pooling."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from qconv.analysis.float32_error import warnings
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import build_and_csim, qonnx_reference_runs
+from ..helpers import build_and_csim, qonnx_reference_runs
 
 QD = "qonnx.custom_op.general"
 

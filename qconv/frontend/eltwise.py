@@ -1,5 +1,6 @@
-"""Importers of element-wise arithmetic and shape ops: Add, Sub, Mul, Div (by constants or
-between tensors), BatchNormalization, Concat, Pad, Resize (nearest)."""
+"""Importers of the eltwise family: element-wise arithmetic and data movement: Add, Sub, Mul, Div (by
+constants or between tensors), BatchNormalization, Concat, Pad, Resize (nearest), DepthToSpace,
+SpaceToDepth, TopK (an argmax). The shape-only ops are in shape.py."""
 
 from __future__ import annotations
 
@@ -297,3 +298,22 @@ def _depth_space(imp: Importer, n, attrs):
         t = src.reshape(1, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
         picked = t.reshape(c * b * b, h // b, w // b)
     _gather_semantic(imp, n, picked)
+
+
+@handler("TopK")
+def _topk(imp, n, attrs):
+    """TopK with k = 1 along the last axis, indices output only (a classifier's final argmax):
+    the index of the first largest element, as ONNX orders ties."""
+    from ..fixed import FixedType
+    k = imp.const(n, n.input[1], "k").values.reshape(-1)
+    sem = imp.semantic_shape(n, n.input[0])
+    axis = int(attrs.get("axis", -1))
+    if k.size != 1 or int(k[0]) != 1 or not attrs.get("largest", 1) or len(sem) != 1 or axis not in (-1, 1):
+        raise UnsupportedError(f"{imp.where(n)}: only TopK with k=1, largest=1 on a flat vector (an argmax) "
+                               "is supported")
+    x = imp.semantic(n, n.input[0])
+    width = max(1, (sem[0] - 1).bit_length())
+    node = imp.add_node(n.name or n.output[1], "ArgMax", [x], (1,), origin=imp.where(n),
+                        source=(n.name or n.output[1], n.op_type))
+    node.out.fixed = FixedType(width, width, signed=False)
+    imp.alias(n.output[1], node, (0,))

@@ -1,0 +1,125 @@
+"""Importers of quantizers and plain values: Quant, IntQuant, Trunc (IR op Quant, removed by the
+passes), Constant, Identity, Dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import numpy_helper
+
+from ..errors import ModelError, UnsupportedError
+from ..ir import Const
+from ..fixed import FixedType
+from ..quantizers import IntQuant
+from ..numeric import po2_exponent
+from .importer import Importer, handler
+from .threshold import bipolar
+
+
+@handler("Identity", "Dropout")
+def _alias(imp: Importer, n, attrs):
+    src = n.input[0]
+    if len(n.output) > 1 and n.output[1]:
+        raise UnsupportedError(f"{imp.where(n)}: Dropout's mask output is not supported (inference has no mask)")
+    if imp.is_const(src):
+        imp.consts[n.output[0]] = imp.consts[src]
+    elif src in imp.qdq:  # between QuantizeLinear and DequantizeLinear: the integers pass through
+        imp.qdq[n.output[0]] = imp.qdq[src]
+    else:
+        imp.views[n.output[0]] = imp.views[src]
+
+
+@handler("Constant")
+def _constant(imp: Importer, n, attrs):
+    forms = {"value": lambda v: numpy_helper.to_array(v), "value_float": np.float64, "value_floats": np.array,
+             "value_int": np.int64, "value_ints": np.array}
+    given = [k for k in attrs if k in forms]
+    if len(given) != 1:
+        raise UnsupportedError(f"{imp.where(n)}: a Constant needs exactly one of {', '.join(forms)} "
+                               f"(sparse and string values are not supported), got {', '.join(attrs) or 'none'}")
+    imp.consts[n.output[0]] = Const(np.asarray(forms[given[0]](attrs[given[0]]), np.float64))
+
+
+@handler("Quant", "IntQuant")
+def quant(imp: Importer, n, attrs):
+    params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
+    for what, p in zip(("scale", "zero point", "bitwidth"), params):
+        if np.size(p) == 0:
+            raise ModelError(f"{imp.where(n)}: its {what} is an empty tensor")
+    x_shape = (imp.consts[n.input[0]].values.shape if imp.is_const(n.input[0])
+               else (1, *imp.semantic_shape(n, n.input[0])))
+    if 0 in x_shape:
+        raise ModelError(f"{imp.where(n)}: quantizes an empty tensor (shape {list(x_shape)})")
+    for what, p in zip(("scale", "zero point"), params):
+        try:
+            if np.broadcast_shapes(np.shape(p), x_shape) != tuple(x_shape):
+                raise ValueError
+        except ValueError:
+            raise ModelError(f"{imp.where(n)}: {what} of shape {list(np.shape(p))} does not broadcast to the "
+                             f"quantized tensor's {list(x_shape)}") from None
+    if float(np.asarray(params[2]).reshape(-1)[0]) == 1 and attrs.get("signed", 1):
+        bipolar(imp, n, params[0])  # qonnx runs a 1-bit signed Quant as BipolarQuant
+        return
+    q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
+                             rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
+    po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
+    if imp.is_const(n.input[0]):
+        src = imp.consts[n.input[0]]
+        if src.quantized:
+            raise UnsupportedError(f"{imp.where(n)}: re-quantizing a quantized constant is not supported")
+        if po2 or np.any(q.zeropt != 0):
+            mant, ftype = q.quantize_constant(src.values)
+            imp.consts[n.output[0]] = Const(mant, ftype)
+        else:  # integers q; the value q * scale is applied after the layer, in float
+            ints = q.integers(src.values).astype(np.int64)
+            scale = np.broadcast_to(np.asarray(q.scale, np.float32), ints.shape).astype(np.float64)
+            imp.consts[n.output[0]] = Const(ints, FixedType(q.bitwidth, q.bitwidth, q.signed), scale.copy())
+        return
+    x = imp.act(n, n.input[0])
+    if po2 or np.any(q.zeropt != 0):
+        imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
+        return
+    # a float scale: the tensor carries the integers q, and a float multiply by the scale follows
+    # (fuse_requantizer folds it, with what comes next, into the next quantizer's thresholds)
+    if np.asarray(q.scale).size != 1:
+        raise UnsupportedError(f"{imp.where(n)}: per-channel float scales on an activation are not supported")
+    ints = q.with_scale_one_type()
+    qn = imp.add_node(f"{n.name or n.output[0]}_int", "Quant", [x], x.out.shape, origin=imp.where(n),
+                      source=(n.name or n.output[0], n.op_type),
+                      attrs={"type": ints, "quant": q, "integer_output": True})
+    imp.views[n.output[0] + "@int"] = (qn.name, imp.order(n.input[0]))
+    s = np.float32(np.asarray(q.scale).reshape(-1)[0])
+    imp.emit(n, "Eltwise", [qn], x.out.shape, order=imp.order(n.input[0]),
+             consts={"c": Const(np.array([float(s)]))},
+             attrs={"fn": "mul", "inner": 1, "period": 1, "float_op": ("mul", s), "scale_of": qn.name})
+
+
+def _domain_version(imp: Importer, domain: str) -> int:
+    aliases = {domain, "qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas"}
+    versions = [o.version for o in imp.model.opset_import if o.domain in aliases and o.domain]
+    return max(versions, default=1)
+
+
+@handler("Trunc")
+def _trunc(imp: Importer, n, attrs):
+    """QONNX Trunc v2: round(X / scale) (half even), then an exact power-of-two rescale to
+    out_scale with the rounding mode and a clamp to out_bitwidth: two casts, both exact per
+    the spec when X is on a fixed-point grid (QONNX_SEMANTICS.md, Trunc v2)."""
+    if _domain_version(imp, n.domain) < 2:
+        raise UnsupportedError(f"{imp.where(n)}: Trunc v1 (output multiplied by the input scale) is not supported")
+    if len(n.input) != 6:
+        raise ModelError(f"{imp.where(n)}: Trunc v2 takes 6 inputs (X, scale, zeropt, in_bitwidth, out_scale, "
+                         f"out_bitwidth), got {len(n.input)}")
+    scale, zeropt, _, out_scale, out_bits = (imp.const(n, i, "Trunc parameter").values for i in n.input[1:6])
+    where = imp.where(n)
+    q_in = IntQuant.from_inputs(scale, zeropt, 64, signed=1, narrow=0, rounding_mode="ROUND", where=where)
+    q_out = IntQuant.from_inputs(out_scale, zeropt, out_bits, signed=attrs.get("signed", 1),
+                                 narrow=attrs.get("narrow", 0), rounding_mode=attrs.get("rounding_mode", "FLOOR"),
+                                 where=where)
+    t_out = q_out.fixed_type()
+    grid = q_in.fixed_type()
+    # the first rounding needs no range of its own: one integer bit more than the output, saturating
+    first = type(t_out)(t_out.integer + 1 + grid.frac, t_out.integer + 1, True, "RND_CONV", "SAT")
+    x = imp.act(n, n.input[0])
+    mid = imp.add_node(f"{n.name or n.output[0]}_grid", "Quant", [x], x.out.shape, origin=where,
+                       attrs={"type": first})
+    imp.emit(n, "Quant", [mid], x.out.shape, order=imp.order(n.input[0]), attrs={"type": t_out})
