@@ -1,6 +1,6 @@
 // qconv kernel library: element-wise activations and casts (io_parallel).
-// Same arithmetic as qconv/sim/kernels.py (relu, cast, table) and qconv/sim/activation.py
-// (prelu, hard_sigmoid, clip, softmax; semantics in qconv/passes/activations.py).
+// Same arithmetic as qconv/sim/activation.py (relu, cast, table, prelu, hard_sigmoid, clip,
+// softmax; semantics in qconv/analysis/activations.py).
 #ifndef QCONV_ACTIVATION_H_
 #define QCONV_ACTIVATION_H_
 

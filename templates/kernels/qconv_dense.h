@@ -1,5 +1,5 @@
 // qconv kernel library: fully connected layer and activation matrix product (io_parallel, latency strategy).
-// Same arithmetic as qconv/sim/kernels.py:dense: exact products and sums in accum_t (which the
+// Same arithmetic as qconv/sim/dense.py:dense: exact products and sums in accum_t (which the
 // compiler sized so nothing can overflow), then one cast into res_T with its Q/O modes.
 #ifndef QCONV_DENSE_H_
 #define QCONV_DENSE_H_
@@ -42,7 +42,7 @@ Result:
 
 // Matrix product of two activations, batched: res[t] = a[t] @ b[t] for t < batch, with a[t]
 // m x k and b[t] k x n in row-major order (attention's Q K^T and P V). Same arithmetic as
-// qconv/sim/kernels.py:matmul: exact products and sums in accum_t (the lossless rule type),
+// qconv/sim/dense.py:matmul: exact products and sums in accum_t (the lossless rule type),
 // one cast into res_T. CONFIG_T supplies batch, m, k, n and accum_t.
 template <class a_T, class b_T, class res_T, class CONFIG_T>
 void matmul(const a_T a[CONFIG_T::batch * CONFIG_T::m * CONFIG_T::k],

@@ -1,5 +1,5 @@
 // qconv kernel library: nondecreasing step functions by threshold comparison (io_parallel).
-// Same arithmetic as qconv/sim/kernels.py:thresholds: res = levels[#{j : x >= thresholds[j]}].
+// Same arithmetic as qconv/sim/threshold.py:thresholds: res = levels[#{j : x >= thresholds[j]}].
 #ifndef QCONV_THRESHOLD_H_
 #define QCONV_THRESHOLD_H_
 

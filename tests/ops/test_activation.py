@@ -1,5 +1,5 @@
 """The activation family (Relu, Table, Cast, PRelu, HardSigmoid, Clip, Softmax): activations
-(qconv/passes/activations.py): LeakyRelu, PRelu, HardSigmoid, Clip, Tanh, Elu, Selu, Softmax.
+(qconv/analysis/activations.py): LeakyRelu, PRelu, HardSigmoid, Clip, Tanh, Elu, Selu, Softmax.
 
 - every op against a float64 numpy reference on every input mantissa of small input types:
   exactly equal to the directly rounded value (ONNX's float32 constants, then the output cast);
