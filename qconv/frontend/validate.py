@@ -21,6 +21,8 @@ ranks) is checked where the shapes are known, in the op handlers.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, checker, numpy_helper
@@ -227,7 +229,6 @@ def _check_node(n: onnx.NodeProto, ctx, opset: int) -> None:
 
 def _checker_message(text: str, op: str, opset: int) -> str:
     """The ONNX checker's text without its C++ schema notation."""
-    import re
     m = re.search(r"has (input|output) size (\d+) not in range \[min=(\d+), max=(\d+)\]", text)
     if m:
         kind, have, lo, hi = m.groups()
