@@ -194,9 +194,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
         mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph), changes)
     else:
         mantissas = random_inputs(graph, samples, seed, types["max_memory"])
-    result = run(graph, mantissas, budget=types["max_memory"])
-    result.overflows = {**changes.overflows, **result.overflows}
-    result.clipped = {**changes.clipped, **result.clipped}
+    result = run(graph, mantissas, budget=types["max_memory"]).add_input_changes(changes)
     try:
         headers = str(find_ap_types(ap_types))
     except QconvError:

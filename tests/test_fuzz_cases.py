@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from qconv.cli import main
 
 from .conftest import SHARED, require_toolchain, shared_path
-from .helpers import qonnx_reference_runs
+from .helpers import build_and_csim, qonnx_reference_runs
 
 CASES = SHARED / "fuzz_cases"
 IN8 = ("--input-type", "ap_fixed<8,3>")
@@ -151,10 +151,7 @@ def test_dropout_between_quantize_and_dequantize_is_identity(tmp_path):
 def test_cpp_keyword_input_name_compiles(tmp_path):
     """A graph input named `int`: the generated names are legal C++ (mangled), and csim runs."""
     require_toolchain()
-    code, out, err = run_cli("build", case("input_named_int.onnx"), "-o", tmp_path / "prj", "--samples", 4,
-                             "--csim")
-    assert code == 0, out + err
-    assert "bit-exact: 4/4 samples" in out
+    assert build_and_csim(case("input_named_int.onnx"), tmp_path / "prj", samples=4) == 4
     header = (tmp_path / "prj/firmware/input_named_int.h").read_text()
     assert "t_int[N_T_INT]" in header
     import json
@@ -166,10 +163,7 @@ def test_cpp_keyword_input_name_compiles(tmp_path):
 @pytest.mark.slow
 def test_300_character_names_build_and_csim(tmp_path):
     require_toolchain()
-    code, out, err = run_cli("build", case("long_tensor_names.onnx"), "-o", tmp_path / "prj", "--samples", 4,
-                             "--csim")
-    assert code == 0, out + err
-    assert "bit-exact: 4/4 samples" in out
+    assert build_and_csim(case("long_tensor_names.onnx"), tmp_path / "prj", samples=4) == 4
     assert max(len(p.name) for p in (tmp_path / "prj").rglob("*")) <= 64
 
 
@@ -492,7 +486,4 @@ def test_generated_identifiers_never_clash(model_name, node, input_name, tmp_pat
                                for k, v in {**inits, "w": np.full((4, 3), 0.5)}.items()])
     path = tmp_path / f"{model_name}.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    code, out, err = run_cli("build", path, "-o", tmp_path / "prj", "--samples", 3, "--csim",
-                             "--default-type", "ap_fixed<8,3>")
-    assert code == 0, out + err
-    assert "bit-exact: 3/3 samples" in out
+    assert build_and_csim(path, tmp_path / "prj", "--default-type", "ap_fixed<8,3>", samples=3) == 3

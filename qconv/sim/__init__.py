@@ -78,6 +78,12 @@ class SimResult:
     def as_float(self) -> dict[str, np.ndarray]:
         return {k: self.types[k].to_float(v) for k, v in self.outputs.items()}
 
+    def add_input_changes(self, changes: "Changes") -> "SimResult":
+        """Count the values quantize_inputs changed (inputs outside their types) with the layers'."""
+        self.overflows = {**changes.overflows, **self.overflows}
+        self.clipped = {**changes.clipped, **self.clipped}
+        return self
+
 
 def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
                     changes: Changes | None = None) -> dict[str, np.ndarray]:
@@ -173,7 +179,4 @@ def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False,
              budget: int = memory.DEFAULT_BUDGET) -> SimResult:
     """quantize_inputs + run; values outside an input type are counted with the layers'."""
     changes = Changes()
-    result = run(graph, quantize_inputs(graph, inputs, changes), trace, budget)
-    result.overflows = {**changes.overflows, **result.overflows}
-    result.clipped = {**changes.clipped, **result.clipped}
-    return result
+    return run(graph, quantize_inputs(graph, inputs, changes), trace, budget).add_input_changes(changes)
