@@ -44,3 +44,11 @@ bench: $(VENV)/.bench-installed
 
 bench-quick: $(VENV)/.bench-installed
 	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+# The design cost model and folding search (issue 13; no hls4ml run, no synthesis tool, ~15 s):
+# published hls4ml numbers side by side, every corpus model on an xcvu13p, the search's time.
+.PHONY: bench-design
+bench-design: $(VENV)/.installed
+	$(PY) bench/hls4ml_compare.py
+	$(PY) bench/fit_corpus.py --json build/fit_xcvu13p.json --markdown build/fit_xcvu13p.md
+	$(PY) bench/folding.py

@@ -86,6 +86,61 @@ def _type_options(command):
     return fn
 
 
+def _design_options(command):
+    """The options that decide how a model is built in hardware (design/folding.py), handed to the
+    command as one dict `design` (DesignOptions fields, the part still as text)."""
+    @functools.wraps(command)
+    def fn(*args, reuse_factor, strategy, target_ii, fps, part, part_resources, clock_period, unroll_limit, **kwargs):
+        design = {"reuse_factor": reuse_factor, "strategy": strategy, "target_ii": target_ii, "fps": fps,
+                  "part": part, "part_resources": part_resources, "clock_period": clock_period,
+                  "unroll_limit": unroll_limit}
+        return command(*args, design=design, **kwargs)
+    fn = click.option("--unroll-limit", default=4096, show_default=True, type=int,
+                      help="largest loop unrolled or array partitioned into registers (elements) that a design may "
+                           "have, as Vivado HLS' config_array_partition -maximum_size; a layer over it is refused "
+                           "(0: no limit, for a C simulation only)")(fn)
+    fn = click.option("--clock-period", default=DEFAULT_CLOCK_PERIOD, show_default=True, callback=_positive_finite,
+                      help="clock period in ns")(fn)
+    fn = click.option("--part-resources", help="the part's capacities by hand, e.g. "
+                      "'lut=200000,ff=400000,dsp=900,bram18=600,uram=0' (instead of --part's table)")(fn)
+    fn = click.option("--part", default=DEFAULT_PART, show_default=True,
+                      help="FPGA part (a full Xilinx part number): build_prj.tcl and the resource check")(fn)
+    fn = click.option("--fps", type=float, callback=_positive_finite,
+                      help="samples per second to sustain at --clock-period (sets --target-ii)")(fn)
+    fn = click.option("--target-ii", type=int, help="cycles between samples the design must sustain: qconv picks "
+                      "every layer's reuse factor and parallelization for the least resources")(fn)
+    fn = click.option("--strategy", help="latency (weights in registers) or resource (weights in BRAM), every layer")(fn)
+    fn = click.option("--reuse-factor", type=int, help="each multiplier used N times per sample (every Dense/Conv/"
+                      "MatMul layer; the config's reuse_factor sets single layers)")(fn)
+    return fn
+
+
+def _plan(graph, design: dict, config_path):
+    """The design (design/folding.py) of a compiled graph for the `design` options; prints the
+    values --target-ii chose and a line if the design does not fit the part."""
+    from .config import load_config
+    from .design.folding import DesignOptions, plan
+    from .design.parts import find_part, parse_capacities
+    part = parse_capacities(design["part_resources"]) if design["part_resources"] else find_part(design["part"])
+    config = load_config(config_path) if config_path else None
+    d = plan(graph, DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
+                                  design["target_ii"], design["fps"], design["unroll_limit"], config))
+    if d.target_ii is not None:
+        from .design.cost import fold_shape
+        chosen = ", ".join(n + (f" R={d.layers[n].reuse_factor}" if fold_shape(graph.node(n))[1] else "")
+                           + (f" P={d.layers[n].parallelization}" if d.layers[n].op != "Dense" else "")
+                           + (" resource" if d.layers[n].strategy == "resource" else "") for n in d.chosen)
+        click.echo(f"target II {d.target_ii}: {chosen or 'no layer to fold'} (interval {d.interval:,} cycles, "
+                   f"latency {d.latency:,})", err=True)
+    if not d.fits:
+        click.echo(f"warning: the design does not fit {part.name} by qconv's estimate ({d.limiting_resource}: "
+                   f"{d.totals[d.limiting_resource]:,} of {getattr(part, d.limiting_resource):,}); raise the reuse "
+                   "factor or --target-ii", err=True)
+    if not design["unroll_limit"]:
+        click.echo("warning: --unroll-limit 0: no synthesizability check; the project is for C simulation", err=True)
+    return d
+
+
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="qconv")
 def main():
@@ -95,11 +150,21 @@ def main():
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_type_options
+@_design_options
 @_user_errors
-def inspect(model, types):
-    """Print the compiled graph: ops, shapes, types, constants."""
+def inspect(model, types, design):
+    """Print the compiled graph: ops, shapes, types, constants, and each layer's folding."""
     from .pipeline import compile_model
-    click.echo(compile_model(model, **types).dump())
+    graph = compile_model(model, **types)
+    click.echo(graph.dump())
+    d = _plan(graph, design, types["config"])
+    for name, ld in d.layers.items():
+        if ld.folded or ld.reuse_factor > 1:
+            click.echo(f"  {name}: reuse {ld.reuse_factor}, parallelization {ld.parallelization}, {ld.strategy}, "
+                       f"interval {ld.cost.interval:,}, latency {ld.cost.latency:,}")
+    click.echo(f"design: interval {d.interval:,} cycles, latency {d.latency:,} cycles, DSP {d.totals['dsp']:,}, "
+               f"LUT {d.totals['lut']:,}, FF {d.totals['ff']:,}, BRAM18 {d.totals['bram18']:,} on {d.part.name}: "
+               f"fits {'yes' if d.fits else 'no'} (estimate)")
 
 
 @main.command()
@@ -172,14 +237,12 @@ def _report_overflow(graph, result):
               help="number of random test samples")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="seed of the random test samples")
-@click.option("--part", default=DEFAULT_PART, show_default=True, help="FPGA part for build_prj.tcl")
-@click.option("--clock-period", default=DEFAULT_CLOCK_PERIOD, show_default=True, callback=_positive_finite,
-              help="clock period in ns")
 @click.option("--csim", "do_csim", is_flag=True, help="also compile and run the C simulation")
 @click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
 @_type_options
+@_design_options
 @_user_errors
-def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csim, ap_types, types):
+def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, types, design):
     """Write the HLS project for a model (and optionally run its C simulation)."""
     from .backend.project import HlsOptions, write_project
     from .report import test_data_section
@@ -189,6 +252,7 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
     t0 = time.perf_counter()
     graph = compile_model(model, **types)
     _notes(graph)
+    plan = _plan(graph, design, types["config"])
     changes = Changes()  # -i inputs outside their types count as overflow, as in `qconv sim`
     if inputs_path:
         mantissas = quantize_inputs(graph, load_inputs(inputs_path, graph), changes)
@@ -204,8 +268,9 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
     meta = {**types, "model": str(Path(model).resolve()),
             "config": str(Path(types["config"]).resolve()) if types["config"] else None}
     n = next(iter(mantissas.values())).shape[0]
-    write_project(graph, out_dir, mantissas, result.outputs, HlsOptions(part, clock_period), headers, meta,
-                  test_data_section(result, n))
+    write_project(graph, out_dir, mantissas, result.outputs,
+                  HlsOptions(design["part"], design["clock_period"], design["unroll_limit"]), headers, meta,
+                  test_data_section(result, n), design=plan)
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
                f"in {time.perf_counter() - t0:.2f} s")
     _report_overflow(graph, result)
@@ -217,15 +282,16 @@ def build(model, out_dir, inputs_path, samples, seed, part, clock_period, do_csi
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON (for tools)")
 @_type_options
+@_design_options
 @_user_errors
-def report(model, as_json, types):
+def report(model, as_json, types, design):
     """Per-layer types, multipliers, accumulators, operation counts, bit-ops, memory and a
     first-order FPGA cost; accumulator bits of tight vs qtools vs hls4ml's rule (qconv/report.py)."""
     from .pipeline import compile_model
     from .report import build_report, print_report
     graph = compile_model(model, **types)
     _notes(graph)
-    rep = build_report(graph, types["accumulator"])
+    rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"]))
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:

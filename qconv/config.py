@@ -29,6 +29,16 @@ symmetric=True``, and ``binary``/``ternary``/``stochastic_*``/``bernoulli`` with
 ``alpha="auto_po2"``, as QKeras' QDense/QConv* layers do. Bias quantizers and activations are
 untouched. Off by default: the strings then mean what they say.
 
+The same entries (and ``default``) may set how a layer is built in hardware (design/folding.py):
+``reuse_factor`` (an integer >= 1: each multiplier is used that many times per sample),
+``parallelization`` (an integer >= 1: Conv/Pool output pixels or MatMul output rows computed
+at once) and ``strategy`` (``latency``: weights in registers, or ``resource``: weights in
+BRAM). A name or op-type entry wins over ``qconv build --reuse-factor/--strategy``, which win
+over ``default``::
+
+    default: {reuse_factor: 4}
+    Conv: {parallelization: 2, reuse_factor: 8, strategy: resource}
+
 Every string is parsed when the config is loaded; mistakes raise `ConfigError` naming the entry
 and field. `QuantConfig.validate` checks the entries against a model's node names and op types.
 """
@@ -46,6 +56,8 @@ from .quantizers import get_quantizer
 from .quantizers.base import Quantizer
 
 FIELDS = ("kernel_quantizer", "bias_quantizer", "activation", "average_quantizer")
+DESIGN_FIELDS = ("reuse_factor", "parallelization", "strategy")
+STRATEGIES = ("latency", "resource")
 RESERVED = ("default", "input_type", "qkeras_layer_semantics", "layers")
 REWRITE_ALPHA = ("quantized_bits", "quantized_linear")
 REWRITE_SIGN = ("binary", "ternary", "stochastic_binary", "stochastic_ternary", "bernoulli")
@@ -73,6 +85,12 @@ class QuantConfig:
     entries: dict = field(default_factory=dict)  # node name or op type -> {field: quantizer or None}
     input_type: FixedType | None = None
     qkeras_layer_semantics: bool = False
+    design: dict = field(default_factory=dict)  # "default", node name or op type -> {design field: value}
+
+    def design_for(self, name: str, op_type: str) -> tuple[dict, dict]:
+        """(the name or op-type entry's design fields, field by field name first; `default`'s)."""
+        specific = {**self.design.get(op_type, {}), **self.design.get(name, {})}
+        return specific, dict(self.design.get("default", {}))
 
     def for_node(self, name: str, op_type: str) -> LayerQuant:
         """The quantizers for node `name` of type `op_type`: name entry > op-type entry > default."""
@@ -119,15 +137,29 @@ def _quantizer(value: Any, where: str):
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _entry(name: str, body: Any, rewrite: bool) -> dict:
+def design_value(key: str, value: Any, where: str):
+    """A checked reuse_factor / parallelization (int >= 1) or strategy; `where` names its origin."""
+    if key == "strategy":
+        if value not in STRATEGIES:
+            raise ConfigError(f"{where}: strategy must be {' or '.join(STRATEGIES)}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: {key} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _entry(name: str, body: Any, rewrite: bool, design: dict) -> dict:
     if not isinstance(body, dict):
         raise ConfigError(f"quantization config entry '{name}': expected a mapping of "
-                          f"{', '.join(FIELDS)}, got {body!r}")
+                          f"{', '.join(FIELDS + DESIGN_FIELDS)}, got {body!r}")
     out = {}
     for key, value in body.items():
+        if key in DESIGN_FIELDS:
+            design.setdefault(name, {})[key] = design_value(key, value, f"config entry '{name}'")
+            continue
         if key not in FIELDS:
             raise ConfigError(f"quantization config entry '{name}': unknown field '{key}' "
-                              f"(known: {', '.join(FIELDS)})")
+                              f"(known: {', '.join(FIELDS + DESIGN_FIELDS)})")
         q = _quantizer(value, f"quantization config entry '{name}', {key}")
         out[key] = qkeras_layer_rewrite(q) if (rewrite and key == "kernel_quantizer") else q
     return out
@@ -167,13 +199,17 @@ def from_dict(data: Any) -> QuantConfig:
             if key in layers:
                 raise ConfigError(f"quantization config: layer '{key}' given twice (top level and under layers)")
             layers[key] = value
-    return QuantConfig(default=_entry("default", data.get("default") or {}, rewrite),
-                       entries={str(k): _entry(str(k), v, rewrite) for k, v in layers.items()},
-                       input_type=_input_type(data.get("input_type")), qkeras_layer_semantics=rewrite)
+    design: dict = {}
+    return QuantConfig(default=_entry("default", data.get("default") or {}, rewrite, design),
+                       entries={str(k): _entry(str(k), v, rewrite, design) for k, v in layers.items()},
+                       input_type=_input_type(data.get("input_type")), qkeras_layer_semantics=rewrite,
+                       design=design)
 
 
 def load_config(source) -> QuantConfig:
     """Load a config from a .json/.yaml/.yml path, a JSON/YAML text, or an already parsed dict."""
+    if isinstance(source, QuantConfig):
+        return source
     if isinstance(source, dict):
         return from_dict(source)
     path = Path(source) if not (isinstance(source, str) and "\n" in source) else None

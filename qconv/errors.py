@@ -29,6 +29,10 @@ class TypeOverflowError(QconvError):
     """A fixed-point type is too wide for exact simulation, or cannot hold what it must."""
 
 
+class UnknownPartError(QconvError):
+    """The FPGA part is not in qconv's capacity table (design/parts.py) and none was given by hand."""
+
+
 class ToolchainError(QconvError):
     """g++ or the Xilinx ap_types headers are missing or failed."""
 

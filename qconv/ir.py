@@ -16,6 +16,8 @@ value that does not fit a type qconv or an option chose is an *overflow*, a real
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -46,7 +48,7 @@ class TensorType:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(int(d) for d in self.shape)
 
     def __str__(self) -> str:
         dims = "x".join(str(d) for d in self.shape) or "scalar"

@@ -23,6 +23,9 @@ Traits (`Op.traits`, asked through `ops.has(op, TRAIT)` or the frozensets below)
                 by attribute)
   quantizer     its output type is a declared quantizer's (type_source "quantizer")
   activation_arg  the QKeras layer it comes from takes an activation= argument (apply_config)
+  folds         has a folded schedule (design/): a reuse factor divides its products (Dense, Conv,
+                MatMul) and a parallelization counts the output pixels/rows done at once (Conv,
+                Pool, MatMul)
 
 `Op.stage`: "layer" (simulated, generated), "input" (a graph input), "transient" (the frontend
 emits it and a pass removes it before validation: Quant). `Op.typing`: "rule" (a type rule in
@@ -35,6 +38,8 @@ tests/ops/test_<family>.py (None: not a generated layer, Input and Quant). `Op.h
 header, the layer's kernels live in templates/kernels/qconv_<header>.h; the op's family, or None
 when it has no kernel (an aliasing Reshape).
 `Op.levels`: the constant holding every value the output can take (Table, Thresholds).
+`Op.kernel`: for the ops that fold, the kernel function its template calls; `<kernel>_folded`
+beside it in the same header is the folded schedule.
 """
 
 from __future__ import annotations
@@ -44,8 +49,9 @@ from dataclasses import dataclass
 MAC, WEIGHTED, ACCUMULATOR, SPATIAL = "mac", "weighted", "accumulator", "spatial"
 LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS = "layout", "alias", "elementwise", "homogeneous"
 FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG = "float_chain", "selects", "quantizer", "activation_arg"
+FOLDS = "folds"
 TRAITS = frozenset({MAC, WEIGHTED, ACCUMULATOR, SPATIAL, LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS,
-                    FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG})
+                    FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG, FOLDS})
 
 # the op families (= kernel headers), in the order parameters.h includes the headers
 FAMILIES = HEADERS = ("dense", "activation", "conv", "eltwise", "threshold")
@@ -63,6 +69,7 @@ class Op:
     typing: str = "rule"
     levels: str | None = None
     family: str | None = None
+    kernel: str | None = None  # ops that fold: the kernel function; <kernel>_folded is its folded schedule
 
 
 def _op(name, doc, attrs=(), consts=(), traits=(), **kw) -> Op:
@@ -74,16 +81,18 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Input", "a graph input; out.fixed is the type the user's values are quantized to",
         ("onnx_name", "input_quant"), stage="input"),
     _op("Dense", "y = x @ W (+ b)", ("accum", "exact_output", "qkeras"), ("W", "b"),
-        (MAC, WEIGHTED, ACCUMULATOR, HOMOGENEOUS, ACTIVATION_ARG), header="dense"),
+        (MAC, WEIGHTED, ACCUMULATOR, HOMOGENEOUS, ACTIVATION_ARG, FOLDS), header="dense",
+        kernel="dense"),
     _op("MatMul", "y = a @ b of two activations, batched over leading axes: a [..., m, k], b [..., k, n]",
-        ("k", "accum"), (), (MAC, ACCUMULATOR), header="dense"),
+        ("k", "accum"), (), (MAC, ACCUMULATOR, FOLDS), header="dense", kernel="matmul"),
     _op("Conv", "2-D (or 1-D) convolution, channels last, grouped; W (O, kh, kw, I/g)",
         ("in_hwc", "out_hwc", "kernel", "strides", "pads", "group", "accum", "folded_bn"), ("W", "b"),
-        (MAC, WEIGHTED, ACCUMULATOR, SPATIAL, HOMOGENEOUS, ACTIVATION_ARG), header="conv"),
+        (MAC, WEIGHTED, ACCUMULATOR, SPATIAL, HOMOGENEOUS, ACTIVATION_ARG, FOLDS), header="conv",
+        kernel="conv2d"),
     _op("Pool", "max or average pooling, channels last", ("mode", "in_hwc", "out_hwc", "kernel", "strides",
                                                           "dilations", "pads", "count_include_pad", "counts",
                                                           "accum", "average_quantizer"), ("recip",),
-        (ACCUMULATOR, SPATIAL, HOMOGENEOUS, ACTIVATION_ARG), header="conv"),
+        (ACCUMULATOR, SPATIAL, HOMOGENEOUS, ACTIVATION_ARG, FOLDS), header="conv", kernel="pool2d"),
     _op("Eltwise", "add/sub/rsub/mul of two activations or an activation and a constant; muladd (BatchNorm)",
         ("fn", "inner", "period", "float_op", "batchnorm", "exact"), ("c", "t"), (ELEMENTWISE, FLOAT_CHAIN),
         header="eltwise"),

@@ -25,28 +25,16 @@ Definitions
   (the others: a value that does not fit is an overflow). The report has no data; clipping
   and overflow counts come from the simulator (`qconv sim --trace`, `qconv build`).
 
-First-order FPGA cost model (io_parallel: everything unrolled, weights are constants)
------------------------------------------------------------------------------------
-* A multiplier exists for every MAC whose weight is nonzero (synthesis drops zero weights).
-  ``fixed``: a DSP48 (ceil(Wx/27) * ceil(Ww/18) of them) when both operands are at least
-  DSP_MIN_BITS = 10 bits wide, else a LUT multiplier of ceil(Wx * Ww / 2) LUTs. ``shift``,
-  ``mux`` and ``xnor`` constants cost no multiplier logic (wiring and negation folded into the
-  adder tree).
-* Every such MAC adds into the accumulator: accumulator-width LUTs (one LUT per bit with the
-  carry chain), plus one add per output for a bias. This is where accumulator sizing pays.
-* MatMul of two activations: a ``fixed`` multiplier and an accumulator add per MAC.
-* Element-wise add/sub: output-width LUTs per element; mul (and BatchNorm's x*s+t): a
-  multiplier as above plus the add. Average pooling: (window - 1) adds of the sum width and
-  one multiply by 1/count per output; max pooling: (window - 1) comparators of the input
-  width. Lookup tables: ceil(entries * width / 64) LUTs (LUT6 ROMs) per element. Other
-  layers (reshapes, casts, Relu, Softmax ...) are counted as 0.
-These are estimates for comparing designs and rules, not synthesis results.
+Hardware cost and time (qconv/design/): every layer's reuse factor, parallelization, strategy,
+interval and latency in cycles, and DSP/LUT/FF/BRAM18/URAM from the cost model in
+qconv/design/cost.py (each formula with its source), at the folding the design chose
+(design/folding.py); the `design` object has the totals against the part, `fits` and the limiting
+resource. These are estimates, not synthesis results (README "Cost model").
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +43,11 @@ from . import ops
 from .errors import QconvError
 from .fixed import FixedType, product_type
 from .ir import Graph, Node
-from .numeric import po2_exponents
+from .design.cost import bipolar_input, columns, multiplier_kind
+from .design.folding import Design, DesignOptions, plan
+from .design.parts import find_part
+from .toolchain import DEFAULT_PART
 
-DSP_MIN_BITS = 10
-DSP_A, DSP_B = 27, 18
 
 
 def short(t: FixedType | None) -> str:
@@ -73,80 +62,21 @@ def _shape(node: Node) -> str:
     return "x".join(str(int(d)) for d in shape) or "1"
 
 
-BINARY_TERNARY = ("binary", "stochastic_binary", "bernoulli", "ternary", "stochastic_ternary")
-
-
-def bipolar_input(graph: Graph, node: Node) -> bool:
-    """True when the layer's input only takes two opposite values (BipolarQuant, binary tables)."""
-    p = graph.node(node.inputs[0])
-    while ops.has(p.op, ops.LAYOUT) and p.inputs:
-        p = graph.node(p.inputs[0])
-    levels = ops.TABLE[p.op].levels  # Table, Thresholds: the constant of every value the output takes
-    c = p.consts.get(levels) if levels else None
-    if c is None:
-        return False
-    v = np.unique(c.values)
-    return v.size == 2 and v[0] == -v[1]
-
-
-def multiplier_kind(node: Node, x_type: FixedType, bipolar: bool = False) -> tuple[str, int]:
-    """(kind, effective weight bits) of a Dense/Conv layer's multipliers (see module doc);
-    `bipolar`: the input is +-a only (then binary weights make an xnor)."""
-    name = getattr((node.attrs.get("qkeras") or {}).get("kernel_quantizer"), "name", "")
-    cols = _columns(node)
-    nz = cols[cols != 0]
-    if nz.size == 0:
-        return "mux", 1
-    po2 = po2_exponents(np.abs(nz)) is not None
-    single = po2 and all(np.unique(np.abs(c[c != 0])).size <= 1 for c in cols.T)
-    if name in BINARY_TERNARY or (single and "po2" not in name):
-        bits = 2 if ("ternary" in name or bool(np.any(cols == 0))) else 1
-        return ("xnor" if (bipolar or x_type.width == 1) and bits == 1 else "mux"), bits
-    if "po2" in name or po2:
-        return "shift", 1 + max(1, math.ceil(math.log2(np.unique(np.abs(nz)).size)))
-    return "fixed", node.consts["W"].fixed.width
-
-
-def _columns(node: Node) -> np.ndarray:
-    w = node.consts["W"].values
-    return w if node.op == "Dense" else w.reshape(w.shape[0], -1).T
-
-
-def _positions(node: Node) -> int:
-    if node.op == "Conv":
-        oh, ow, _ = node.attrs["out_hwc"]
-        return int(oh * ow)
-    return 1
-
-
-def _mult_cost(kind: str, wx: int, ww: int) -> tuple[int, int]:
-    """(DSP, LUT) of one multiplier instance."""
-    if kind != "fixed":
-        return 0, 0
-    if min(wx, ww) >= DSP_MIN_BITS:
-        return math.ceil(wx / DSP_A) * math.ceil(ww / DSP_B), 0
-    return 0, math.ceil(wx * ww / 2)
-
-
 def _mac_row(graph: Graph, node: Node, row: dict) -> None:
     from . import qtools
     from .analysis.accumulators import hls4ml_type, tight_type
     x = graph.node(node.inputs[0]).out.fixed
     w, b = node.consts["W"], node.consts.get("b")
     acc = node.attrs["accum"]
-    cols = _columns(node)
-    pos = _positions(node)
+    cols = columns(node)
+    pos = int(np.prod(node.attrs["out_hwc"][:2])) if node.op == "Conv" else 1
     macs = int(cols.size) * pos
-    nonzero = int(np.count_nonzero(cols)) * pos
     kind, wbits = multiplier_kind(node, x, bipolar_input(graph, node))
-    dsp, lut = _mult_cost(kind, x.width, w.fixed.width)
-    n_out = cols.shape[1] * pos
-    adds = nonzero + (n_out if b is not None else 0)
     row.update(
         weight=w.fixed, bias=b.fixed if b is not None else None, multiplier=product_type(x, w.fixed),
         kind=kind, ops=macs, bitops=macs * (x.width * wbits + acc.width),
         memory_bits=int(w.values.size) * w.fixed.width + (int(b.values.size) * b.fixed.width if b is not None else 0),
-        dsp=nonzero * dsp, lut=nonzero * lut + adds * acc.width, adds=adds,
+        adds=(int(np.count_nonzero(cols)) + (cols.shape[1] if b is not None else 0)) * pos,
         acc_rules={"tight": tight_type(node, x), "qtools": _rule(qtools.rule_accumulator, graph, node, x),
                    "hls4ml": _rule(lambda g, n, t: hls4ml_type(n, t), graph, node, x)})
 
@@ -159,62 +89,58 @@ def _rule(rule, graph: Graph, node: Node, x: FixedType) -> FixedType | None:
 
 
 def _other_row(graph: Graph, node: Node, row: dict) -> None:
-    cost = COSTS.get(node.op)
-    if cost is not None:
+    count = OPS.get(node.op)
+    if count is not None:
         ins = [graph.node(i).out.fixed for i in node.inputs]
         n = int(np.prod(node.out.shape, dtype=np.int64)) if node.out.shape else 1
-        cost(node, ins, n, row)  # COSTS below: the non-MAC layers that cost something
+        count(node, ins, n, row)  # OPS below: the non-MAC layers that compute something
 
 
-def _eltwise_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
-    out = node.out.fixed
-    fn = node.attrs["fn"]
+def _eltwise_ops(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+    out, fn = node.out.fixed, node.attrs["fn"]
     row["ops"] = n
     if fn in ("mul", "muladd"):
         other = ins[1] if len(ins) > 1 else node.consts["c"].fixed
-        dsp, lut = _mult_cost("fixed", ins[0].width, other.width)
-        row.update(kind="fixed", dsp=n * dsp, lut=n * (lut + (out.width if fn == "muladd" else 0)),
-                   bitops=n * ins[0].width * other.width)
+        row.update(kind="fixed", bitops=n * ins[0].width * other.width)
     else:
-        row.update(lut=n * out.width, bitops=n * out.width)
+        row["bitops"] = n * out.width
     row["memory_bits"] = sum(int(c.values.size) * c.fixed.width for c in node.consts.values() if c.fixed)
 
 
-def _matmul_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+def _matmul_ops(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
     """Two activations: every MAC is a general multiplier."""
     acc, k = node.attrs["accum"], node.attrs["k"]
     macs = n * k
-    dsp, lut = _mult_cost("fixed", ins[0].width, ins[1].width)
     row.update(multiplier=product_type(ins[0], ins[1]), kind="fixed", ops=macs, adds=macs,
-               bitops=macs * (ins[0].width * ins[1].width + acc.width), dsp=macs * dsp,
-               lut=macs * (lut + acc.width))
+               bitops=macs * (ins[0].width * ins[1].width + acc.width))
 
 
-def _pool_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+def _pool_ops(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
     kh, kw = node.attrs["kernel"]
     window = kh * kw
     row["ops"] = n * window
     if node.attrs["mode"] == "max":
-        row.update(lut=n * (window - 1) * ins[0].width, bitops=n * (window - 1) * ins[0].width)
+        row["bitops"] = n * (window - 1) * ins[0].width
     else:
         acc, recip = node.attrs["accum"], node.consts["recip"].fixed
-        dsp, lut = _mult_cost("fixed", acc.width, recip.width)
-        row.update(accumulator=acc, dsp=n * dsp, lut=n * ((window - 1) * acc.width + lut),
-                   bitops=n * ((window - 1) * acc.width + acc.width * recip.width))
+        row.update(accumulator=acc, bitops=n * ((window - 1) * acc.width + acc.width * recip.width))
 
 
-def _table_cost(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
+def _table_ops(node: Node, ins: list[FixedType], n: int, row: dict) -> None:
     if "table" in node.consts:
         t = node.consts["table"]
-        row.update(ops=n, lut=n * math.ceil(t.values.size * t.fixed.width / 64),
-                   memory_bits=int(t.values.size) * t.fixed.width)
+        row.update(ops=n, memory_bits=int(t.values.size) * t.fixed.width)
 
 
-COSTS = {"Eltwise": _eltwise_cost, "MatMul": _matmul_cost, "Pool": _pool_cost, "Table": _table_cost}
+OPS = {"Eltwise": _eltwise_ops, "MatMul": _matmul_ops, "Pool": _pool_ops, "Table": _table_ops}
 
 
-def build_report(graph: Graph, accumulator: str | None = "tight") -> dict:
-    """The report as a JSON-friendly dict: {"model", "accumulator", "layers": [...], "totals"}."""
+def build_report(graph: Graph, accumulator: str | None = "tight", design: Design | None = None) -> dict:
+    """The report as a JSON-friendly dict: {"model", "accumulator", "layers": [...], "totals",
+    "design"}. `design` (design/folding.py plan): every layer's folding and cost; default every
+    layer at once on the default part, without the guard."""
+    if design is None:
+        design = plan(graph, DesignOptions(find_part(DEFAULT_PART), unroll_limit=0))
     layers = []
     for node in graph.topo():
         if node.op == "Input":
@@ -223,14 +149,15 @@ def build_report(graph: Graph, accumulator: str | None = "tight") -> dict:
                "input": graph.node(node.inputs[0]).out.fixed if node.inputs else None,
                "weight": None, "bias": None, "multiplier": None, "accumulator": node.attrs.get("accum"),
                "output": node.out.fixed, "type_source": node.attrs.get("type_source"), "kind": "-", "ops": 0,
-               "bitops": 0, "memory_bits": 0, "dsp": 0,
-               "lut": 0, "adds": 0, "acc_rules": None}
+               "bitops": 0, "memory_bits": 0, "adds": 0, "acc_rules": None}
         if ops.has(node.op, ops.WEIGHTED):
             _mac_row(graph, node, row)
         else:
             _other_row(graph, node, row)
+        row.update(design.layers[node.name].as_dict())
         layers.append(row)
-    totals = {k: sum(r[k] for r in layers) for k in ("ops", "bitops", "memory_bits", "dsp", "lut")}
+    totals = {k: sum(r[k] for r in layers) for k in ("ops", "bitops", "memory_bits", "dsp", "lut", "ff", "bram18",
+                                                      "uram")}
     macs = [r for r in layers if r["acc_rules"]]
     totals["accumulator_bits"] = {"chosen": sum(r["accumulator"].width for r in macs),
                                   **{k: sum(r["acc_rules"][k].width for r in macs if r["acc_rules"][k])
@@ -247,15 +174,20 @@ def build_report(graph: Graph, accumulator: str | None = "tight") -> dict:
             d["accumulator_rules"] = {k: t.to_cpp() if t else None for k, t in r["acc_rules"].items()}
         rows.append(d)
     return {"model": graph.name, "accumulator": str(accumulator or "tight"), "layers": rows, "totals": totals,
-            "cost_model": f"first order: DSP48 for fixed multipliers with both operands >= {DSP_MIN_BITS} bits, "
-                          "else ceil(Wx*Ww/2) LUTs; shift/mux/xnor constants free; one LUT per accumulator bit "
-                          "per nonzero MAC (see qconv/report.py)"}
+            "design": design.as_dict(), "cost_model": COST_MODEL}
+
+
+COST_MODEL = ("qconv/design/cost.py: DSP48E2 for products with both operands >= 10 bits, else ceil(Wx*Ww/2) "
+              "LUTs; constant shift/mux/xnor weights free at reuse 1; one LUT per accumulator bit per product; "
+              "muxes, weight ROM/BRAM and registers of folded layers; estimates, not synthesis")
 
 
 COLUMNS = [("layer", "layer"), ("op", "op"), ("shape", "shape"), ("input", "input"), ("weight", "weight"),
            ("bias", "bias"), ("multiplier", "mult"), ("kind", "kind"), ("accumulator", "accum"), ("output", "output"),
-           ("ops", "ops"), ("bitops", "bit-ops"), ("memory_bits", "mem bits"), ("dsp", "DSP"), ("lut", "LUT"),
-           ("accumulator_rules", "acc bits t/q/h")]
+           ("ops", "ops"), ("bitops", "bit-ops"), ("memory_bits", "mem bits"), ("accumulator_rules", "acc bits t/q/h"),
+           ("reuse_factor", "R"), ("parallelization", "P"), ("interval_cycles", "II"), ("latency_cycles", "lat"),
+           ("dsp", "DSP"), ("lut", "LUT"), ("ff", "FF"), ("bram18", "BRAM18")]
+NUMERIC = ("ops", "bit-ops", "mem bits", "R", "P", "II", "lat", "DSP", "LUT", "FF", "BRAM18")
 
 TYPE_COLUMNS = ("input", "weight", "bias", "multiplier", "accumulator", "output")  # C++ type strings, shown short
 
@@ -279,10 +211,23 @@ def table_rows(rep: dict) -> tuple[list[str], list[list[str]]]:
     rows = [[_cell(k, r.get(k)) for k, _ in COLUMNS] for r in rep["layers"]]
     t = rep["totals"]
     acc = t["accumulator_bits"]
+    d = rep["design"]
     rows.append(["total", "", "", "", "", "", "", "", f"{acc['chosen']} bits", "", f"{t['ops']:,}",
-                 f"{t['bitops']:,}", f"{t['memory_bits']:,}", f"{t['dsp']:,}", f"{t['lut']:,}",
-                 f"{acc['tight']}/{acc['qtools']}/{acc['hls4ml']}"])
+                 f"{t['bitops']:,}", f"{t['memory_bits']:,}", f"{acc['tight']}/{acc['qtools']}/{acc['hls4ml']}",
+                 "", "", f"{d['interval_cycles']:,}", f"{d['latency_cycles']:,}",
+                 *(f"{t[k]:,}" for k in ("dsp", "lut", "ff", "bram18"))])
     return header, rows
+
+
+def design_summary(d: dict) -> str:
+    """One line: the design against its part (report["design"])."""
+    used = ", ".join(f"{k.upper() if k != 'bram18' else 'BRAM18'} {d[k]:,}/{d['capacity'][k]:,}"
+                     + (f" ({100 * d['utilization'][k]:.1f}%)" if d["utilization"][k] is not None else " (none on the part)")
+                     for k in ("dsp", "lut", "ff", "bram18", "uram"))
+    fits = "yes" if d["fits"] else "NO"
+    return (f"design on {d['part']} ({d['io']}, {d['clock_period_ns']:g} ns clock): interval {d['interval_cycles']:,} "
+            f"cycles, latency {d['latency_cycles']:,} cycles ({d['latency_ns']:,g} ns); {used}; fits: {fits} "
+            f"(limiting: {d['limiting_resource']}); estimate of qconv's cost model, not synthesis (README 'Cost model')")
 
 
 def print_report(rep: dict) -> None:
@@ -291,8 +236,7 @@ def print_report(rep: dict) -> None:
     header, rows = table_rows(rep)
     table = Table(title=f"qconv report {rep['model']} (accumulator: {rep['accumulator']})")
     for h in header:
-        table.add_column(h, overflow="fold", justify="right" if h in ("ops", "bit-ops", "mem bits", "DSP", "LUT")
-                         else "left")
+        table.add_column(h, overflow="fold", justify="right" if h in NUMERIC else "left")
     for i, r in enumerate(rows):
         table.add_row(*r, end_section=(i == len(rows) - 2))
     console = Console(width=240)
@@ -300,6 +244,7 @@ def print_report(rep: dict) -> None:
     acc = rep["totals"]["accumulator_bits"]
     console.print(f"accumulator bits (sum over Dense/Conv layers): tight {acc['tight']}, qtools rule {acc['qtools']}, "
                   f"hls4ml auto rule {acc['hls4ml']}; cost model: {rep['cost_model']}")
+    console.print(design_summary(rep["design"]))
 
 
 def markdown(rep: dict) -> str:
@@ -309,7 +254,8 @@ def markdown(rep: dict) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     acc = rep["totals"]["accumulator_bits"]
     lines += ["", f"Accumulator bits (sum over Dense/Conv layers): tight {acc['tight']}, qtools rule {acc['qtools']}, "
-              f"hls4ml auto rule {acc['hls4ml']}.", "", f"Cost model: {rep['cost_model']}.", ""]
+              f"hls4ml auto rule {acc['hls4ml']}.", "", f"Cost model: {rep['cost_model']}.", "",
+              f"Design: {design_summary(rep['design'])}.", ""]
     if "test_data" in rep:
         lines += _test_data_markdown(rep["test_data"])
     return "\n".join(lines)
@@ -340,10 +286,11 @@ def _test_data_markdown(section: dict) -> list[str]:
     return lines + (["- no value clipped or overflowed", ""] if len(lines) == 2 else [""])
 
 
-def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight", test_data: dict | None = None) -> dict:
+def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight", test_data: dict | None = None,
+                 design: Design | None = None) -> dict:
     """report.json and report.md in the project folder `out`; `test_data` (test_data_section) adds
-    the clipping and overflow counts of the project's test samples."""
-    rep = build_report(graph, accumulator)
+    the clipping and overflow counts of the project's test samples; `design` the layers' folding."""
+    rep = build_report(graph, accumulator, design)
     if test_data is not None:
         rep["test_data"] = test_data
     out = Path(out)

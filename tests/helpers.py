@@ -15,8 +15,12 @@ def cli(*args: str, env: dict | None = None):
 
 
 def build_and_csim(model, out, *extra, samples: int | None = None):
-    """`qconv build MODEL -o OUT --csim ...`; asserts the csim is bit-exact on every sample."""
+    """`qconv build MODEL -o OUT --csim ...`; asserts the csim is bit-exact on every sample. The
+    synthesizability guard is off unless `extra` sets --unroll-limit (a C simulation checks the
+    arithmetic; test_folding.py checks the guard)."""
     args = ["build", model, "-o", out, "--csim", *extra]
+    if "--unroll-limit" not in extra:
+        args += ["--unroll-limit", "0"]
     if samples is not None:
         args += ["--samples", samples]
     r = cli(*args)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qconv import ops, report
 from qconv.analysis import activations
+from qconv.design import cost
 from qconv.backend import project  # noqa: F401  (registers the contexts)
 from qconv.backend.architecture import ARCHITECTURES, TEMPLATES
 from qconv.backend.context import CONTEXT
@@ -43,6 +44,8 @@ def test_kernel_headers_hold_the_kernels_the_templates_call():
     assert {p.stem for p in kernels.glob("qconv_*.h")} == {f"qconv_{h}" for h in ops.HEADERS} | {"qconv_common"}
     for name in ops.LAYERS:
         called = set(re.findall(r"qconv::([a-z_0-9]+)<", (templates_dir() / "layers" / f"{name}.j2").read_text()))
+        if ops.has(name, ops.FOLDS):  # the template calls {{ l.kernel }}: both schedules (ops.Op.kernel)
+            called = {ops.TABLE[name].kernel, f"{ops.TABLE[name].kernel}_folded"}
         header = ops.TABLE[name].header
         assert bool(called) == (header is not None), name
         if header:
@@ -74,7 +77,8 @@ def test_an_op_family_has_one_name_in_every_stage():
 
 
 def test_per_op_registries_know_only_table_ops():
-    assert set(report.COSTS) <= ops.LAYERS
+    assert set(report.OPS) <= ops.LAYERS and set(cost.ELEMENT_COSTS) <= ops.LAYERS
+    assert all(bool(op.kernel) == (ops.FOLDS in op.traits) for op in ops.TABLE.values())
     assert set(qtools_graph.KERAS_LAYERS) <= ops.LAYERS
     for op in ops.TABLE.values():
         assert op.traits <= ops.TRAITS and op.header in (None, *ops.HEADERS)

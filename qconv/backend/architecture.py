@@ -5,12 +5,17 @@ port partitioning), how a layer's arrays are partitioned, the base of every laye
 struct (templates/kernels/qconv_common.h) and the weight-layout hook; the per-layer templates
 and contexts are registered per (op, architecture) (`TEMPLATES` here, `context.CONTEXT`).
 Today there is one: `IO_PARALLEL`, every array a set of registers and the whole network one
-pipelined function (hls4ml's io_parallel with the latency strategy).
+pipelined function (hls4ml's io_parallel). A layer folded by design/folding.py (reuse factor > 1,
+or fewer pixels per step than its image) is its own pipelined function inside it, as hls4ml's
+io_parallel with the resource strategy; its weights are registers (latency strategy) or a BRAM
+ROM of `block`-weight words (resource strategy, `weight_pragma`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .. import ops
 from ..ir import Const, Node
@@ -37,10 +42,25 @@ class Architecture:
                 f"#pragma HLS INTERFACE ap_vld port = {','.join(p['var'] for p in ports)}",
                 "#pragma HLS PIPELINE"]
 
-    def weight_layout(self, node: Node, key: str, const: Const) -> Const:
-        """The constant `key` of `node` in the order this architecture's kernels read it (the
-        IR's order, ONNX's for Conv weights, for io_parallel)."""
-        return const
+    def weight_pragma(self, var: str, folding: dict) -> str:
+        """The pragma for a layer's weight array: partitioned into registers, except for a folded
+        layer with the resource strategy: reshaped so that one word holds the `block` weights
+        its multipliers read in one step (word r: weights m * R + r, the order weight_layout writes)."""
+        if folding["folded"] and folding["strategy"] == "resource" and folding["reuse_factor"] > 1:
+            return f"#pragma HLS ARRAY_RESHAPE variable = {var} block factor = {folding['block']} dim = 1"
+        return self.partition(var)
+
+    def weight_layout(self, node: Node, key: str, const: Const, folding: dict) -> Const:
+        """The constant `key` of `node` in the order this architecture's kernels read it: the IR's
+        (input-major for Dense, ONNX's for Conv weights), except that a folded Dense reads its
+        weights output-major (weights[j * n_in + i]) and the resource strategy pads them with
+        zeros to block * R, so that the reshaped ROM has whole words."""
+        if key != "W" or not folding["folded"]:
+            return const
+        v = (const.values.T if node.op == "Dense" else const.values).reshape(-1)
+        if folding["strategy"] == "resource":
+            v = np.concatenate([v, np.zeros(folding["block"] * folding["reuse_factor"] - v.size, np.int64)])
+        return Const(v, const.fixed)
 
     def layer_template(self, op: str) -> str:
         return TEMPLATES[(op, self.name)]

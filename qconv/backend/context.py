@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import ops
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node
 from .architecture import IO_PARALLEL, Architecture
@@ -42,9 +43,11 @@ def ints(values: np.ndarray) -> str:
     return ",".join(map(str, np.asarray(values, np.int64).reshape(-1).tolist()))
 
 
-def array(var: str, c: Const, doc: str) -> dict:
+def array(var: str, c: Const, doc: str, pragma: str | None = None) -> dict:
+    """A constant array of weights/<layer>.h; `pragma`: how the top function stores it (default:
+    partitioned into registers)."""
     return {"var": var, "ctype": raw_ctype(c.fixed, c.values), "size": c.values.size, "data": ints(c.values),
-            "doc": f"{doc}; mantissas of {c.fixed.to_cpp()}"}
+            "doc": f"{doc}; mantissas of {c.fixed.to_cpp()}", "pragma": pragma}
 
 
 def var_of(node: Node) -> str:
@@ -52,9 +55,14 @@ def var_of(node: Node) -> str:
     return node.name if node.op == "Input" else f"{node.name}_out"
 
 
-def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL) -> dict:
+def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL, folding: dict | None = None) -> dict:
+    """`folding`: the layer's reuse_factor, parallelization, strategy and folded (design/folding.py
+    LayerDesign.as_dict()); default everything at once."""
     src = graph.node(node.inputs[0])
+    f = folding or {"reuse_factor": 1, "parallelization": 1, "strategy": "latency", "schedule": "parallel"}
     d = {
+        "folded": f["schedule"] == "folded", "reuse_factor": f["reuse_factor"], "parallel": f["parallelization"],
+        "strategy": f["strategy"], "block": _block(node, f["reuse_factor"]),
         "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [],
         "arch": arch, "template": arch.layer_template(node.op), "config_base": arch.config_base,
         "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
@@ -63,4 +71,17 @@ def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL) ->
     }
     if (node.op, arch.name) in CONTEXT:
         CONTEXT[(node.op, arch.name)](graph, node, d)
+    for a in d["arrays"]:
+        a["pragma"] = a.get("pragma") or arch.partition(a["var"])
+    if ops.has(node.op, ops.FOLDS):  # the kernel: every output at once, or the folded schedule
+        d["kernel"] = f"qconv::{ops.TABLE[node.op].kernel}{'_folded' if d['folded'] else ''}"
     return d
+
+
+def _block(node: Node, reuse: int) -> int:
+    """Multipliers per pixel/row of a folded MAC layer: ceil(products / R)."""
+    if ops.has(node.op, ops.WEIGHTED):
+        return -(-int(node.consts["W"].values.size) // reuse)
+    if node.op == "MatMul":
+        return -(-int(node.out.shape[-1]) * int(node.attrs["k"]) // reuse)
+    return 0

@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__, ops
+from ..design.folding import DEFAULT_UNROLL_LIMIT, Design
 from ..ir import Graph
 from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 from . import activation, conv, dense, eltwise, threshold  # noqa: F401  (register the per-op contexts)
@@ -36,9 +37,13 @@ CXXFLAGS = " ".join(["-std=c++14", CSIM_OPT, *CSIM_DEFINES])
 class HlsOptions:
     part: str = DEFAULT_PART
     clock_period: float = DEFAULT_CLOCK_PERIOD
+    unroll_limit: int = DEFAULT_UNROLL_LIMIT  # build_prj.tcl's config_array_partition -maximum_size (0: none)
 
 
-def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architecture = IO_PARALLEL) -> dict:
+def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architecture = IO_PARALLEL,
+                   design: Design | None = None) -> dict:
+    """`design`: every layer's folding (design/folding.py plan); default everything at once."""
+    folding = {name: ld.as_dict() for name, ld in design.layers.items()} if design else {}
     nodes = list(graph.topo())
     tensors = [{"typedef": f"{n.name}_t", "cpp": n.out.fixed.to_cpp(), "size": n.out.size,
                 "size_macro": f"N_{n.name.upper()}"} for n in nodes]
@@ -54,7 +59,8 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architect
         copies.append({"dst": var, "src": var_of(graph.node(out_node)), "size": graph.node(out_node).out.size})
     return {
         "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
-        "layers": [layer_context(graph, n, arch) for n in nodes if n.op != "Input"], "output_copies": copies,
+        "layers": [layer_context(graph, n, arch, folding.get(n.name)) for n in nodes if n.op != "Input"],
+        "output_copies": copies, "unroll_limit": hls.unroll_limit,
         "arch": arch, "headers": ops.headers(n.op for n in nodes if n.op != "Input"),
         "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
     }
@@ -80,15 +86,16 @@ def _env() -> jinja2.Environment:
 def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
                   expected: dict[str, np.ndarray] | None = None, hls: HlsOptions = HlsOptions(),
                   ap_types: str = AP_TYPES_PLACEHOLDER, meta: dict | None = None, test_data: dict | None = None,
-                  arch: Architecture = IO_PARALLEL) -> Path:
-    """Render the project into `out` for architecture `arch`. `inputs` (input node -> mantissas) and `expected`
+                  arch: Architecture = IO_PARALLEL, design: Design | None = None) -> Path:
+    """Render the project into `out` for architecture `arch` and the layers' folding in `design`
+    (default: everything at once, no guard). `inputs` (input node -> mantissas) and `expected`
     (output name -> mantissas) become the testbench data when given; `test_data`
     (report.test_data_section) goes into the report."""
     out = Path(out)
     fw = out / "firmware"
     for sub in (fw / "weights", fw / "qconv", out / "tb", out / "tb_data"):
         sub.mkdir(parents=True, exist_ok=True)
-    ctx = render_context(graph, hls, ap_types, arch)
+    ctx = render_context(graph, hls, ap_types, arch, design)
     env = _env()
     name = graph.name
     files = {
@@ -122,7 +129,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
     from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
-    write_report(graph, out, (meta or {}).get("accumulator"), test_data)
+    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design)
     return out
 
 

@@ -39,6 +39,30 @@ inline long long to_raw(const ap_fixed_base<W, I, S, Q, O, N> &v) {
     return (long long)bits;
 }
 
+// acc[j] = the bias of output j (zero when CONFIG_T::has_bias is false), for j < N: the start of
+// every sum of the dense and conv kernels.
+template <class CONFIG_T, unsigned N>
+inline void init_with_bias(typename CONFIG_T::accum_t acc[N], const typename CONFIG_T::bias_raw_t biases[N]) {
+#pragma HLS INLINE
+    for (unsigned j = 0; j < N; j++) {
+#pragma HLS UNROLL
+        if (CONFIG_T::has_bias)
+            acc[j] = from_raw<typename CONFIG_T::bias_t>(biases[j]);
+        else
+            acc[j] = 0;
+    }
+}
+
+// res[j] = (res_T)acc[j] for j < N: the one cast at the end of a sum.
+template <class res_T, class acc_T, unsigned N>
+inline void cast_all(const acc_T acc[N], res_T res[N]) {
+#pragma HLS INLINE
+    for (unsigned j = 0; j < N; j++) {
+#pragma HLS UNROLL
+        res[j] = (res_T)acc[j];
+    }
+}
+
 } // namespace qconv
 
 #ifdef QCONV_TRACE

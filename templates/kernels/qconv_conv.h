@@ -1,6 +1,12 @@
 // qconv kernel library: convolution and pooling on channels-last data (io_parallel).
 // 1-D layers run as 2-D with in_h = 1. Same arithmetic as qconv/sim/conv.py: exact sums in
 // accum_t, padding contributes nothing (zero for conv, ignored for max), one final cast.
+// Two schedules side by side: `conv2d`/`pool2d` compute every output pixel at once (inlined into
+// the top pipeline); `conv2d_folded`/`pool2d_folded` loop over the output pixels, `parallel` (P)
+// pixels per step, and the folded conv computes a pixel's filter bank with ceil(products / R)
+// multipliers over R pipelined steps (R = reuse_factor). Interval: ceil(pixels / P) * R cycles.
+// The folded conv adds the same exact products in another order, which cannot change an exact
+// (or wrapping) sum: every schedule computes the same integers as the simulator.
 #ifndef QCONV_CONV_H_
 #define QCONV_CONV_H_
 
@@ -50,44 +56,121 @@ OutRows:
     }
 }
 
-// Max pooling: padded positions are ignored (ONNX pads with -inf). Average pooling: the exact
-// window sum in accum_t times recip_t 1/count (count from the config's rule), cast to res_T.
+// Folded convolution: the output pixels in steps of P = CONFIG_T::parallel; each pixel's
+// n_filt * K products (K = chan_per_group * kern_h * kern_w) by block = ceil(n_filt * K / R)
+// multipliers, multiplier m computing product k = m * R + r at step r of the pipelined Reuse
+// loop: filter k / K and, in ONNX order, weights[k] (the layout conv2d reads). Products k >=
+// n_filt * K (R not a divisor) and pixels >= out_h * out_w (P not a divisor) are skipped.
+template <class data_T, class res_T, class CONFIG_T>
+void conv2d_folded(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+                   res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_filt],
+                   const typename CONFIG_T::weight_raw_t weights[CONFIG_T::n_filt * (CONFIG_T::n_chan / CONFIG_T::groups) * CONFIG_T::kern_h * CONFIG_T::kern_w],
+                   const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_filt]) {
+#pragma HLS INLINE off
+    const unsigned cpg = CONFIG_T::n_chan / CONFIG_T::groups, fpg = CONFIG_T::n_filt / CONFIG_T::groups;
+    const unsigned area = CONFIG_T::kern_h * CONFIG_T::kern_w, K = cpg * area, N = CONFIG_T::n_filt * K;
+    const unsigned R = CONFIG_T::reuse_factor, P = CONFIG_T::parallel, block = (N + R - 1) / R;
+    const unsigned pixels = CONFIG_T::out_h * CONFIG_T::out_w, steps = (pixels + P - 1) / P;
+    typename CONFIG_T::accum_t acc[P][CONFIG_T::n_filt];
+#pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
+Steps:
+    for (unsigned s = 0; s < steps; s++) {
+    Reuse:
+        for (unsigned r = 0; r < R; r++) {
+#pragma HLS PIPELINE II = 1
+        Pixels:
+            for (unsigned p = 0; p < P; p++) {
+#pragma HLS UNROLL
+                const unsigned pix = s * P + p, oh = pix / CONFIG_T::out_w, ow = pix % CONFIG_T::out_w;
+                if (r == 0)
+                    init_with_bias<CONFIG_T, CONFIG_T::n_filt>(acc[p], biases);
+                if (pix >= pixels) continue;
+            Block:
+                for (unsigned m = 0; m < block; m++) {
+#pragma HLS UNROLL
+                    const unsigned k = m * R + r, f = k / K, c = (k % K) / area;
+                    const unsigned ky = (k % area) / CONFIG_T::kern_w, kx = k % CONFIG_T::kern_w;
+                    const int ih = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
+                    const int iw = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
+                    if (k >= N || ih < 0 || ih >= int(CONFIG_T::in_h) || iw < 0 || iw >= int(CONFIG_T::in_w)) continue;
+                    acc[p][f] += data[(ih * CONFIG_T::in_w + iw) * CONFIG_T::n_chan + (f / fpg) * cpg + c] *
+                                 from_raw<typename CONFIG_T::weight_t>(weights[k]);
+                }
+                if (r == R - 1)
+                    cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_filt>(acc[p], res + pix * CONFIG_T::n_filt);
+            }
+        }
+    }
+}
+
+// One output pixel (oh, ow) of a pooling layer, every channel. Max pooling: padded positions are
+// ignored (ONNX pads with -inf). Average pooling: the exact window sum in accum_t times recip_t
+// 1/count (count from the config's rule), cast to res_T.
+template <class data_T, class res_T, class CONFIG_T>
+void pool_pixel(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+                res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan],
+                const typename CONFIG_T::recip_raw_t recips[CONFIG_T::kern_h * CONFIG_T::kern_w + 1],
+                unsigned oh, unsigned ow) {
+#pragma HLS INLINE
+    for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
+        typename CONFIG_T::accum_t acc = 0;
+        data_T best = 0;
+        unsigned valid = 0, inside = 0;
+        for (unsigned ky = 0; ky < CONFIG_T::kern_h; ky++) {
+            for (unsigned kx = 0; kx < CONFIG_T::kern_w; kx++) {
+                const int ih = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
+                const int iw = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
+                if (ih < int(CONFIG_T::in_h + CONFIG_T::pad_bottom) && iw < int(CONFIG_T::in_w + CONFIG_T::pad_right))
+                    inside++;  // within the explicitly padded input
+                if (ih < 0 || ih >= int(CONFIG_T::in_h) || iw < 0 || iw >= int(CONFIG_T::in_w)) continue;
+                const data_T v = data[(ih * CONFIG_T::in_w + iw) * CONFIG_T::n_chan + c];
+                if (CONFIG_T::is_max) {
+                    if (valid == 0 || v > best) best = v;
+                } else {
+                    acc += v;
+                }
+                valid++;
+            }
+        }
+        res_T out;
+        if (CONFIG_T::is_max) {
+            out = best;
+        } else {
+            const unsigned count = CONFIG_T::count_include_pad ? inside : valid;
+            out = acc * from_raw<typename CONFIG_T::recip_t>(recips[count]);
+        }
+        res[(oh * CONFIG_T::out_w + ow) * CONFIG_T::n_chan + c] = out;
+    }
+}
+
+// Pooling, every output pixel at once.
 template <class data_T, class res_T, class CONFIG_T>
 void pool2d(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
             res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan],
             const typename CONFIG_T::recip_raw_t recips[CONFIG_T::kern_h * CONFIG_T::kern_w + 1]) {
 #pragma HLS INLINE
-    for (unsigned oh = 0; oh < CONFIG_T::out_h; oh++) {
-        for (unsigned ow = 0; ow < CONFIG_T::out_w; ow++) {
-            for (unsigned c = 0; c < CONFIG_T::n_chan; c++) {
-                typename CONFIG_T::accum_t acc = 0;
-                data_T best = 0;
-                unsigned valid = 0, inside = 0;
-                for (unsigned ky = 0; ky < CONFIG_T::kern_h; ky++) {
-                    for (unsigned kx = 0; kx < CONFIG_T::kern_w; kx++) {
-                        const int ih = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
-                        const int iw = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
-                        if (ih < int(CONFIG_T::in_h + CONFIG_T::pad_bottom) && iw < int(CONFIG_T::in_w + CONFIG_T::pad_right))
-                            inside++;  // within the explicitly padded input
-                        if (ih < 0 || ih >= int(CONFIG_T::in_h) || iw < 0 || iw >= int(CONFIG_T::in_w)) continue;
-                        const data_T v = data[(ih * CONFIG_T::in_w + iw) * CONFIG_T::n_chan + c];
-                        if (CONFIG_T::is_max) {
-                            if (valid == 0 || v > best) best = v;
-                        } else {
-                            acc += v;
-                        }
-                        valid++;
-                    }
-                }
-                res_T out;
-                if (CONFIG_T::is_max) {
-                    out = best;
-                } else {
-                    const unsigned count = CONFIG_T::count_include_pad ? inside : valid;
-                    out = acc * from_raw<typename CONFIG_T::recip_t>(recips[count]);
-                }
-                res[(oh * CONFIG_T::out_w + ow) * CONFIG_T::n_chan + c] = out;
-            }
+    for (unsigned oh = 0; oh < CONFIG_T::out_h; oh++)
+        for (unsigned ow = 0; ow < CONFIG_T::out_w; ow++)
+            pool_pixel<data_T, res_T, CONFIG_T>(data, res, recips, oh, ow);
+}
+
+// Folded pooling: P = CONFIG_T::parallel output pixels per step of a pipelined loop (II = 1),
+// ceil(pixels / P) steps; pixels >= out_h * out_w (P not a divisor) are skipped.
+template <class data_T, class res_T, class CONFIG_T>
+void pool2d_folded(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+                   res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_chan],
+                   const typename CONFIG_T::recip_raw_t recips[CONFIG_T::kern_h * CONFIG_T::kern_w + 1]) {
+#pragma HLS INLINE off
+    const unsigned P = CONFIG_T::parallel, pixels = CONFIG_T::out_h * CONFIG_T::out_w;
+Steps:
+    for (unsigned s = 0; s < (pixels + P - 1) / P; s++) {
+#pragma HLS PIPELINE II = 1
+    Pixels:
+        for (unsigned p = 0; p < P; p++) {
+#pragma HLS UNROLL
+            const unsigned pix = s * P + p;
+            if (pix < pixels)
+                pool_pixel<data_T, res_T, CONFIG_T>(data, res, recips, pix / CONFIG_T::out_w, pix % CONFIG_T::out_w);
         }
     }
 }

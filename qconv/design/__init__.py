@@ -1,0 +1,1 @@
+"""Hardware design: parts, cost and timing model, folding."""
