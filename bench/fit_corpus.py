@@ -9,7 +9,7 @@ conform`'s default input/default types). For T in 1, 2, 4, 8, ... (up to 2^24) t
 (qconv/design/folding.py) runs; the first T whose design passes the synthesizability guard and
 fits the part is the model's row. A model whose input or some feature map alone is over the
 unroll limit cannot be an io_parallel design at any T: its row says it needs the streaming
-architecture. The search time of every plan is measured too (bench/folding.py times it alone).
+architecture. bench/folding.py times the search.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import json
 import re
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +46,6 @@ def fit(path: Path, rel: str, part, opts: dict) -> dict:
         return {**row, "status": f"not compiled: {exc}"}
     last = None
     for target in LADDER:
-        t0 = time.perf_counter()
         try:
             d = plan(graph, DesignOptions(part, target_ii=target))
         except DesignError as exc:
@@ -55,7 +53,6 @@ def fit(path: Path, rel: str, part, opts: dict) -> dict:
             if "streaming architecture" in text:
                 return {**row, "status": "needs io_stream", "why": text}
             continue
-        seconds = time.perf_counter() - t0
         last = d
         if d.fits:
             folded = [ld for ld in d.layers.values() if ld.reuse_factor > 1 or ld.folded]
@@ -63,8 +60,7 @@ def fit(path: Path, rel: str, part, opts: dict) -> dict:
             return {**row, "status": "fits", "target_ii": target, "interval": d.interval, "latency": d.latency,
                     "reuse_factors": rs, "folded_layers": len(folded), "layers": len(d.layers),
                     **{k: d.totals[k] for k in ("dsp", "lut", "ff", "bram18", "uram")},
-                    "limiting": d.limiting_resource, "utilization": round(d.utilization()[d.limiting_resource], 3),
-                    "search_seconds": round(seconds, 4)}
+                    "limiting": d.limiting_resource, "utilization": round(d.utilization()[d.limiting_resource], 3)}
     if last is None:
         return {**row, "status": "no target up to 2^24 passes the guard"}
     worst = max(last.layers.values(), key=lambda ld: getattr(ld.cost, last.limiting_resource))

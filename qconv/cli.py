@@ -115,16 +115,20 @@ def _design_options(command):
     return fn
 
 
-def _plan(graph, design: dict, config_path):
+def _plan(graph, design: dict, config_path, strict: bool = True):
     """The design (design/folding.py) of a compiled graph for the `design` options; prints the
-    values --target-ii chose and a line if the design does not fit the part."""
+    values --target-ii chose and a line if the design does not fit the part. `strict` (build):
+    a design that would not synthesize is an error; else (report, inspect) a warning."""
     from .config import load_config
     from .design.folding import DesignOptions, plan
     from .design.parts import find_part, parse_capacities
-    part = parse_capacities(design["part_resources"]) if design["part_resources"] else find_part(design["part"])
+    part = (parse_capacities(design["part_resources"]) if design["part_resources"] is not None
+            else find_part(design["part"]))
     config = load_config(config_path) if config_path else None
     d = plan(graph, DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
-                                  design["target_ii"], design["fps"], design["unroll_limit"], config))
+                                  design["target_ii"], design["fps"], design["unroll_limit"], config), strict)
+    for line in d.violations:
+        click.echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
     if d.target_ii is not None:
         from .design.cost import fold_shape
         chosen = ", ".join(n + (f" R={d.layers[n].reuse_factor}" if fold_shape(graph.node(n))[1] else "")
@@ -157,7 +161,7 @@ def inspect(model, types, design):
     from .pipeline import compile_model
     graph = compile_model(model, **types)
     click.echo(graph.dump())
-    d = _plan(graph, design, types["config"])
+    d = _plan(graph, design, types["config"], strict=False)
     for name, ld in d.layers.items():
         if ld.folded or ld.reuse_factor > 1:
             click.echo(f"  {name}: reuse {ld.reuse_factor}, parallelization {ld.parallelization}, {ld.strategy}, "
@@ -291,7 +295,7 @@ def report(model, as_json, types, design):
     from .report import build_report, print_report
     graph = compile_model(model, **types)
     _notes(graph)
-    rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"]))
+    rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"], strict=False))
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:

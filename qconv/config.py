@@ -87,10 +87,10 @@ class QuantConfig:
     qkeras_layer_semantics: bool = False
     design: dict = field(default_factory=dict)  # "default", node name or op type -> {design field: value}
 
-    def design_for(self, name: str, op_type: str) -> tuple[dict, dict]:
-        """(the name or op-type entry's design fields, field by field name first; `default`'s)."""
-        specific = {**self.design.get(op_type, {}), **self.design.get(name, {})}
-        return specific, dict(self.design.get("default", {}))
+    def design_for(self, name: str, op_type: str) -> tuple[dict, dict, dict]:
+        """The design fields of the node's name entry, of its op-type entry and of `default`."""
+        return (dict(self.design.get(name, {})), dict(self.design.get(op_type, {})),
+                dict(self.design.get("default", {})))
 
     def for_node(self, name: str, op_type: str) -> LayerQuant:
         """The quantizers for node `name` of type `op_type`: name entry > op-type entry > default."""

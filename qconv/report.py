@@ -138,9 +138,9 @@ OPS = {"Eltwise": _eltwise_ops, "MatMul": _matmul_ops, "Pool": _pool_ops, "Table
 def build_report(graph: Graph, accumulator: str | None = "tight", design: Design | None = None) -> dict:
     """The report as a JSON-friendly dict: {"model", "accumulator", "layers": [...], "totals",
     "design"}. `design` (design/folding.py plan): every layer's folding and cost; default every
-    layer at once on the default part, without the guard."""
+    layer at once (what write_project writes without a design) on the default part, no guard."""
     if design is None:
-        design = plan(graph, DesignOptions(find_part(DEFAULT_PART), unroll_limit=0))
+        design = plan(graph, DesignOptions(find_part(DEFAULT_PART), unroll_limit=0, unfolded=True))
     layers = []
     for node in graph.topo():
         if node.op == "Input":
@@ -227,7 +227,8 @@ def design_summary(d: dict) -> str:
     fits = "yes" if d["fits"] else "NO"
     return (f"design on {d['part']} ({d['io']}, {d['clock_period_ns']:g} ns clock): interval {d['interval_cycles']:,} "
             f"cycles, latency {d['latency_cycles']:,} cycles ({d['latency_ns']:,g} ns); {used}; fits: {fits} "
-            f"(limiting: {d['limiting_resource']}); estimate of qconv's cost model, not synthesis (README 'Cost model')")
+            f"(limiting: {d['limiting_resource']}); estimate of qconv's cost model, not synthesis (README 'Cost model')"
+            + ("" if d["synthesizable"] else f"; NOT synthesizable as io_parallel: {d['violations'][0]}"))
 
 
 def print_report(rep: dict) -> None:

@@ -62,11 +62,15 @@ def test_dense_cost_is_the_documented_formulas():
     g8 = _dense(wx=8, ww=6)
     assert layer_cost(g8, g8.node("fc"), 3).ff == 11 * (8 + 6) + 4 * g8.node("fc").attrs["accum"].width + \
         4 * g8.node("fc").out.fixed.width  # a LUT multiplier's product is a register
-    # resource strategy: a 3 x (11 * 12)-bit memory is LUTRAM below 64 words; at reuse 128, one
-    # 128 x 12-bit BRAM18 (512 x 36 aspect) holds block = 1 weight a word
+    # resource strategy: a 3 x (11 * 12)-bit memory is LUTRAM below 64 words
     assert layer_cost(g, node, 3, strategy="resource").lut == c.lut and layer_cost(g, node, 3, strategy="resource").bram18 == 0
-    c = layer_cost(g, node, 128, strategy="resource")
-    assert (c.bram18, c.multipliers, c.interval, "fc_w" in c.partitioned) == (1, 1, 128, False)
+    # R above the product count: one multiplier reading 32 weights (32 words: LUTRAM), one input every 1000 cycles
+    c = layer_cost(g, node, 1000, strategy="resource")
+    assert (c.bram18, c.multipliers, c.interval, "fc_w" in c.partitioned) == (0, 1, 1000, False)
+    # 256 products at R 128: 2 multipliers, a 128 x (2 * 12)-bit memory, one BRAM18 in its 512 x 36 aspect
+    g16 = _dense(n_in=16, n_out=16)
+    c = layer_cost(g16, g16.node("fc"), 128, strategy="resource")
+    assert (c.bram18, c.multipliers, c.interval) == (1, 2, 128)
     assert memory_cost(4096, 36) == (8, 0) and memory_cost(1000, 3) == (1, 0) and memory_cost(63, 5) == (0, 5)
 
 
@@ -178,7 +182,11 @@ ERRORS = [
     (("--unroll-limit", "-1"), "error: --unroll-limit must be >= 0 (0: no limit), got -1"),
     (("--part", "xc9999"), "error: unknown FPGA part 'xc9999': known parts are xc7z020, xcku115, xcu200, xcu250, "
                            "xcu280, xcvu13p, xcvu9p, xczu3eg, xczu7ev, xczu9eg; give capacities by hand with "
-                           "--part-resources 'lut=...,ff=...,dsp=...,bram18=...,uram=...'"),
+                           "--part-resources 'lut=...,ff=...,dsp=...,bram18=...,uram=...' (--part then only names "
+                           "the part in build_prj.tcl)"),
+    (("--fps", "1e6", "--reuse-factor", "4"), "error: give --reuse-factor or --target-ii/--fps, not both (--target-ii "
+                                              "chooses every reuse factor; fix single layers in the config)"),
+    (("--fps", "1e-320"), "error: --fps 9.99989e-321: too few samples per second to count in cycles; raise --fps"),
 ]
 
 
@@ -190,9 +198,10 @@ def test_bad_design_options_are_one_error_line(args, line):
         assert r.exit_code == 2 and r.output.strip().splitlines()[-1] == line, (command, r.output)
 
 
-def _dense_big(*args):
-    return cli("report", shared_path("models", "example-models", "dense_big_keras.onnx"), *JET_TYPES,
-               "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", *args)
+def _dense_big(*args, command="report"):
+    extra = ("-o", "/nonexistent/never-written", "--samples", "2") if command == "build" else ()
+    return cli(command, shared_path("models", "example-models", "dense_big_keras.onnx"), *JET_TYPES,
+               "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", *extra, *args)
 
 
 def test_unmet_target_names_the_layer_and_what_it_can_reach():
@@ -206,21 +215,36 @@ def test_unmet_target_names_the_layer_and_what_it_can_reach():
 
 
 def test_guard_refuses_unsynthesizable_layers_with_the_knob_to_turn():
-    r = _dense_big()
-    assert r.exit_code == 2 and r.output.strip() == (
-        "error: ONNX node '_class__keras_layers_core_Dense__1' (MatMul) unrolls 10,000 operations in one cycle, over "
-        "the synthesizable limit of 4,096 (--unroll-limit); raise its reuse factor (--reuse-factor, or reuse_factor "
-        "in the config), or give --target-ii so qconv folds it")
-    r = _dense_big("--reuse-factor", "3")  # 3,334 products a cycle, but 10,000 weights partitioned into registers
+    line = ("error: ONNX node '_class__keras_layers_core_Dense__1' (MatMul) unrolls 10,000 operations in one cycle, "
+            "over the synthesizable limit of 4,096 (--unroll-limit); raise its reuse factor (--reuse-factor, or "
+            "reuse_factor in the config), or give --target-ii so qconv folds it")
+    r = _dense_big(command="build")
+    assert r.exit_code == 2 and r.output.strip() == line
+    # 3,334 products a cycle, but 10,000 weights partitioned into registers
+    r = _dense_big("--reuse-factor", "3", command="build")
     assert r.exit_code == 2 and "partitions array class__keras_layers_core_Dense__1_w into 10,000 registers" in \
         r.output and "choose strategy resource for it" in r.output
-    assert _dense_big("--reuse-factor", "3", "--strategy", "resource").exit_code == 0
-    r = cli("report", shared_path("models", "qonnx", "mnist-conv", "model.onnx"), *JET_TYPES,
-            "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+    r = _dense_big("--reuse-factor", "3", "--strategy", "resource", "--json")
+    assert r.exit_code == 0 and json.loads(r.output[r.output.index("{"):])["design"]["synthesizable"] is True
+    # report and inspect describe an unsynthesizable design (one warning line each), build refuses it
+    r = _dense_big("--json")
+    assert r.exit_code == 0 and f"warning: not synthesizable as io_parallel: {line[7:]}" in r.output
+    d = json.loads(r.output[r.output.index("{"):])["design"]
+    assert (d["synthesizable"], d["violations"][0], len(d["violations"])) == (False, line[7:], 4)  # 4 such layers
+    mnist = shared_path("models", "qonnx", "mnist-conv", "model.onnx")
+    r = cli("build", mnist, *JET_TYPES, "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", "-o",
+            "/nonexistent/never-written")
     assert r.exit_code == 2 and r.output.strip() == (
         "error: ONNX node 'Convolution28' (Conv) partitions its output into 6,272 registers, over the synthesizable "
         "limit of 4,096 (--unroll-limit); io_parallel keeps every feature map in registers: this layer needs the "
         "streaming architecture (not in qconv yet), or --unroll-limit 0 for a C simulation only")
+    r = cli("inspect", mnist, *JET_TYPES, "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+    assert r.exit_code == 0 and "warning: not synthesizable as io_parallel: ONNX node 'Convolution28'" in r.output
+
+
+UNUSED = ("error: config entry '{key}': {fields} applies to no layer of the compiled model (reuse_factor folds "
+          "Dense, Conv and MatMul layers, parallelization Conv, Pool and MatMul, strategy Dense and Conv; a node the "
+          "compiler removed, such as a quantizer, has none)")
 
 
 def test_config_design_fields_are_checked(tmp_path):
@@ -232,9 +256,12 @@ def test_config_design_fields_are_checked(tmp_path):
                                                     "parallelization does not apply to a Dense layer "
                                                     "(parallelization counts Conv/Pool output pixels and MatMul "
                                                     "output rows)"),
-             ({"Relu": {"reuse_factor": 4}}, "error: config entry for ONNX node 'Relu_0' (Relu): reuse_factor does "
-                                             "not apply to a Relu layer (reuse_factor folds Dense, Conv and MatMul "
-                                             "products)")]
+             ({"Relu_0": {"reuse_factor": 4}}, "error: config entry for ONNX node 'Relu_0' (Relu): reuse_factor "
+                                               "does not apply to a Relu layer (reuse_factor folds Dense, Conv and "
+                                               "MatMul products)"),
+             ({"Relu": {"reuse_factor": 4}}, UNUSED.format(key="Relu", fields="reuse_factor")),
+             ({"Quant_10": {"parallelization": 2, "reuse_factor": 3}},
+              UNUSED.format(key="Quant_10", fields="parallelization, reuse_factor"))]
     for body, line in cases:
         path = tmp_path / "c.yaml"
         path.write_text(yaml.safe_dump(body))
@@ -261,7 +288,9 @@ def _config_for(path, seed):
             r, p, s = FOLDINGS[int(rng.integers(len(FOLDINGS)))]
             entry = {}
             if node.op != "Pool":
-                entry.update(reuse_factor=r, strategy=s)
+                entry["reuse_factor"] = r
+            if ops.has(node.op, ops.WEIGHTED):
+                entry["strategy"] = s
             if node.op != "Dense":
                 entry["parallelization"] = p
             entries[node.source[0]] = entry
@@ -297,3 +326,79 @@ def test_folded_dense_sim_equals_csim(tmp_path):
     build_and_csim(JET, tmp_path / "prj", *JET_TYPES, "--config", tmp_path / "c.yaml", samples=200)
     rep = json.loads((tmp_path / "prj" / "report.json").read_text())
     assert [row["interval_cycles"] for row in rep["layers"] if row["op"] == "Dense"] == [3, 7, 64, 1000]
+
+
+# ---------------------------------------------------------------------------------------------
+# the search and its messages on hand-made layers (found by a review)
+
+def _float_model(tmp_path, node, x_shape, inits=()):
+    from onnx import TensorProto, helper, numpy_helper
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([node], "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)], [y],
+                              [numpy_helper.from_array(v, k) for k, v in inits])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return compile_model(path, input_type="ap_fixed<8,3>", default_type="ap_fixed<8,2>")
+
+
+def test_search_tries_every_step_count_when_doubling_finds_nothing(tmp_path):
+    """12 -> 12 filters 3x3 on 14x14 (196 pixels, 1,296 products each): at --target-ii 63 the
+    doubling P candidates all unroll 5,184; P 22 (9 steps) at R 7 meets it with 4,092."""
+    w = np.random.default_rng(3).uniform(-1, 1, (12, 12, 3, 3)).astype(np.float32)
+    from onnx import helper
+    graph = _float_model(tmp_path, helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]), [1, 12, 14, 14],
+                         [("w", w)])
+    for target in (63, 64):
+        d = plan(graph, DesignOptions(VU13P, target_ii=target), strict=False)
+        conv = next(ld for ld in d.layers.values() if ld.op == "Conv")
+        assert conv.cost.interval <= target and conv.cost.unrolled <= 4096
+        assert [v for v in d.violations if "Conv" in v] == []
+
+
+def test_pool_reach_counts_channels_and_window(tmp_path):
+    """MaxPool 7x7 over 64 channels: a pooled pixel is 3,136 comparisons, so P 2 is over 4,096 and
+    4 pixels take 4 steps at best."""
+    from onnx import helper
+    graph = _float_model(tmp_path, helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[7, 7]), [1, 64, 8, 8])
+    with pytest.raises(DesignError) as exc:
+        plan(graph, DesignOptions(VU13P, target_ii=2))
+    assert "it can reach an interval of 4 cycles" in str(exc.value)
+    assert plan(graph, DesignOptions(VU13P, target_ii=4)).interval == 4
+
+
+def test_fixed_fields_are_kept_by_the_search_and_named_when_they_block_it():
+    from qconv.config import load_config
+    graph = compile_model(JET, input_type="ap_fixed<8,3>")
+    d = plan(graph, DesignOptions(VU13P, target_ii=16, strategy="resource"))
+    assert {ld.strategy for ld in d.layers.values() if ld.op == "Dense"} == {"resource"}
+    d = plan(graph, DesignOptions(VU13P, target_ii=200, config=load_config({"MatMul_1": {"reuse_factor": 100}})))
+    assert d.layers["MatMul_1"].reuse_factor == 100 and d.layers["MatMul_0"].reuse_factor > 1
+    with pytest.raises(DesignError) as exc:
+        plan(graph, DesignOptions(VU13P, target_ii=10, config=load_config({"MatMul_0": {"reuse_factor": 100}})))
+    assert str(exc.value) == ("--target-ii 10: no folding of ONNX node 'MatMul_0' (MatMul) (1,024 products, "
+                              "reuse_factor 100 from the config or flags) meets it within the unroll limit 4,096; it "
+                              "can reach an interval of 100 cycles: raise --target-ii (or --unroll-limit)")
+    big = compile_model(shared_path("models", "example-models", "dense_big_keras.onnx"), input_type="ap_fixed<8,3>",
+                        default_type="ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+    with pytest.raises(DesignError, match="passes the unroll limit 4,096 at any interval: change its config entry"):
+        plan(big, DesignOptions(VU13P, target_ii=10000, strategy="latency"))  # 10,000 weights in registers
+
+
+def test_huge_targets_and_reuse_factors_stay_small(tmp_path):
+    graph = compile_model(JET, input_type="ap_fixed<8,3>")
+    d = plan(graph, DesignOptions(VU13P, target_ii=10 ** 30))
+    assert {ld.cost.multipliers for ld in d.layers.values() if ld.op == "Dense"} <= {0, 1}
+    r = cli("build", JET, *JET_TYPES, "-o", tmp_path / "p", "--reuse-factor", "2000000", "--strategy", "resource",
+            "--samples", "2")
+    assert r.exit_code == 0, r.output
+    # one multiplier, 1,024 weights: the ROM is 1,024 words, not 2,000,000
+    assert "MatMul_0_w[1024]" in (tmp_path / "p" / "firmware" / "weights" / "MatMul_0.h").read_text()
+
+
+def test_write_project_without_a_design_reports_what_it_writes(tmp_path):
+    from qconv.backend.project import write_project
+    graph = compile_model(CNN)
+    write_project(graph, tmp_path / "p")
+    rep = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert rep["design"]["interval_cycles"] == 1 and {r["schedule"] for r in rep["layers"]} == {"parallel"}
+    assert "_folded<" not in next((tmp_path / "p" / "firmware").glob("*.cpp")).read_text()

@@ -64,7 +64,8 @@ def test_unknown_part(number):
     with pytest.raises(UnknownPartError) as e:
         find_part(number)
     assert str(e.value) == (f"unknown FPGA part '{number}': known parts are {KNOWN}; "
-                            f"give capacities by hand with --part-resources '{FORM}'")
+                            f"give capacities by hand with --part-resources '{FORM}' (--part then only names the part "
+                           "in build_prj.tcl)")
     assert isinstance(e.value, QconvError) and e.value.exit_code == 2
 
 

@@ -45,7 +45,7 @@ class Architecture:
     def weight_pragma(self, var: str, folding: dict) -> str:
         """The pragma for a layer's weight array: partitioned into registers, except for a folded
         layer with the resource strategy: reshaped so that one word holds the `block` weights
-        its multipliers read in one step (word r: weights m * R + r, the order weight_layout writes)."""
+        its multipliers read in one step (word r: weights m * RN + r, the order weight_layout writes)."""
         if folding["folded"] and folding["strategy"] == "resource" and folding["reuse_factor"] > 1:
             return f"#pragma HLS ARRAY_RESHAPE variable = {var} block factor = {folding['block']} dim = 1"
         return self.partition(var)
@@ -54,12 +54,14 @@ class Architecture:
         """The constant `key` of `node` in the order this architecture's kernels read it: the IR's
         (input-major for Dense, ONNX's for Conv weights), except that a folded Dense reads its
         weights output-major (weights[j * n_in + i]) and the resource strategy pads them with
-        zeros to block * R, so that the reshaped ROM has whole words."""
+        zeros to block * RN (RN = ceil(N / block), the kernels' step count), so that the reshaped
+        ROM has whole words: word r holds weights m * RN + r."""
         if key != "W" or not folding["folded"]:
             return const
         v = (const.values.T if node.op == "Dense" else const.values).reshape(-1)
-        if folding["strategy"] == "resource":
-            v = np.concatenate([v, np.zeros(folding["block"] * folding["reuse_factor"] - v.size, np.int64)])
+        if folding["strategy"] == "resource":  # block words of RN = ceil(N / block) weights (the kernels' RN)
+            block = folding["block"]
+            v = np.concatenate([v, np.zeros(block * -(-v.size // block) - v.size, np.int64)])
         return Const(v, const.fixed)
 
     def layer_template(self, op: str) -> str:

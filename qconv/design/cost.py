@@ -238,11 +238,12 @@ def _weighted(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str
         c.dsp = c.multipliers * dsp
         c.lut = c.multipliers * (lut + acc.width) + (n_out * p if has_bias else 0) * acc.width
         c.ff = 0 if dsp else c.multipliers * (x.width + wbits)  # a DSP48E2 registers its product itself (UG579)
+        depth = -(-products // block)  # RN: the weights a multiplier reads (the kernels' step count)
         if strategy == "resource":
-            c.bram18, rom = memory_cost(reuse, block * w.fixed.width)
+            c.bram18, rom = memory_cost(depth, block * w.fixed.width)
             c.lut += rom
         else:
-            c.lut += block * math.ceil(reuse / LUT_ROM_DEPTH) * w.fixed.width
+            c.lut += block * math.ceil(depth / LUT_ROM_DEPTH) * w.fixed.width
             c.partitioned[f"{node.name}_w"] = int(w.values.size)
         mult = _mult_cycles(x.width, wbits)
     steps = math.ceil(units / p) * reuse
@@ -320,11 +321,13 @@ def _eltwise(graph: Graph, node: Node, n: int, c: LayerCost, clock: float) -> No
 def _table(graph: Graph, node: Node, n: int, c: LayerCost, clock: float) -> None:
     """A ROM read per element: LUT ROMs, or dual-port BRAMs (UG573); Softmax also a sum and a
     reciprocal per row and a product per element."""
-    t = node.consts[ops.TABLE[node.op].levels or "exp"]
+    t = node.consts.get(ops.TABLE[node.op].levels or "exp")
+    if t is None:  # (a graph that has not been through build_tables)
+        return
     bram, lut = memory_cost(t.values.size, t.fixed.width)
     copies = n if lut else math.ceil(n / 2)
     c.bram18, c.lut = copies * bram, copies * lut
-    if "exp" in node.consts:
+    if "exp" in node.consts and node.op == "Softmax":
         dsp, lut = mult_cost(t.fixed.width, node.out.fixed.width)
         c.dsp, c.lut, c.multipliers = n * dsp, c.lut + n * (lut + t.fixed.width), n
         c.latency = 1 + adder_cycles(int(node.attrs["n"]), clock)

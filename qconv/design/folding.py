@@ -57,6 +57,7 @@ class DesignOptions:
     fps: float | None = None           # --fps (with clock_period)
     unroll_limit: int = DEFAULT_UNROLL_LIMIT  # 0: no guard
     config: object | None = None       # a config.QuantConfig with design entries
+    unfolded: bool = False             # every layer at once (R 1, P all): write_project(design=None)'s project
 
     def target(self) -> int | None:
         """The interval to meet, in cycles (None: no target)."""
@@ -64,7 +65,10 @@ class DesignOptions:
             raise DesignError("give --target-ii or --fps, not both")
         if self.fps is None:
             return self.target_ii
-        cycles = math.floor(1e9 / (self.fps * self.clock_period))
+        per_sample = 1e9 / (self.fps * self.clock_period)
+        if not math.isfinite(per_sample):
+            raise DesignError(f"--fps {self.fps:g}: too few samples per second to count in cycles; raise --fps")
+        cycles = math.floor(per_sample)
         if cycles < 1:
             raise DesignError(f"--fps {self.fps:g}: at a {self.clock_period:g} ns clock that is under one "
                               "cycle per sample; lower --fps or --clock-period")
@@ -100,6 +104,7 @@ class Design:
     target_ii: int | None = None
     unroll_limit: int = DEFAULT_UNROLL_LIMIT
     chosen: list[str] = field(default_factory=list)  # the layers --target-ii chose values for
+    violations: list[str] = field(default_factory=list)  # why it would not synthesize (plan(strict=False))
 
     def utilization(self) -> dict[str, float]:
         return {k: _fraction(self.totals[k], getattr(self.part, k)) for k in RESOURCES}
@@ -122,6 +127,7 @@ class Design:
                 "capacity": {k: getattr(self.part, k) for k in RESOURCES},
                 "utilization": {k: round(v, 4) if math.isfinite(v) else None for k, v in u.items()},
                 "target_ii": self.target_ii, "unroll_limit": self.unroll_limit,
+                "synthesizable": not self.violations, "violations": self.violations,
                 "estimate": "qconv cost model (qconv/design/cost.py), not synthesis; README 'Cost model' says how "
                             "it was calibrated and how far off it can be"}
 
@@ -135,28 +141,47 @@ def _fraction(used: int, capacity: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # settings
 
-def _settings(node: Node, options: DesignOptions) -> tuple[dict, set[str]]:
-    """The layer's reuse_factor/parallelization/strategy (those given) and which of them its own
-    config entry fixed (a target search leaves those alone)."""
-    specific, default = ({}, {})
+def _applies(node: Node) -> dict[str, bool]:
+    """Which design fields mean something for this layer."""
+    folds = ops.has(node.op, ops.FOLDS)
+    return {"reuse_factor": folds and fold_shape(node)[1] > 0, "parallelization": folds and node.op != "Dense",
+            "strategy": ops.has(node.op, ops.WEIGHTED)}
+
+
+def _settings(node: Node, options: DesignOptions, used: set[str]) -> dict:
+    """The layer's reuse_factor/parallelization/strategy, those given (name entry > op-type entry >
+    the flags > the config's default). A field the layer has no use for is an error in its name
+    entry and skipped elsewhere; `used` collects the config keys that set something."""
+    named, typed, default = ({}, {}, {})
     if options.config is not None and node.source[0]:
-        specific, default = options.config.design_for(*node.source)
-    cli = {k: v for k, v in (("reuse_factor", options.reuse_factor), ("strategy", options.strategy)) if v is not None}
-    units, products = fold_shape(node) if ops.has(node.op, ops.FOLDS) else (1, 0)
-    applies = {"reuse_factor": products > 0, "parallelization": node.op != "Dense" and ops.has(node.op, ops.FOLDS),
-               "strategy": products > 0}
-    for key, value in specific.items():
+        named, typed, default = options.config.design_for(*node.source)
+    applies = _applies(node)
+    for key in named:
         if not applies[key]:
             raise DesignError(f"config entry for {node.describe()}: {key} does not apply to a {node.op} layer "
                               f"({_applies_text(key)})")
-    given = {k: v for k, v in {**default, **cli, **specific}.items() if applies[k]}
-    return given, set(specific)
+    for key, entry in ((node.source[0], named), (node.source[1], typed)):
+        if any(applies[k] for k in entry):
+            used.add(key)
+    cli = {k: v for k, v in (("reuse_factor", options.reuse_factor), ("strategy", options.strategy)) if v is not None}
+    return {k: v for k, v in {**default, **cli, **typed, **named}.items() if applies[k]}
 
 
 def _applies_text(key: str) -> str:
     return {"reuse_factor": "reuse_factor folds Dense, Conv and MatMul products",
             "parallelization": "parallelization counts Conv/Pool output pixels and MatMul output rows",
-            "strategy": "strategy chooses the weight storage of Dense, Conv and MatMul"}[key]
+            "strategy": "strategy chooses the weight storage of Dense and Conv"}[key]
+
+
+def _unused_entries(options: DesignOptions, used: set[str]) -> None:
+    config = options.config
+    unused = [k for k in (config.design if config is not None else {}) if k != "default" and k not in used]
+    if unused:
+        key = unused[0]
+        fields = ", ".join(config.design[key])
+        raise DesignError(f"config entry '{key}': {fields} applies to no layer of the compiled model (reuse_factor "
+                          "folds Dense, Conv and MatMul layers, parallelization Conv, Pool and MatMul, strategy "
+                          "Dense and Conv; a node the compiler removed, such as a quantizer, has none)")
 
 
 def _check_cli(options: DesignOptions) -> None:
@@ -166,7 +191,7 @@ def _check_cli(options: DesignOptions) -> None:
         raise DesignError(f"--strategy must be {' or '.join(STRATEGIES)}, got {options.strategy!r}")
     if options.target_ii is not None and (isinstance(options.target_ii, bool) or options.target_ii < 1):
         raise DesignError(f"--target-ii must be an integer >= 1, got {options.target_ii!r}")
-    if options.target_ii is not None and options.reuse_factor is not None:
+    if (options.target_ii is not None or options.fps is not None) and options.reuse_factor is not None:
         raise DesignError("give --reuse-factor or --target-ii/--fps, not both (--target-ii chooses every "
                           "reuse factor; fix single layers in the config)")
     if options.unroll_limit < 0:
@@ -176,23 +201,25 @@ def _check_cli(options: DesignOptions) -> None:
 # ---------------------------------------------------------------------------------------------
 # the guard
 
-def guard_violation(node: Node, cost: LayerCost, limit: int) -> str | None:
-    """Why the layer would not synthesize (None: it passes)."""
+def guard_violation(node: Node, cost: LayerCost, limit: int, own_output: bool = True) -> str | None:
+    """Why the layer would not synthesize (None: it passes); `own_output` False leaves out the
+    layer's output array, which no folding of the layer changes."""
     if not limit:
         return None
     if cost.unrolled > limit:
         return f"unrolls {cost.unrolled:,} operations in one cycle"
     for array, n in cost.partitioned.items():
-        if n > limit:
+        if n > limit and (own_output or array != node.name):
             what = "its output" if array == node.name else f"array {array}"
             return f"partitions {what} into {n:,} registers"
     return None
 
 
-def _guard(node: Node, layer: LayerDesign, limit: int) -> None:
+def _guard(node: Node, layer: LayerDesign, limit: int) -> str | None:
+    """The guard's one line for a layer that would not synthesize (None: it passes)."""
     why = guard_violation(node, layer.cost, limit)
     if why is None:
-        return
+        return None
     if node.name in layer.cost.partitioned and layer.cost.partitioned[node.name] > limit:
         knob = ("io_parallel keeps every feature map in registers: this layer needs the streaming "
                 "architecture (not in qconv yet), or --unroll-limit 0 for a C simulation only")
@@ -202,8 +229,7 @@ def _guard(node: Node, layer: LayerDesign, limit: int) -> None:
         knob = (("raise its reuse factor (--reuse-factor, or reuse_factor in the config)" if fold_shape(node)[1]
                  else "") + (", lower its parallelization" if node.op != "Dense" else "")
                 + ", or give --target-ii so qconv folds it").lstrip(", ")
-    raise DesignError(f"{node.describe()} {why}, over the synthesizable limit of {limit:,} "
-                      f"(--unroll-limit); {knob}")
+    return f"{node.describe()} {why}, over the synthesizable limit of {limit:,} (--unroll-limit); {knob}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,116 +241,162 @@ def _cost_scalar(cost: LayerCost, part: Part) -> float:
 
 def _normalized(reuse: int, products: int) -> int:
     """The smallest reuse factor with the same number of multipliers as `reuse`."""
-    return math.ceil(products / math.ceil(products / reuse)) if products else 1
+    return -(-products // -(-products // reuse)) if products else 1
 
 
-def _candidates(node: Node, target: int, given: dict, fixed: set[str]) -> list[tuple[int, int, str]]:
+def _steps(units: int, target: int, exhaustive: bool) -> list[int]:
+    """Candidate pixels per step P: from the fewest that meet `target` upward by doubling and every
+    pixel at once; `exhaustive`: every P that gives a distinct number of steps <= target."""
+    if exhaustive:
+        ps, p = [], 1
+        while p <= units:
+            steps = -(-units // p)
+            if steps <= target:
+                ps.append(p)
+            p = -(-units // (steps - 1)) if steps > 1 else units + 1  # the smallest P with fewer steps
+        return ps
+    p, ps = max(1, -(-units // target)), []
+    while p < units:
+        ps.append(p)
+        p *= 2
+    return ps + [units]
+
+
+def _unrolled(node: Node, reuse: int, parallel: int, strategy: str, limit: int) -> bool:
+    """Whether a folding passes the guard's operation and weight-array counts (cost.py's unrolled
+    and partitioned, without the layer's own output), computed without costing it."""
     units, products = fold_shape(node)
-    if "parallelization" in fixed:
-        ps = [given["parallelization"]]
-    else:
-        p, ps = math.ceil(units / target), []
-        while p < units:
-            ps.append(p)
-            p *= 2
-        ps.append(units)
+    if node.op == "Pool":
+        kh, kw = node.attrs["kernel"]
+        return parallel * int(node.attrs["out_hwc"][2]) * kh * kw <= limit
+    weights = int(node.consts["W"].values.size) if ops.has(node.op, ops.WEIGHTED) else 0
+    if reuse > 1 and strategy == "latency" and weights > limit:
+        return False
+    return parallel * -(-products // reuse) <= limit
+
+
+def _candidates(node: Node, target: int, given: dict, limit: int, exhaustive: bool) -> list[tuple[int, int, str]]:
+    units, products = fold_shape(node)
+    ps = [min(given["parallelization"], units)] if "parallelization" in given else _steps(units, target, exhaustive)
+    strategies = [given["strategy"]] if "strategy" in given else (
+        list(STRATEGIES) if ops.has(node.op, ops.WEIGHTED) else ["latency"])
     out = []
     for p in ps:
-        steps = math.ceil(units / p)
+        steps = -(-units // p)
         if steps > target:
             continue
-        if "reuse_factor" in fixed:
+        if "reuse_factor" in given:
             rs = {given["reuse_factor"]}
         elif products:
             r, rs = target // steps, {1}
             while r > 1:
                 rs.add(_normalized(r, products))
-                r //= 2
+                r = r // 2 if not exhaustive else 1
         else:
             rs = {1}
-        strategies = [given["strategy"]] if "strategy" in fixed else list(STRATEGIES)
-        out += [(r, p, s) for r in sorted(rs) for s in strategies if r == 1 or r <= target // steps]
+        out += [(r, p, s) for r in sorted(rs) for s in strategies
+                if steps * r <= target and (not limit or not exhaustive or _unrolled(node, r, p, s, limit))]
     return out
 
 
-def _min_interval(node: Node, limit: int) -> int:
-    """The shortest interval a folding of `node` reaches with at most `limit` operations per cycle."""
+def _min_interval(node: Node, given: dict, limit: int) -> int | None:
+    """The shortest interval a folding of `node` (with the fields `given` fixed) reaches within the
+    guard's operation and weight-array counts; None: none passes them."""
     units, products = fold_shape(node)
-    best = math.inf
-    for p in range(1, min(units, limit) + 1):
-        per_unit = limit // p
-        if products and per_unit:
-            best = min(best, math.ceil(units / p) * math.ceil(products / per_unit))
-        elif not products:
-            best = min(best, math.ceil(units / p))
-    return int(best) if math.isfinite(best) else 0
-
-
-def _search(graph: Graph, node: Node, target: int, given: dict, fixed: set[str], options: DesignOptions) -> LayerDesign:
-    facts = weight_facts(graph, node) if ops.has(node.op, ops.WEIGHTED) else None
-    if options.unroll_limit and node.out.size > options.unroll_limit:  # no folding helps: say so
-        _guard(node, LayerDesign(node.name, node.op, 1, 1, "latency", True, layer_cost(graph, node)),
-               options.unroll_limit)
+    ps = [min(given["parallelization"], units)] if "parallelization" in given else range(1, min(units, limit) + 1)
+    strategy = given.get("strategy", "resource")
     best = None
-    for r, p, s in _candidates(node, target, given, fixed):
-        cost = layer_cost(graph, node, r, p, s, options.clock_period, facts)
-        if cost.interval > target or guard_violation(node, cost, options.unroll_limit):
-            continue
-        key = (_cost_scalar(cost, options.part), cost.latency)
-        if best is None or key < best[0]:
-            best = (key, LayerDesign(node.name, node.op, r, min(p, fold_shape(node)[0]), s,
-                                     is_folded(node, r, p), cost))
-    if best is None:
-        reach = _min_interval(node, options.unroll_limit) if options.unroll_limit else 1
-        units, products = fold_shape(node)
-        shape = f"{products * units:,} products" + (f", {units:,} output pixels" if ops.has(node.op, ops.SPATIAL)
-                                                     else f", {units:,} output rows" if node.op != "Dense" else "")
-        raise DesignError(f"--target-ii {target}: no folding of {node.describe()} ({shape}) meets it "
-                          f"within the unroll limit {options.unroll_limit:,}; it can reach an interval of "
-                          f"{reach:,} cycles: raise --target-ii (or --unroll-limit)")
-    return best[1]
+    for p in ps:
+        if "reuse_factor" in given:
+            r = given["reuse_factor"]
+        elif products:
+            per = limit // p
+            if not per:
+                continue
+            r = -(-products // per)
+            if r > 1 and not _unrolled(node, r, p, strategy, limit):
+                r = 1
+        else:
+            r = 1
+        if _unrolled(node, r, p, strategy, limit):
+            interval = -(-units // p) * r
+            best = interval if best is None else min(best, interval)
+    return best
+
+
+def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignOptions) -> LayerDesign:
+    """The cheapest folding of `node` whose interval is <= target and that passes the guard (the
+    layer's own output aside: no folding changes it, plan() reports it): the doubling candidates,
+    then, if none passes, every number of steps."""
+    facts = weight_facts(graph, node) if ops.has(node.op, ops.WEIGHTED) else None
+    limit = options.unroll_limit
+    for exhaustive in (False, True):
+        best = None
+        for r, p, s in _candidates(node, target, given, limit, exhaustive):
+            cost = layer_cost(graph, node, r, p, s, options.clock_period, facts)
+            if cost.interval > target or guard_violation(node, cost, limit, own_output=False):
+                continue
+            key = (_cost_scalar(cost, options.part), cost.latency)
+            if best is None or key < best[0]:
+                best = (key, LayerDesign(node.name, node.op, r, p, s, is_folded(node, r, p), cost))
+        if best is not None:
+            return best[1]
+    units, products = fold_shape(node)
+    shape = f"{products * units:,} products" + (f", {units:,} output pixels" if ops.has(node.op, ops.SPATIAL)
+                                                 else f", {units:,} output rows" if node.op != "Dense" else "")
+    fixed = "".join(f", {k} {v} from the config or flags" for k, v in sorted(given.items()))
+    reach = _min_interval(node, given, limit) if limit else 1
+    if reach is None:
+        raise DesignError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) passes the unroll "
+                          f"limit {limit:,} at any interval: " + ("change its config entry or --strategy" if given
+                                                                  else "raise --unroll-limit"))
+    raise DesignError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) meets it within the "
+                      f"unroll limit {limit:,}; it can reach an interval of {reach:,} cycles: raise --target-ii (or "
+                      "--unroll-limit)")
 
 
 # ---------------------------------------------------------------------------------------------
 
-def plan(graph: Graph, options: DesignOptions) -> Design:
-    """Every layer's folding and cost, the totals, and the guard (DesignError on a violation)."""
+def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
+    """Every layer's folding and cost, the totals, and the guard: a design that would not
+    synthesize raises DesignError (`strict`, what `qconv build` does) or lists why in
+    `Design.violations` (`qconv report`/`inspect`: they describe the design, they write nothing).
+    Settings that cannot be met (a bad value, an unreachable --target-ii) raise either way."""
     _check_cli(options)
     target = options.target()
+    violations = []
     for name in graph.inputs:  # io_parallel ports are partitioned into registers too
         n = graph.node(name).out.size
         if options.unroll_limit and n > options.unroll_limit:
-            raise DesignError(f"{graph.node(name).describe()} has {n:,} elements, over the synthesizable "
-                              f"limit of {options.unroll_limit:,} registers of an io_parallel port (--unroll-limit); "
-                              "it needs the streaming architecture (not in qconv yet), or --unroll-limit 0 for a C "
-                              "simulation only")
+            violations.append(f"{graph.node(name).describe()} has {n:,} elements, over the synthesizable limit of "
+                              f"{options.unroll_limit:,} registers of an io_parallel port (--unroll-limit); it needs "
+                              "the streaming architecture (not in qconv yet), or --unroll-limit 0 for a C simulation "
+                              "only")
     layers: dict[str, LayerDesign] = {}
-    chosen = []
+    chosen, used = [], set()
     for node in graph.topo():
         if node.op == "Input":
             continue
+        given = _settings(node, options, used)  # (an error for a design field on a layer that has none)
         if not ops.has(node.op, ops.FOLDS):
-            _settings(node, options)  # a config entry naming it with a design field is a mistake
             layers[node.name] = LayerDesign(node.name, node.op, 1, 1, "latency", False,
                                             layer_cost(graph, node, clock_ns=options.clock_period))
+        elif target is not None:
+            layers[node.name] = _search(graph, node, target, given, options)
+            chosen.append(node.name)
         else:
-            given, fixed = _settings(node, options)
-            if target is not None and len(fixed) < 3:
-                layers[node.name] = _search(graph, node, target, given, fixed, options)
-                chosen.append(node.name)
-                continue
             r, p, s = given.get("reuse_factor", 1), given.get("parallelization", 1), given.get("strategy", "latency")
-            units = fold_shape(node)[0]
-            layers[node.name] = LayerDesign(node.name, node.op, r, min(p, units), s, is_folded(node, r, p),
+            p = fold_shape(node)[0] if options.unfolded else min(p, fold_shape(node)[0])
+            r = 1 if options.unfolded else r
+            layers[node.name] = LayerDesign(node.name, node.op, r, p, s, is_folded(node, r, p),
                                             layer_cost(graph, node, r, p, s, options.clock_period))
-        if target is not None and layers[node.name].cost.interval > target:
-            raise DesignError(f"--target-ii {target}: {node.describe()} is fixed by the config at reuse_factor "
-                              f"{layers[node.name].reuse_factor}, parallelization {layers[node.name].parallelization}"
-                              f" (interval {layers[node.name].cost.interval:,} cycles); change its entry")
-    for node in graph.topo():
-        if node.name in layers:
-            _guard(node, layers[node.name], options.unroll_limit)
-    return _design(graph, layers, options, target, chosen)
+    _unused_entries(options, used)
+    violations += [v for v in (_guard(graph.node(n), ld, options.unroll_limit) for n, ld in layers.items()) if v]
+    if strict and violations:
+        raise DesignError(violations[0])
+    design = _design(graph, layers, options, target, chosen)
+    design.violations = violations
+    return design
 
 
 def _design(graph: Graph, layers: dict[str, LayerDesign], options: DesignOptions, target, chosen) -> Design:

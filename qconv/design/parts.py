@@ -91,7 +91,8 @@ def find_part(text: str) -> Part:
         if number.startswith(name) and (not rest or rest[0] == "-" or rest[0].isalpha()):
             return PARTS[name]
     raise UnknownPartError(f"unknown FPGA part '{text}': known parts are {', '.join(sorted(PARTS))}; "
-                           f"give capacities by hand with --part-resources '{_FORM}'")
+                           f"give capacities by hand with --part-resources '{_FORM}' (--part then only names the part "
+                           "in build_prj.tcl)")
 
 
 def parse_capacities(text: str) -> Part:

@@ -58,9 +58,9 @@ OutRows:
 
 // Folded convolution: the output pixels in steps of P = CONFIG_T::parallel; each pixel's
 // n_filt * K products (K = chan_per_group * kern_h * kern_w) by block = ceil(n_filt * K / R)
-// multipliers, multiplier m computing product k = m * R + r at step r of the pipelined Reuse
-// loop: filter k / K and, in ONNX order, weights[k] (the layout conv2d reads). Products k >=
-// n_filt * K (R not a divisor) and pixels >= out_h * out_w (P not a divisor) are skipped.
+// multipliers, multiplier m computing product k = m * RN + r at step r of the pipelined Reuse
+// loop (RN as in dense_folded): filter k / K and, in ONNX order, weights[k] (the layout conv2d
+// reads). Products k >= n_filt * K and pixels >= out_h * out_w (P not a divisor) are skipped.
 template <class data_T, class res_T, class CONFIG_T>
 void conv2d_folded(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
                    res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_filt],
@@ -70,6 +70,7 @@ void conv2d_folded(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T:
     const unsigned cpg = CONFIG_T::n_chan / CONFIG_T::groups, fpg = CONFIG_T::n_filt / CONFIG_T::groups;
     const unsigned area = CONFIG_T::kern_h * CONFIG_T::kern_w, K = cpg * area, N = CONFIG_T::n_filt * K;
     const unsigned R = CONFIG_T::reuse_factor, P = CONFIG_T::parallel, block = (N + R - 1) / R;
+    const unsigned RN = (N + block - 1) / block;  // as in dense_folded: steps r >= RN are idle
     const unsigned pixels = CONFIG_T::out_h * CONFIG_T::out_w, steps = (pixels + P - 1) / P;
     typename CONFIG_T::accum_t acc[P][CONFIG_T::n_filt];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
@@ -88,11 +89,11 @@ Steps:
             Block:
                 for (unsigned m = 0; m < block; m++) {
 #pragma HLS UNROLL
-                    const unsigned k = m * R + r, f = k / K, c = (k % K) / area;
+                    const unsigned k = m * RN + r, f = k / K, c = (k % K) / area;
                     const unsigned ky = (k % area) / CONFIG_T::kern_w, kx = k % CONFIG_T::kern_w;
                     const int ih = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
                     const int iw = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
-                    if (k >= N || ih < 0 || ih >= int(CONFIG_T::in_h) || iw < 0 || iw >= int(CONFIG_T::in_w)) continue;
+                    if (r >= RN || k >= N || ih < 0 || ih >= int(CONFIG_T::in_h) || iw < 0 || iw >= int(CONFIG_T::in_w)) continue;
                     acc[p][f] += data[(ih * CONFIG_T::in_w + iw) * CONFIG_T::n_chan + (f / fpg) * cpg + c] *
                                  from_raw<typename CONFIG_T::weight_t>(weights[k]);
                 }

@@ -38,9 +38,11 @@ Product:
 // Folded fully connected layer, reuse factor R = CONFIG_T::reuse_factor (any R >= 1): block =
 // ceil(n_in * n_out / R) multipliers, each used once per step of the pipelined Reuse loop.
 // weights are output-major here, weights[j * n_in + i] (the transpose of dense()'s order), so
-// that multiplier m at step r computes product k = m * R + r: output k / n_in, input k % n_in;
-// a multiplier serves one or two outputs and R inputs (FINN's MVAU lanes). Products k >= n_in *
-// n_out (R not a divisor) are skipped. Weight storage (partitioned registers for the latency
+// that multiplier m at step r computes product k = m * RN + r: output k / n_in, input k % n_in;
+// a multiplier serves one or two outputs and RN inputs (FINN's MVAU lanes). RN = ceil(N / block)
+// is the smallest reuse factor with the same multipliers (R itself when it is a divisor): steps
+// r >= RN are idle, so the layer still takes a new input every R cycles, and products k >= N are
+// skipped. Weight storage (partitioned registers for the latency
 // strategy, BRAM words of `block` weights for the resource strategy) is set by the layer's pragma.
 template <class data_T, class res_T, class CONFIG_T>
 void dense_folded(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
@@ -48,7 +50,7 @@ void dense_folded(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
                   const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_out]) {
 #pragma HLS INLINE off
     const unsigned R = CONFIG_T::reuse_factor, N = CONFIG_T::n_in * CONFIG_T::n_out;
-    const unsigned block = (N + R - 1) / R;
+    const unsigned block = (N + R - 1) / R, RN = (N + block - 1) / block;
     typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
 #pragma HLS ARRAY_PARTITION variable = acc complete
     init_with_bias<CONFIG_T, CONFIG_T::n_out>(acc, biases);
@@ -58,8 +60,8 @@ Reuse:
     Block:
         for (unsigned m = 0; m < block; m++) {
 #pragma HLS UNROLL
-            const unsigned k = m * R + r;
-            if (k < N)
+            const unsigned k = m * RN + r;
+            if (r < RN && k < N)
                 acc[k / CONFIG_T::n_in] += data[k % CONFIG_T::n_in] * from_raw<typename CONFIG_T::weight_t>(weights[k]);
         }
     }
@@ -106,6 +108,7 @@ void matmul_folded(const a_T a[CONFIG_T::batch * CONFIG_T::m * CONFIG_T::k],
 #pragma HLS INLINE off
     const unsigned R = CONFIG_T::reuse_factor, P = CONFIG_T::parallel, N = CONFIG_T::n * CONFIG_T::k;
     const unsigned rows = CONFIG_T::batch * CONFIG_T::m, steps = (rows + P - 1) / P, block = (N + R - 1) / R;
+    const unsigned RN = (N + block - 1) / block;  // as in dense_folded: steps r >= RN are idle
     typename CONFIG_T::accum_t acc[P][CONFIG_T::n];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
 Steps:
@@ -123,8 +126,8 @@ Steps:
             Block:
                 for (unsigned mm = 0; mm < block; mm++) {
 #pragma HLS UNROLL
-                    const unsigned q = mm * R + r, j = q / CONFIG_T::k, e = q % CONFIG_T::k;
-                    if (q < N)
+                    const unsigned q = mm * RN + r, j = q / CONFIG_T::k, e = q % CONFIG_T::k;
+                    if (r < RN && q < N)
                         acc[p][j] += a[row * CONFIG_T::k + e] * b[(t * CONFIG_T::k + e) * CONFIG_T::n + j];
                 }
                 if (r == R - 1)
