@@ -90,11 +90,16 @@ def _design_options(command):
     """The options that decide how a model is built in hardware (design/folding.py), handed to the
     command as one dict `design` (DesignOptions fields, the part still as text)."""
     @functools.wraps(command)
-    def fn(*args, reuse_factor, strategy, target_ii, fps, part, part_resources, clock_period, unroll_limit, **kwargs):
+    def fn(*args, reuse_factor, strategy, target_ii, fps, part, part_resources, clock_period, unroll_limit, io,
+           **kwargs):
         design = {"reuse_factor": reuse_factor, "strategy": strategy, "target_ii": target_ii, "fps": fps,
                   "part": part, "part_resources": part_resources, "clock_period": clock_period,
-                  "unroll_limit": unroll_limit}
+                  "unroll_limit": unroll_limit, "io": io}
         return command(*args, design=design, **kwargs)
+    fn = click.option("--io", type=click.Choice(["parallel", "stream"]), default="parallel", show_default=True,
+                      help="parallel: every array in registers, one pipelined function; stream: layers as "
+                           "DATAFLOW processes joined by hls::stream FIFOs (first version: each layer buffers "
+                           "its input)")(fn)
     fn = click.option("--unroll-limit", default=4096, show_default=True, type=int,
                       help="largest loop unrolled or array partitioned into registers (elements) that a design may "
                            "have, as Vivado HLS' config_array_partition -maximum_size; a layer over it is refused "
@@ -125,10 +130,14 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
     part = (parse_capacities(design["part_resources"]) if design["part_resources"] is not None
             else find_part(design["part"]))
     config = load_config(config_path) if config_path else None
+    stream = design["io"] == "stream"  # its feature maps are memories: the io_parallel register guard does not apply
     d = plan(graph, DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
-                                  design["target_ii"], design["fps"], design["unroll_limit"], config), strict)
+                                  design["target_ii"], design["fps"], 0 if stream else design["unroll_limit"], config,
+                                  io="io_stream" if stream else "io_parallel"), strict and not stream)
     for line in d.violations:
         click.echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
+    if d.note:
+        click.echo(f"note: {d.note}", err=True)
     if d.target_ii is not None:
         from .design.cost import fold_shape
         chosen = ", ".join(n + (f" R={d.layers[n].reuse_factor}" if fold_shape(graph.node(n))[1] else "")
@@ -140,7 +149,7 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
         click.echo(f"warning: the design does not fit {part.name} by qconv's estimate ({d.limiting_resource}: "
                    f"{d.totals[d.limiting_resource]:,} of {getattr(part, d.limiting_resource):,}); raise the reuse "
                    "factor or --target-ii", err=True)
-    if not design["unroll_limit"]:
+    if not design["unroll_limit"] and not stream:
         click.echo("warning: --unroll-limit 0: no synthesizability check; the project is for C simulation", err=True)
     return d
 
@@ -272,9 +281,10 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, types, 
     meta = {**types, "model": str(Path(model).resolve()),
             "config": str(Path(types["config"]).resolve()) if types["config"] else None}
     n = next(iter(mantissas.values())).shape[0]
+    from .backend.architecture import ARCHITECTURES
     write_project(graph, out_dir, mantissas, result.outputs,
                   HlsOptions(design["part"], design["clock_period"], design["unroll_limit"]), headers, meta,
-                  test_data_section(result, n), design=plan)
+                  test_data_section(result, n), arch=ARCHITECTURES[f"io_{design['io']}"], design=plan)
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
                f"in {time.perf_counter() - t0:.2f} s")
     _report_overflow(graph, result)

@@ -68,8 +68,25 @@ class Architecture:
         return TEMPLATES[(op, self.name)]
 
 
+@dataclass(frozen=True)
+class StreamArchitecture(Architecture):
+    """io_stream: the top function takes and returns `hls::stream`s of tokens (`qconv::token`, one
+    per pixel: the last axis of a tensor's memory order) and runs its layers as processes under
+    `#pragma HLS DATAFLOW`, one FIFO per (producer, consumer). This first version buffers: each
+    process reads its inputs' tokens into the io_parallel layer's arrays, runs the io_parallel
+    layer code on them (the same kernels, so the same integers) and streams its output out; its
+    arrays are left to HLS to map (BRAM), not partitioned."""
+
+    def partition(self, var: str) -> str:
+        return f"// {var}: not partitioned (io_stream: memories)"
+
+    def top_pragmas(self, ports: list[dict]) -> list[str]:
+        return ["#pragma HLS DATAFLOW"]
+
+
 IO_PARALLEL = Architecture("io_parallel", "latency", "firmware/top.cpp.j2", "layers", "qconv::layer_config")
-ARCHITECTURES = {arch.name: arch for arch in (IO_PARALLEL,)}
+IO_STREAM = StreamArchitecture("io_stream", "latency", "firmware/top_stream.cpp.j2", "layers", "qconv::stream_config")
+ARCHITECTURES = {arch.name: arch for arch in (IO_PARALLEL, IO_STREAM)}
 
 # (IR op, architecture name) -> the layer template; every layer op of the table, per architecture
 TEMPLATES: dict[tuple[str, str], str] = {

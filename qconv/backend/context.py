@@ -14,13 +14,13 @@ import numpy as np
 from .. import ops
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node
-from .architecture import IO_PARALLEL, Architecture
+from .architecture import ARCHITECTURES, IO_PARALLEL, Architecture
 
 # (IR op, architecture name) -> the function adding the op's fields to its layer context
 CONTEXT: dict[tuple[str, str], Callable] = {}
 
 
-def context(*ops: str, archs: tuple[str, ...] = (IO_PARALLEL.name,)):
+def context(*ops: str, archs: tuple[str, ...] = tuple(ARCHITECTURES)):
     def register(fn):
         for op in ops:
             for arch in archs:

@@ -71,6 +71,11 @@ def _run(exe: Path, project: Path, args: list[str]) -> None:
     if proc.returncode != 0:
         raise ToolchainError(f"C simulation {exe.name} failed (exit {proc.returncode}): "
                              f"{(proc.stderr or proc.stdout).strip()[:500]}")
+    # hls_stream.h reports a stream read while empty or destroyed with data left (an io_stream bug)
+    warning = next((line for line in proc.stdout.splitlines() if line.startswith("WARNING: Hls::stream")), None)
+    if warning:
+        raise ToolchainError(f"C simulation {exe.name}: {warning.strip()} (an io_stream design that would hang "
+                             "in hardware: a qconv bug, please report it)")
 
 
 def run_csim(project: str | Path, ap_types: str | None = None) -> CsimResult:

@@ -58,6 +58,7 @@ class DesignOptions:
     unroll_limit: int = DEFAULT_UNROLL_LIMIT  # 0: no guard
     config: object | None = None       # a config.QuantConfig with design entries
     unfolded: bool = False             # every layer at once (R 1, P all): write_project(design=None)'s project
+    io: str = "io_parallel"            # io_stream: costed as its io_parallel layers for now (Design.as_dict says so)
 
     def target(self) -> int | None:
         """The interval to meet, in cycles (None: no target)."""
@@ -105,6 +106,8 @@ class Design:
     unroll_limit: int = DEFAULT_UNROLL_LIMIT
     chosen: list[str] = field(default_factory=list)  # the layers --target-ii chose values for
     violations: list[str] = field(default_factory=list)  # why it would not synthesize (plan(strict=False))
+    io: str = "io_parallel"
+    note: str | None = None  # what the estimate does not cover
 
     def utilization(self) -> dict[str, float]:
         return {k: _fraction(self.totals[k], getattr(self.part, k)) for k in RESOURCES}
@@ -120,14 +123,14 @@ class Design:
 
     def as_dict(self) -> dict:
         u = self.utilization()
-        return {"part": self.part.name, "part_source": self.part.source, "io": "io_parallel",
+        return {"part": self.part.name, "part_source": self.part.source, "io": self.io,
                 "clock_period_ns": self.clock_period, "fits": self.fits, "limiting_resource": self.limiting_resource,
                 "interval_cycles": self.interval, "latency_cycles": self.latency,
                 "latency_ns": round(self.latency * self.clock_period, 3), **self.totals,
                 "capacity": {k: getattr(self.part, k) for k in RESOURCES},
                 "utilization": {k: round(v, 4) if math.isfinite(v) else None for k, v in u.items()},
                 "target_ii": self.target_ii, "unroll_limit": self.unroll_limit,
-                "synthesizable": not self.violations, "violations": self.violations,
+                "synthesizable": not self.violations, "violations": self.violations, "note": self.note,
                 "estimate": "qconv cost model (qconv/design/cost.py), not synthesis; README 'Cost model' says how "
                             "it was calibrated and how far off it can be"}
 
@@ -395,7 +398,10 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
     if strict and violations:
         raise DesignError(violations[0])
     design = _design(graph, layers, options, target, chosen)
-    design.violations = violations
+    design.violations, design.io = violations, options.io
+    if options.io == "io_stream":
+        design.note = ("io_stream is costed as its io_parallel layers in this version (no FIFO, line buffer or "
+                       "memory model yet): these numbers are not an io_stream estimate")
     return design
 
 

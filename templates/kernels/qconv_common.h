@@ -20,6 +20,17 @@ struct layer_config {
     static const unsigned reuse_factor = 1;
 };
 
+// The defaults of an io_stream design's layers.
+struct stream_config : layer_config {
+    static const unsigned io_type = io_stream;
+};
+
+// One transfer of an io_stream FIFO: N values (a pixel's channels, the last axis of a tensor).
+template <class T, unsigned N>
+struct token {
+    T data[N];
+};
+
 // A value of fixed-point type T whose two's-complement bits are `raw` (the mantissa).
 // Weights are stored as plain integers so that g++ and HLS read them as constant data.
 template <class T>

@@ -1,0 +1,84 @@
+"""io_stream (qconv/backend/architecture.py StreamArchitecture, templates/firmware/top_stream.cpp.j2):
+the project's shape, and (slow) its g++ C simulation with the genuine hls_stream.h bit-exact with
+the simulator across op families, with branches (residual, U-Net concat), on full-size images, and
+with no token left in any stream."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import onnx
+import pytest
+
+from qconv.backend.csim import run_csim
+from qconv.errors import ToolchainError
+
+from .conftest import shared_path
+from .helpers import build_and_csim, cli
+from .randmodels import Builder, conv_branch, eltwise_branch, matmul_branch, pool_branch, shape_branch
+
+JET = shared_path("models", "qonnx_model_zoo", "qkeras_jettagging.onnx")
+TYPES = ("--input-type", "ap_fixed<8,3>", "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+
+
+def test_stream_project_is_dataflow_processes_joined_by_fifos(tmp_path):
+    r = cli("build", shared_path("models", "qonnx", "residual_block_clean.onnx"), *TYPES, "--io", "stream",
+            "-o", tmp_path / "p", "--samples", "2")
+    assert r.exit_code == 0, r.output
+    top = next((tmp_path / "p" / "firmware").glob("*.cpp")).read_text()
+    assert "#pragma HLS DATAFLOW" in top and "#pragma HLS PIPELINE" not in top
+    fifos = re.findall(r"hls::stream<(\w+)> (s_\w+)\(", top)
+    depths = dict(re.findall(r"#pragma HLS STREAM variable = (s_\w+) depth = (\d+)", top))
+    assert fifos and {name for _, name in fifos} == set(depths)
+    # the skip connection: the Add reads the block's input and the second conv's output
+    add = re.search(r"static void (\w*Add\w*)_process\(([^)]*)\)", top)
+    assert add and add.group(2).count("hls::stream") == 3  # two inputs, one output
+    header = (tmp_path / "p" / "firmware" / "residual_block_clean.h").read_text()
+    assert '#include "hls_stream.h"' in header and "qconv::token<" in header
+    d = json.loads((tmp_path / "p" / "report.json").read_text())["design"]
+    assert d["io"] == "io_stream" and "not an io_stream estimate" in d["note"]
+
+
+def test_stream_guard_does_not_apply_and_parallel_stays_the_default(tmp_path):
+    mnist = shared_path("models", "qonnx", "mnist-conv", "model.onnx")
+    assert cli("build", mnist, *TYPES, "-o", tmp_path / "a", "--samples", "1").exit_code == 2  # io_parallel: refused
+    r = cli("build", mnist, *TYPES, "--io", "stream", "-o", tmp_path / "b", "--samples", "1")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,samples", [
+    (("qonnx_model_zoo", "qkeras_jettagging.onnx"), 200), (("qonnx", "residual_block_clean.onnx"), 4),
+    (("qonnx", "eltwise_chanlast_testcase.onnx"), 4), (("qonnx", "sdp.onnx"), 2), (("qonnx", "mnist-conv", "model.onnx"), 20),
+    (("brevitas", "brevitas_cnn2d_1x16x16.onnx"), 50), (("example-models", "tiny_unet_ch_last.onnx"), 1),
+    (("example-models", "separable_conv_model_ch_last.onnx"), 1),
+    (("qonnx", "bsd300x3-espcn", "nn_resize", "float_model.onnx"), 1)], ids=lambda m: m[-1] if isinstance(m, tuple) else m)
+def test_stream_csim_is_bit_exact_on_full_size_models(tmp_path, model, samples):
+    build_and_csim(shared_path("models", *model), tmp_path / "prj", *TYPES, "--io", "stream", samples=samples)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,seed", [("conv", 21), ("pool", 22), ("eltwise", 23), ("shape", 24), ("matmul", 25)])
+def test_stream_random_layers_sim_equals_csim(tmp_path, kind, seed):
+    b = Builder(seed)
+    branch = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch,
+              "matmul": matmul_branch}[kind]
+    for i in range(8):
+        branch(b, dims=1 + i % 2)
+    path = tmp_path / "m.onnx"
+    onnx.save(b.model(), str(path))
+    build_and_csim(path, tmp_path / "prj", "--default-type", "ap_fixed<18,8,AP_RND,AP_SAT>", "--io", "stream",
+                   samples=30)
+
+
+@pytest.mark.slow
+def test_a_token_left_in_a_stream_fails_the_csim(tmp_path):
+    r = cli("build", JET, "--input-type", "ap_fixed<8,3>", "--io", "stream", "-o", tmp_path / "p", "--samples", "3")
+    assert r.exit_code == 0, r.output
+    top = next((tmp_path / "p" / "firmware").glob("*.cpp"))
+    text = top.read_text()
+    assert text.count("        out0.write(tok);\n") == 1
+    top.write_text(text.replace("        out0.write(tok);\n", "        out0.write(tok);\n        out0.write(tok);\n"))
+    with pytest.raises(ToolchainError, match="data left in stream out0"):
+        run_csim(tmp_path / "p")
