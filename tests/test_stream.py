@@ -27,7 +27,11 @@ def test_stream_project_is_dataflow_processes_joined_by_fifos(tmp_path):
             "-o", tmp_path / "p", "--samples", "2")
     assert r.exit_code == 0, r.output
     top = next((tmp_path / "p" / "firmware").glob("*.cpp")).read_text()
-    assert "#pragma HLS DATAFLOW" in top and "#pragma HLS PIPELINE" not in top
+    assert "#pragma HLS DATAFLOW" in top and "#pragma HLS PIPELINE\n" not in top  # (io_parallel's top pipeline)
+    # element-wise layers run token by token (a pipelined loop, no buffer); the others buffer for now
+    assert re.search(r"// Relu_0: Relu .* one token \(\d+ values\) at a time", top)
+    assert re.search(r"// Conv_0: Conv .*, over a line buffer", top) and re.search(r"// Add_0: Eltwise .* one token", top)
+    assert "static void Conv_0_clone(" in top  # Conv_0 feeds Conv_1 and the skip connection
     fifos = re.findall(r"hls::stream<(\w+)> (s_\w+)\(", top)
     depths = dict(re.findall(r"#pragma HLS STREAM variable = (s_\w+) depth = (\d+)", top))
     assert fifos and {name for _, name in fifos} == set(depths)
@@ -82,3 +86,23 @@ def test_a_token_left_in_a_stream_fails_the_csim(tmp_path):
     top.write_text(text.replace("        out0.write(tok);\n", "        out0.write(tok);\n        out0.write(tok);\n"))
     with pytest.raises(ToolchainError, match="data left in stream out0"):
         run_csim(tmp_path / "p")
+
+
+def test_fifo_depths_come_from_the_schedule_model_and_the_skip_fifo_needs_them():
+    """The residual block's skip FIFO (Conv_0 -> Add_0) must hold what the two convolutions take
+    to catch up: design/fifo.py's depth keeps the schedule, 2 (HLS's default) deadlocks."""
+    from qconv.backend.architecture import IO_STREAM
+    from qconv.backend.project import HlsOptions, render_context
+    from qconv.backend.stream import fifo_kernels
+    from qconv.design import fifo
+    from qconv.pipeline import compile_model
+    graph = compile_model(shared_path("models", "qonnx", "residual_block_clean.onnx"), input_type="ap_fixed<8,3>",
+                          default_type="ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+    ctx = render_context(graph, HlsOptions(), "", IO_STREAM)
+    depth = {(st["producer"], st["consumer"]): st["depth"] for st in ctx["streams"]}
+    kernels = fifo_kernels(graph, [p for p in ctx["ports"]], ctx["layers"])
+    model = fifo.fifo_depths(kernels, preserve="outputs", samples=2)
+    assert depth[("Conv_0", "Add_0")] == model[("Conv_0_clone", "Add_0")] > 100
+    assert fifo.simulate(kernels, model).deadlock is None
+    starved = {**model, ("Conv_0_clone", "Add_0"): 2}
+    assert "Conv_0_clone->Add_0" in (fifo.simulate(kernels, starved).deadlock or "")

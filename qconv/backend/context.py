@@ -63,7 +63,7 @@ def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL, fo
     d = {
         "folded": f["schedule"] == "folded", "reuse_factor": f["reuse_factor"], "parallel": f["parallelization"],
         "strategy": f["strategy"], "block": _block(node, f["reuse_factor"]),
-        "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [],
+        "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [], "config": f"config_{node.name}",
         "arch": arch, "template": arch.layer_template(node.op), "config_base": arch.config_base,
         "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
         "out_var": var_of(node), "out_typedef": f"{node.name}_t",

@@ -25,6 +25,7 @@ from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 from . import activation, conv, dense, eltwise, threshold  # noqa: F401  (register the per-op contexts)
 from .architecture import IO_PARALLEL, Architecture
 from .context import layer_context, var_of
+from .stream import set_fifo_depths, stream_context
 from .resources import hls_testbench_dir, templates_dir
 
 # NDEBUG: the Xilinx headers assert (and abort) on a rounding cast that drops more bits than the
@@ -59,47 +60,17 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architect
         copies.append({"dst": var, "src": var_of(graph.node(out_node)), "size": graph.node(out_node).out.size})
     layers = [layer_context(graph, n, arch, folding.get(n.name)) for n in nodes if n.op != "Input"]
     if arch.name == "io_stream":
-        _stream_context(graph, ports, tensors, layers)
+        stream_context(graph, ports, tensors, layers)
+    streams = [st for t in tensors for st in t.get("streams", [])]
+    if arch.name == "io_stream":
+        set_fifo_depths(graph, ports, layers, streams)
     return {
         "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
         "layers": layers, "output_copies": copies, "unroll_limit": hls.unroll_limit,
-        "streams": [st for t in tensors for st in t.get("streams", [])],
+        "streams": streams,
         "arch": arch, "headers": ops.headers(n.op for n in nodes if n.op != "Input"),
         "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
     }
-
-
-def _width(shape) -> int:
-    """Values per io_stream token of a tensor: its last axis in memory order (a pixel's channels)."""
-    return int(shape[-1]) if len(shape) else 1
-
-
-def _stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers: list[dict]) -> None:
-    """io_stream: a token type per tensor, one FIFO per (producer, distinct consumer) and per output
-    port, each layer's reads (its distinct producers, into the arrays its io_parallel code reads)
-    and writes, and a process splitting each input port to its consumers."""
-    by_name = {t["name"]: t for t in tensors}
-    for t, n in zip(tensors, graph.topo()):
-        t.update(width=_width(n.out.shape), tokens=n.out.size // _width(n.out.shape), tok=f"{n.name}_tok_t",
-                 streams=[], writes=[])
-    for node in graph.topo():
-        for src in dict.fromkeys(node.inputs):
-            t = by_name[src]
-            var = f"s_{src}_to_{node.name}"
-            t["streams"].append({"var": var, "tok": t["tok"], "depth": max(2, t["tokens"])})
-            t["writes"].append(var)
-    for i, out_node in enumerate(graph.outputs):
-        by_name[out_node]["writes"].append(f"out{i}")
-    for port in ports:
-        port.update(tok=by_name[port["typedef"][:-2]]["tok"], width=by_name[port["typedef"][:-2]]["width"])
-        if port["is_input"]:
-            port.update(writes=by_name[port["var"]]["writes"], tokens=by_name[port["var"]]["tokens"])
-    for layer in layers:
-        node, t = graph.node(layer["name"]), by_name[layer["name"]]
-        layer.update(tok=t["tok"], width=t["width"], tokens=t["tokens"], writes=t["writes"], reads=[
-            {"stream": f"s_{src}_to_{node.name}", "tok": by_name[src]["tok"], "var": var_of(graph.node(src)),
-             "typedef": f"{src}_t", "size": graph.node(src).out.size, "width": by_name[src]["width"],
-             "tokens": by_name[src]["tokens"]} for src in dict.fromkeys(node.inputs)])
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,7 +136,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
     from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
-    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design)
+    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design, ctx["streams"])
     return out
 
 

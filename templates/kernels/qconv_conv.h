@@ -10,6 +10,7 @@
 #ifndef QCONV_CONV_H_
 #define QCONV_CONV_H_
 
+#include "hls_stream.h"
 #include "qconv_common.h"
 
 namespace qconv {
@@ -172,6 +173,125 @@ Steps:
             const unsigned pix = s * P + p;
             if (pix < pixels)
                 pool_pixel<data_T, res_T, CONFIG_T>(data, res, recips, pix / CONFIG_T::out_w, pix % CONFIG_T::out_w);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// io_stream: one input pixel (token of n_chan values) at a time, in raster order, into a line
+// buffer of the last RB = dil_h * (kern_h - 1) + 1 input rows (circular, row ih at ih % RB); once
+// input row ih is complete, every output row whose last real input row is ih (its window's bottom
+// row, clamped to the image) is computed, one output pixel token after another. A window's rows
+// are never more than RB - 1 rows above ih, so they are all still in the buffer. The same exact
+// sums as conv2d / pool2d in another order: the same integers.
+
+// The last input row that output row oh reads, clamped to the image (-1: its window lies in the
+// top padding, computed before any row arrives).
+template <class CONFIG_T>
+inline int last_input_row(unsigned oh) {
+#pragma HLS INLINE
+    const int r = int(oh * CONFIG_T::stride_h + (CONFIG_T::kern_h - 1) * CONFIG_T::dil_h) - CONFIG_T::pad_top;
+    return r < -1 ? -1 : r < int(CONFIG_T::in_h) ? r : int(CONFIG_T::in_h) - 1;
+}
+
+template <class CONFIG_T>
+struct line_buffer_rows {
+    static const unsigned full = CONFIG_T::dil_h * (CONFIG_T::kern_h - 1) + 1;
+    static const unsigned value = full < CONFIG_T::in_h ? full : CONFIG_T::in_h;
+};
+
+// Input row ih (in_w pixel tokens) into the line buffer's row ih % RB.
+template <class data_T, class CONFIG_T, class in_tok>
+inline void read_row(hls::stream<in_tok> &in, data_T rows[][CONFIG_T::in_w * CONFIG_T::n_chan], int ih) {
+ReadRow:
+    for (unsigned iw = 0; iw < CONFIG_T::in_w; iw++) {
+#pragma HLS PIPELINE II = 1
+        const in_tok tok = in.read();
+        for (unsigned c = 0; c < CONFIG_T::n_chan; c++)
+            rows[ih % line_buffer_rows<CONFIG_T>::value][iw * CONFIG_T::n_chan + c] = tok.data[c];
+    }
+}
+
+template <class data_T, class res_T, class CONFIG_T, class in_tok, class out_tok>
+void conv2d_stream(hls::stream<in_tok> &in, hls::stream<out_tok> &out,
+                   const typename CONFIG_T::weight_raw_t weights[CONFIG_T::n_filt * (CONFIG_T::n_chan / CONFIG_T::groups) * CONFIG_T::kern_h * CONFIG_T::kern_w],
+                   const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_filt]) {
+    const unsigned RB = line_buffer_rows<CONFIG_T>::value, C = CONFIG_T::n_chan;
+    const unsigned cpg = C / CONFIG_T::groups, fpg = CONFIG_T::n_filt / CONFIG_T::groups;
+    static data_T rows[RB][CONFIG_T::in_w * C];
+    unsigned oh = 0;
+    for (int ih = -1; ih < int(CONFIG_T::in_h); ih++) {
+        if (ih >= 0) read_row<data_T, CONFIG_T>(in, rows, ih);
+    OutRows:
+        for (; oh < CONFIG_T::out_h && last_input_row<CONFIG_T>(oh) == ih; oh++) {
+        OutCols:
+            for (unsigned ow = 0; ow < CONFIG_T::out_w; ow++) {
+                out_tok res;
+                for (unsigned f = 0; f < CONFIG_T::n_filt; f++) {
+                    typename CONFIG_T::accum_t acc = 0;
+                    if (CONFIG_T::has_bias) acc = from_raw<typename CONFIG_T::bias_t>(biases[f]);
+                    for (unsigned ky = 0; ky < CONFIG_T::kern_h; ky++) {
+                        const int y = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
+                        if (y < 0 || y >= int(CONFIG_T::in_h)) continue;
+                        for (unsigned kx = 0; kx < CONFIG_T::kern_w; kx++) {
+                            const int x = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
+                            if (x < 0 || x >= int(CONFIG_T::in_w)) continue;
+                            for (unsigned c = 0; c < cpg; c++)
+                                acc += rows[y % RB][x * C + (f / fpg) * cpg + c] *
+                                       from_raw<typename CONFIG_T::weight_t>(
+                                           weights[((f * cpg + c) * CONFIG_T::kern_h + ky) * CONFIG_T::kern_w + kx]);
+                        }
+                    }
+                    res.data[f] = acc;
+                }
+                out.write(res);
+            }
+        }
+    }
+}
+
+template <class data_T, class res_T, class CONFIG_T, class in_tok, class out_tok>
+void pool2d_stream(hls::stream<in_tok> &in, hls::stream<out_tok> &out,
+                   const typename CONFIG_T::recip_raw_t recips[CONFIG_T::kern_h * CONFIG_T::kern_w + 1]) {
+    const unsigned RB = line_buffer_rows<CONFIG_T>::value, C = CONFIG_T::n_chan;
+    static data_T rows[RB][CONFIG_T::in_w * C];
+    unsigned oh = 0;
+    for (int ih = -1; ih < int(CONFIG_T::in_h); ih++) {
+        if (ih >= 0) read_row<data_T, CONFIG_T>(in, rows, ih);
+    OutRows:
+        for (; oh < CONFIG_T::out_h && last_input_row<CONFIG_T>(oh) == ih; oh++) {
+        OutCols:
+            for (unsigned ow = 0; ow < CONFIG_T::out_w; ow++) {
+                out_tok res;
+                for (unsigned c = 0; c < C; c++) {  // as pool_pixel, reading the line buffer
+                    typename CONFIG_T::accum_t acc = 0;
+                    data_T best = 0;
+                    unsigned valid = 0, inside = 0;
+                    for (unsigned ky = 0; ky < CONFIG_T::kern_h; ky++) {
+                        for (unsigned kx = 0; kx < CONFIG_T::kern_w; kx++) {
+                            const int y = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
+                            const int x = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
+                            if (y < int(CONFIG_T::in_h + CONFIG_T::pad_bottom) && x < int(CONFIG_T::in_w + CONFIG_T::pad_right))
+                                inside++;
+                            if (y < 0 || y >= int(CONFIG_T::in_h) || x < 0 || x >= int(CONFIG_T::in_w)) continue;
+                            const data_T v = rows[y % RB][x * C + c];
+                            if (CONFIG_T::is_max) {
+                                if (valid == 0 || v > best) best = v;
+                            } else {
+                                acc += v;
+                            }
+                            valid++;
+                        }
+                    }
+                    if (CONFIG_T::is_max) {
+                        res.data[c] = best;
+                    } else {
+                        const unsigned count = CONFIG_T::count_include_pad ? inside : valid;
+                        res.data[c] = acc * from_raw<typename CONFIG_T::recip_t>(recips[count]);
+                    }
+                }
+                out.write(res);
+            }
         }
     }
 }
