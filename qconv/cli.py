@@ -96,10 +96,10 @@ def _design_options(command):
                   "part": part, "part_resources": part_resources, "clock_period": clock_period,
                   "unroll_limit": unroll_limit, "io": io}
         return command(*args, design=design, **kwargs)
-    fn = click.option("--io", type=click.Choice(["parallel", "stream"]), default="parallel", show_default=True,
+    fn = click.option("--io", type=click.Choice(["auto", "parallel", "stream"]), default="auto", show_default=True,
                       help="parallel: every array in registers, one pipelined function; stream: layers as "
-                           "DATAFLOW processes joined by hls::stream FIFOs (first version: each layer buffers "
-                           "its input)")(fn)
+                           "DATAFLOW processes joined by hls::stream FIFOs (line buffers, computed depths); auto: "
+                           "parallel when it is synthesizable, fits the part and meets the target, else stream")(fn)
     fn = click.option("--unroll-limit", default=4096, show_default=True, type=int,
                       help="largest loop unrolled or array partitioned into registers (elements) that a design may "
                            "have, as Vivado HLS' config_array_partition -maximum_size; a layer over it is refused "
@@ -130,10 +130,22 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
     part = (parse_capacities(design["part_resources"]) if design["part_resources"] is not None
             else find_part(design["part"]))
     config = load_config(config_path) if config_path else None
-    stream = design["io"] == "stream"  # its feature maps are memories: the io_parallel register guard does not apply
-    d = plan(graph, DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
-                                  design["target_ii"], design["fps"], 0 if stream else design["unroll_limit"], config,
-                                  io="io_stream" if stream else "io_parallel"), strict and not stream)
+
+    def options(stream: bool) -> DesignOptions:  # a stream's feature maps are memories: no register guard
+        return DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
+                             design["target_ii"], design["fps"], 0 if stream else design["unroll_limit"], config,
+                             io="io_stream" if stream else "io_parallel")
+    stream = design["io"] == "stream"
+    if design["io"] == "auto":  # io_parallel when it is synthesizable, fits and meets the target
+        from .design.folding import GuardError
+        try:
+            d = plan(graph, options(False))
+            stream, why = not d.fits, f"io_parallel does not fit {part.name} ({d.limiting_resource})"
+        except GuardError as exc:
+            stream, why = True, f"io_parallel cannot: {exc}"
+        if stream:  # (io_parallel, the design that was always built, goes without saying)
+            click.echo(f"note: --io auto chose io_stream: {why}", err=True)
+    d = plan(graph, options(stream), strict and not stream)
     for line in d.violations:
         click.echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
     if d.note:
@@ -284,7 +296,7 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, types, 
     from .backend.architecture import ARCHITECTURES
     write_project(graph, out_dir, mantissas, result.outputs,
                   HlsOptions(design["part"], design["clock_period"], design["unroll_limit"]), headers, meta,
-                  test_data_section(result, n), arch=ARCHITECTURES[f"io_{design['io']}"], design=plan)
+                  test_data_section(result, n), arch=ARCHITECTURES[plan.io], design=plan)
     click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
                f"in {time.perf_counter() - t0:.2f} s")
     _report_overflow(graph, result)

@@ -262,12 +262,16 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def add_fifos(rep: dict, streams: list[dict]) -> None:
+def add_fifos(rep: dict, streams: list[dict], schedule: dict | None = None) -> None:
     """An io_stream design's FIFOs: each one's depth and memory in `design.fifos`, their totals in
     `design.fifo_bram18`/`fifo_lut` (also added to the design's bram18/lut), and every layer's
-    `fifo_depth`, the deepest FIFO it reads."""
+    `fifo_depth`, the deepest FIFO it reads; `schedule` (the FIFO model's, backend/stream.py) gives
+    the design's interval and latency."""
     fifos = [{k: st[k] for k in ("var", "producer", "consumer", "depth", "bits", "bram18", "lut")} for st in streams]
     d = rep["design"]
+    if schedule and schedule["interval"] is not None:
+        d.update(interval_cycles=schedule["interval"], latency_cycles=schedule["latency"],
+                 latency_ns=round(schedule["latency"] * d["clock_period_ns"], 3))
     d.update(fifos=fifos, fifo_bram18=sum(f["bram18"] for f in fifos), fifo_lut=sum(f["lut"] for f in fifos))
     d["bram18"] += d["fifo_bram18"]
     d["lut"] += d["fifo_lut"]
@@ -303,13 +307,14 @@ def _test_data_markdown(section: dict) -> list[str]:
 
 
 def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight", test_data: dict | None = None,
-                 design: Design | None = None, streams: list[dict] | None = None) -> dict:
+                 design: Design | None = None, streams: list[dict] | None = None,
+                 schedule: dict | None = None) -> dict:
     """report.json and report.md in the project folder `out`; `test_data` (test_data_section) adds
     the clipping and overflow counts of the project's test samples; `design` the layers' folding;
     `streams` an io_stream project's FIFOs (depth from backend/stream.py's model, memory)."""
     rep = build_report(graph, accumulator, design)
     if streams:
-        add_fifos(rep, streams)
+        add_fifos(rep, streams, schedule)
     if test_data is not None:
         rep["test_data"] = test_data
     out = Path(out)

@@ -201,7 +201,7 @@ def test_bad_design_options_are_one_error_line(args, line):
 def _dense_big(*args, command="report"):
     extra = ("-o", "/nonexistent/never-written", "--samples", "2") if command == "build" else ()
     return cli(command, shared_path("models", "example-models", "dense_big_keras.onnx"), *JET_TYPES,
-               "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", *extra, *args)
+               "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", "--io", "parallel", *extra, *args)
 
 
 def test_unmet_target_names_the_layer_and_what_it_can_reach():
@@ -232,13 +232,13 @@ def test_guard_refuses_unsynthesizable_layers_with_the_knob_to_turn():
     d = json.loads(r.output[r.output.index("{"):])["design"]
     assert (d["synthesizable"], d["violations"][0], len(d["violations"])) == (False, line[7:], 4)  # 4 such layers
     mnist = shared_path("models", "qonnx", "mnist-conv", "model.onnx")
-    r = cli("build", mnist, *JET_TYPES, "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", "-o",
+    r = cli("build", mnist, *JET_TYPES, "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", "--io", "parallel", "-o",
             "/nonexistent/never-written")
     assert r.exit_code == 2 and r.output.strip() == (
         "error: ONNX node 'Convolution28' (Conv) partitions its output into 6,272 registers, over the synthesizable "
         "limit of 4,096 (--unroll-limit); io_parallel keeps every feature map in registers: this layer needs the "
-        "streaming architecture (not in qconv yet), or --unroll-limit 0 for a C simulation only")
-    r = cli("inspect", mnist, *JET_TYPES, "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+        "streaming architecture (--io stream), or --unroll-limit 0 for a C simulation only")
+    r = cli("inspect", mnist, *JET_TYPES, "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>", "--io", "parallel")
     assert r.exit_code == 0 and "warning: not synthesizable as io_parallel: ONNX node 'Convolution28'" in r.output
 
 

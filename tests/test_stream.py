@@ -41,14 +41,20 @@ def test_stream_project_is_dataflow_processes_joined_by_fifos(tmp_path):
     header = (tmp_path / "p" / "firmware" / "residual_block_clean.h").read_text()
     assert '#include "hls_stream.h"' in header and "qconv::token<" in header
     d = json.loads((tmp_path / "p" / "report.json").read_text())["design"]
-    assert d["io"] == "io_stream" and "not an io_stream estimate" in d["note"]
+    assert d["io"] == "io_stream" and "FIFO model" in d["note"] and d["fifos"] and d["interval_cycles"] > 1
 
 
-def test_stream_guard_does_not_apply_and_parallel_stays_the_default(tmp_path):
+def test_io_auto_streams_what_io_parallel_cannot_build(tmp_path):
     mnist = shared_path("models", "qonnx", "mnist-conv", "model.onnx")
-    assert cli("build", mnist, *TYPES, "-o", tmp_path / "a", "--samples", "1").exit_code == 2  # io_parallel: refused
-    r = cli("build", mnist, *TYPES, "--io", "stream", "-o", tmp_path / "b", "--samples", "1")
-    assert r.exit_code == 0, r.output
+    r = cli("build", mnist, *TYPES, "--io", "parallel", "-o", tmp_path / "a", "--samples", "1")
+    assert r.exit_code == 2  # its 6,272-element feature map is over the register limit
+    r = cli("build", mnist, *TYPES, "-o", tmp_path / "b", "--samples", "1")  # --io auto, the default
+    assert r.exit_code == 0 and "note: --io auto chose io_stream: io_parallel cannot: ONNX node 'Convolution28'" in \
+        r.output
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["design"]["io"] == "io_stream"
+    r = cli("build", JET, "--input-type", "ap_fixed<8,3>", "-o", tmp_path / "c", "--samples", "1")
+    assert r.exit_code == 0 and "--io auto" not in r.output  # io_parallel, the default design, without a note
+    assert json.loads((tmp_path / "c" / "report.json").read_text())["design"]["io"] == "io_parallel"
 
 
 @pytest.mark.slow

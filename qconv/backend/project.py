@@ -62,12 +62,11 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architect
     if arch.name == "io_stream":
         stream_context(graph, ports, tensors, layers)
     streams = [st for t in tensors for st in t.get("streams", [])]
-    if arch.name == "io_stream":
-        set_fifo_depths(graph, ports, layers, streams)
+    schedule = set_fifo_depths(graph, ports, layers, streams) if arch.name == "io_stream" else None
     return {
         "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
         "layers": layers, "output_copies": copies, "unroll_limit": hls.unroll_limit,
-        "streams": streams,
+        "streams": streams, "stream_schedule": schedule,
         "arch": arch, "headers": ops.headers(n.op for n in nodes if n.op != "Input"),
         "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
     }
@@ -136,7 +135,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
     from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
-    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design, ctx["streams"])
+    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design, ctx["streams"], ctx["stream_schedule"])
     return out
 
 

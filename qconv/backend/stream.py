@@ -119,13 +119,18 @@ def fifo_kernels(graph: Graph, ports: list[dict], layers: list[dict]) -> list[fi
     return kernels
 
 
-def set_fifo_depths(graph: Graph, ports: list[dict], layers: list[dict], streams: list[dict]) -> None:
+def set_fifo_depths(graph: Graph, ports: list[dict], layers: list[dict], streams: list[dict]) -> dict:
     """Every FIFO's depth from the model (fifo.fifo_depths, keeping the outputs' cycles for two
-    samples back to back), and its memory."""
-    depths = fifo.fifo_depths(fifo_kernels(graph, ports, layers), preserve="outputs", samples=2)
+    samples back to back), and its memory; returns the schedule's interval and latency in cycles."""
+    kernels = fifo_kernels(graph, ports, layers)
+    depths = fifo.fifo_depths(kernels, preserve="outputs", samples=2)
     by_name = {layer["name"]: layer for layer in layers}
     for st in streams:
         producer = st["producer"] if st["consumer"].endswith("_clone") else _process(graph, st["producer"], by_name)
         st["depth"] = depths[(producer, st["consumer"])]
         mem = fifo.fifo_memory(st["depth"], st["bits"])
         st.update(lut=mem.lut, bram18=mem.bram18)
+    # the depths keep every output token's cycle, so the unbounded schedule (fast) has the outputs'
+    # cycles of the bounded one: its latency and interval
+    schedule = fifo.simulate(kernels, None, samples=2)
+    return {"interval": schedule.interval, "latency": schedule.latency}

@@ -47,6 +47,11 @@ class DesignError(QconvError):
     """Settings or a target that no design can satisfy as asked."""
 
 
+class GuardError(DesignError):
+    """An io_parallel design that would not synthesize (the guard) or cannot reach the target
+    within it: the streaming architecture may still build it (--io auto)."""
+
+
 @dataclass(frozen=True)
 class DesignOptions:
     part: Part
@@ -225,7 +230,7 @@ def _guard(node: Node, layer: LayerDesign, limit: int) -> str | None:
         return None
     if node.name in layer.cost.partitioned and layer.cost.partitioned[node.name] > limit:
         knob = ("io_parallel keeps every feature map in registers: this layer needs the streaming "
-                "architecture (not in qconv yet), or --unroll-limit 0 for a C simulation only")
+                "architecture (--io stream), or --unroll-limit 0 for a C simulation only")
     elif why.startswith("partitions array"):
         knob = "choose strategy resource for it (weights in BRAM), or give --target-ii so qconv folds it"
     else:  # only a folding layer can unroll more than its output (elementwise layers unroll their outputs)
@@ -350,10 +355,10 @@ def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignO
     fixed = "".join(f", {k} {v} from the config or flags" for k, v in sorted(given.items()))
     reach = _min_interval(node, given, limit) if limit else 1
     if reach is None:
-        raise DesignError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) passes the unroll "
+        raise GuardError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) passes the unroll "
                           f"limit {limit:,} at any interval: " + ("change its config entry or --strategy" if given
                                                                   else "raise --unroll-limit"))
-    raise DesignError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) meets it within the "
+    raise GuardError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) meets it within the "
                       f"unroll limit {limit:,}; it can reach an interval of {reach:,} cycles: raise --target-ii (or "
                       "--unroll-limit)")
 
@@ -373,7 +378,7 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
         if options.unroll_limit and n > options.unroll_limit:
             violations.append(f"{graph.node(name).describe()} has {n:,} elements, over the synthesizable limit of "
                               f"{options.unroll_limit:,} registers of an io_parallel port (--unroll-limit); it needs "
-                              "the streaming architecture (not in qconv yet), or --unroll-limit 0 for a C simulation "
+                              "the streaming architecture (--io stream), or --unroll-limit 0 for a C simulation "
                               "only")
     layers: dict[str, LayerDesign] = {}
     chosen, used = [], set()
@@ -396,12 +401,13 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
     _unused_entries(options, used)
     violations += [v for v in (_guard(graph.node(n), ld, options.unroll_limit) for n, ld in layers.items()) if v]
     if strict and violations:
-        raise DesignError(violations[0])
+        raise GuardError(violations[0])
     design = _design(graph, layers, options, target, chosen)
     design.violations, design.io = violations, options.io
     if options.io == "io_stream":
-        design.note = ("io_stream is costed as its io_parallel layers in this version (no FIFO, line buffer or "
-                       "memory model yet): these numbers are not an io_stream estimate")
+        design.note = ("io_stream: interval and latency are the FIFO model's schedule of its processes (in a "
+                       "written project; qconv/design/fifo.py), FIFO memory is counted, but the layers' DSP/LUT/FF/"
+                       "BRAM are still their io_parallel estimate (no line-buffer or stream-kernel model yet)")
     return design
 
 

@@ -226,6 +226,7 @@ void conv2d_stream(hls::stream<in_tok> &in, hls::stream<out_tok> &out,
         for (; oh < CONFIG_T::out_h && last_input_row<CONFIG_T>(oh) == ih; oh++) {
         OutCols:
             for (unsigned ow = 0; ow < CONFIG_T::out_w; ow++) {
+#pragma HLS PIPELINE II = CONFIG_T::reuse_factor
                 out_tok res;
                 for (unsigned f = 0; f < CONFIG_T::n_filt; f++) {
                     typename CONFIG_T::accum_t acc = 0;
@@ -262,6 +263,7 @@ void pool2d_stream(hls::stream<in_tok> &in, hls::stream<out_tok> &out,
         for (; oh < CONFIG_T::out_h && last_input_row<CONFIG_T>(oh) == ih; oh++) {
         OutCols:
             for (unsigned ow = 0; ow < CONFIG_T::out_w; ow++) {
+#pragma HLS PIPELINE II = 1
                 out_tok res;
                 for (unsigned c = 0; c < C; c++) {  // as pool_pixel, reading the line buffer
                     typename CONFIG_T::accum_t acc = 0;
