@@ -112,3 +112,25 @@ def test_fifo_depths_come_from_the_schedule_model_and_the_skip_fifo_needs_them()
     assert fifo.simulate(kernels, model).deadlock is None
     starved = {**model, ("Conv_0_clone", "Add_0"): 2}
     assert "Conv_0_clone->Add_0" in (fifo.simulate(kernels, starved).deadlock or "")
+
+
+@pytest.mark.slow
+def test_stream_layers_trace_like_the_simulator(tmp_path):
+    """After a mismatch qconv names the first differing layer from per-layer traces: every io_stream
+    process (line buffer, token by token, buffered) traces its whole output."""
+    from qconv.backend.csim import trace_sample
+    from qconv.pipeline import compile_model
+    from qconv.backend.project import read_rows
+    from qconv.sim import run
+    model = shared_path("models", "qonnx", "residual_block_clean.onnx")
+    r = cli("build", model, *TYPES, "--io", "stream", "-o", tmp_path / "p", "--samples", "2")
+    assert r.exit_code == 0, r.output
+    graph = compile_model(model, input_type="ap_fixed<8,3>", default_type="ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+    x = read_rows(tmp_path / "p" / "tb_data" / "inputs.dat")[1]
+    name = graph.inputs[0]
+    want = run(graph, {name: x.reshape((1, *graph.node(name).out.shape))}, trace=True).trace
+    got = trace_sample(tmp_path / "p", 1)
+    layers = [n.name for n in graph.topo() if n.op != "Input"]
+    assert set(got) == set(layers)
+    for layer in layers:
+        assert got[layer].tolist() == want[layer].reshape(-1).tolist(), layer

@@ -120,8 +120,8 @@ def trace_sample(project: str | Path, sample: int, ap_types: str | None = None) 
     one = project / "tb_data" / "trace_input.dat"
     one.write_text(lines[sample] + "\n")
     _run(exe, project, ["tb_data/trace_input.dat", "tb_data/trace_results.dat", "tb_data/trace_layers.txt"])
-    layers = {}
+    layers: dict[str, list] = {}
     for line in (project / "tb_data" / "trace_layers.txt").read_text().splitlines():
-        name, *vals = line.split()
-        layers[name] = np.array(vals, dtype=np.int64)
-    return layers
+        name, *vals = line.split()  # (an io_stream process that streams traces each token: a line each)
+        layers.setdefault(name, []).extend(vals)
+    return {name: np.array(vals, dtype=np.int64) for name, vals in layers.items()}
