@@ -9,12 +9,14 @@ latency strategy. Every R >= 1 and P >= 1 is taken as given (the kernels skip th
 pixels past the end when R or P is not a divisor): nothing is snapped to a "valid" value.
 
 `--target-ii T` (or `--fps F` at the clock period: T = floor(1e9 / (F * clock_ns))) searches the
-layers the config does not fix, FINN SetFolding-style: the design's interval is its slowest
-layer's, so each layer independently takes the cheapest folding whose interval is <= T and that
-passes the guard. Candidates: P from the fewest pixels per step that meet T upward (doubling,
-and every pixel at once), R = 1 (constant weights, zero and power-of-two weights free) and the
-largest R that still meets T at that P (fewest multipliers), its halvings, each normalized to
-the smallest R with the same multiplier count; both strategies unless fixed. "Cheapest" is the
+fields nothing gives (a config entry, --strategy or the config's default keep theirs), FINN
+SetFolding-style: the design's interval is its slowest layer's, so each layer independently takes
+the cheapest folding whose interval is <= T and that passes the guard. Candidates: P from the
+fewest pixels per step that meet T upward (doubling, and every pixel at once), R = 1 (constant
+weights, zero and power-of-two weights free) and the largest R that still meets T at that P
+(fewest multipliers), its halvings, each normalized to the smallest R with the same multiplier
+count; both strategies unless given; if none passes the guard, every P giving a distinct number
+of steps with its largest R (the guard's counts checked before costing). "Cheapest" is the
 sum of the layer's utilization of each resource of the part (a linear cost, so the per-layer
 choices also minimize the design's sum). A layer that cannot reach T under the guard is an
 error naming it and the interval it can reach.
