@@ -82,10 +82,6 @@ class LayerCost:
     unrolled: int = 0          # operations one cycle of its loop body does (the guard's unroll size)
     partitioned: dict[str, int] = field(default_factory=dict)  # array -> elements split into registers
 
-    def add(self, other: "LayerCost") -> None:
-        for k in ("dsp", "lut", "ff", "bram18", "uram"):
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-
 
 def mult_cost(wx: int, ww: int) -> tuple[int, int]:
     """(DSP, LUT) of one general multiplier of a Wx-bit by a Ww-bit operand."""
@@ -117,7 +113,12 @@ def memory_cost(depth: int, width: int) -> tuple[int, int]:
         return 0, 0
     if depth < LUT_ROM_DEPTH:
         return 0, math.ceil(depth / LUT_ROM_DEPTH) * width
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES), 0
+    return bram18_blocks(depth, width), 0
+
+
+def bram18_blocks(depth: int, width: int) -> int:
+    """BRAM18s holding `depth` words of `width` bits in the aspect ratio needing fewest (UG573)."""
+    return min(-(-depth // d) * -(-width // w) for d, w in BRAM18_SHAPES)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ constraint against the depths (`_violation`).
 
 Memory (`fifo_memory`): a FIFO is shift registers (SRLC32E: a 32-deep shift register per LUT6 and
 bit, UG574) while depth * width <= SRL_MAX_BITS (UG1399 `config_storage fifo -auto_srl_max_bits`,
-default 1024), else a memory in BRAM18 of the cheapest UG573 aspect ratio (as design/cost.py).
+default 1024), else a memory in BRAM18 of the cheapest UG573 aspect ratio (cost.bram18_blocks).
 """
 
 from __future__ import annotations
@@ -87,10 +87,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .cost import bram18_blocks
+
 MIN_DEPTH = 2                   # Vitis's default; depth 1 costs the same SRL LUTs (module doc)
 SRL_MAX_BITS = 1024             # UG1399 config_storage: auto SRL up to depth * width bits
 SRL_DEPTH = 32                  # UG574: SRLC32E, 32 bits deep per LUT6
-BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))  # UG573 (depth, width)
 PRESERVE = ("schedule", "outputs")
 TIGHTEN_PASSES = 2              # forward passes refining the "outputs" schedule (each one sound)
 _NEVER = np.int64(1) << 60      # a cycle later than any event ("not read yet", "no bound")
@@ -569,4 +570,4 @@ def fifo_memory(depth: int, width: int) -> FifoMemory:
         raise ValueError("a FIFO has depth and width >= 1")
     if depth * width <= SRL_MAX_BITS:
         return FifoMemory(lut=width * -(-depth // SRL_DEPTH), bram18=0)
-    return FifoMemory(lut=0, bram18=min(-(-depth // d) * -(-width // w) for d, w in BRAM18_SHAPES))
+    return FifoMemory(lut=0, bram18=bram18_blocks(depth, width))
