@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .. import ops
+from ..design.cost import fold_shape
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node
 from .architecture import ARCHITECTURES, IO_PARALLEL, Architecture
@@ -62,7 +63,7 @@ def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL, fo
     f = folding or {"reuse_factor": 1, "parallelization": 1, "strategy": "latency", "schedule": "parallel"}
     d = {
         "folded": f["schedule"] == "folded", "reuse_factor": f["reuse_factor"], "parallel": f["parallelization"],
-        "strategy": f["strategy"], "block": _block(node, f["reuse_factor"]),
+        "strategy": f["strategy"], "block": -(-fold_shape(node)[1] // f["reuse_factor"]) if ops.has(node.op, ops.FOLDS) else 0,
         "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [], "config": f"config_{node.name}",
         "arch": arch, "template": arch.layer_template(node.op), "config_base": arch.config_base,
         "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
@@ -76,12 +77,3 @@ def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL, fo
     if ops.has(node.op, ops.FOLDS):  # the kernel: every output at once, or the folded schedule
         d["kernel"] = f"qconv::{ops.TABLE[node.op].kernel}{'_folded' if d['folded'] else ''}"
     return d
-
-
-def _block(node: Node, reuse: int) -> int:
-    """Multipliers per pixel/row of a folded MAC layer: ceil(products / R)."""
-    if ops.has(node.op, ops.WEIGHTED):
-        return -(-int(node.consts["W"].values.size) // reuse)
-    if node.op == "MatMul":
-        return -(-int(node.out.shape[-1]) * int(node.attrs["k"]) // reuse)
-    return 0
