@@ -267,7 +267,8 @@ def add_fifos(rep: dict, streams: list[dict], schedule: dict | None = None) -> N
     `design.fifo_bram18`/`fifo_lut` (also added to the design's bram18/lut), and every layer's
     `fifo_depth`, the deepest FIFO it reads; `schedule` (the FIFO model's, backend/stream.py) gives
     the design's interval and latency."""
-    fifos = [{k: st[k] for k in ("var", "producer", "consumer", "depth", "bits", "bram18", "lut")} for st in streams]
+    fifos = [{"var": st["var"], "producer": st["model"][0], "consumer": st["model"][1],  # processes, as in fifo.py
+              **{k: st[k] for k in ("depth", "bits", "bram18", "lut")}} for st in streams]
     d = rep["design"]
     if schedule and schedule["interval"] is not None:
         d.update(interval_cycles=schedule["interval"], latency_cycles=schedule["latency"],

@@ -32,8 +32,8 @@ def test_stream_project_is_dataflow_processes_joined_by_fifos(tmp_path):
     assert re.search(r"// Relu_0: Relu .* one token \(\d+ values\) at a time", top)
     assert re.search(r"// Conv_0: Conv .*, over a line buffer", top) and re.search(r"// Add_0: Eltwise .* one token", top)
     assert "static void Conv_0_clone(" in top  # Conv_0 feeds Conv_1 and the skip connection
-    fifos = re.findall(r"hls::stream<(\w+)> (s_\w+)\(", top)
-    depths = dict(re.findall(r"#pragma HLS STREAM variable = (s_\w+) depth = (\d+)", top))
+    fifos = re.findall(r"hls::stream<(\w+)> (s\d+_\w+)\(", top)
+    depths = dict(re.findall(r"#pragma HLS STREAM variable = (s\d+_\w+) depth = (\d+)", top))
     assert fifos and {name for _, name in fifos} == set(depths)
     # the skip connection: the Add reads the block's input and the second conv's output
     add = re.search(r"static void (\w*Add\w*)_process\(([^)]*)\)", top)
@@ -108,10 +108,10 @@ def test_fifo_depths_come_from_the_schedule_model_and_the_skip_fifo_needs_them()
     depth = {(st["producer"], st["consumer"]): st["depth"] for st in ctx["streams"]}
     kernels = fifo_kernels(graph, [p for p in ctx["ports"]], ctx["layers"])
     model = fifo.fifo_depths(kernels, preserve="outputs", samples=2)
-    assert depth[("Conv_0", "Add_0")] == model[("Conv_0_clone", "Add_0")] > 100
+    assert depth[("Conv_0", "Add_0")] == model[("Conv_0 clone", "Add_0")] > 100
     assert fifo.simulate(kernels, model).deadlock is None
-    starved = {**model, ("Conv_0_clone", "Add_0"): 2}
-    assert "Conv_0_clone->Add_0" in (fifo.simulate(kernels, starved).deadlock or "")
+    starved = {**model, ("Conv_0 clone", "Add_0"): 2}
+    assert "Conv_0 clone->Add_0" in (fifo.simulate(kernels, starved).deadlock or "")
 
 
 @pytest.mark.slow

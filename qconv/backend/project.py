@@ -48,13 +48,13 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architect
     nodes = list(graph.topo())
     tensors = [{"name": n.name, "typedef": f"{n.name}_t", "cpp": n.out.fixed.to_cpp(), "size": n.out.size,
                 "size_macro": f"N_{n.name.upper()}"} for n in nodes]
-    ports = [{"var": n, "typedef": f"{n}_t", "size_macro": f"N_{n.upper()}", "is_input": True,
+    ports = [{"var": n, "node": n, "typedef": f"{n}_t", "size_macro": f"N_{n.upper()}", "is_input": True,
               "size": graph.node(n).out.size, "onnx_name": graph.node(n).attrs.get("onnx_name", n)}
              for n in graph.inputs]
     copies = []
     for i, (out_node, out_name) in enumerate(zip(graph.outputs, graph.output_names)):
         var = f"out{i}"
-        ports.append({"var": var, "typedef": f"{out_node}_t", "size_macro": f"N_{out_node.upper()}",
+        ports.append({"var": var, "node": out_node, "typedef": f"{out_node}_t", "size_macro": f"N_{out_node.upper()}",
                       "is_input": False, "onnx_name": out_name,
                       "size": graph.node(out_node).out.size})
         copies.append({"dst": var, "src": var_of(graph.node(out_node)), "size": graph.node(out_node).out.size})

@@ -27,36 +27,46 @@ def stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers:
     for t, n in zip(tensors, graph.topo()):
         t.update(width=_width(n.out.shape), tokens=n.out.size // _width(n.out.shape), tok=f"{n.name}_tok_t",
                  streams=[], writes=[])
+    fifo_of = {}  # (producer node, consumer node) -> its FIFO (numbered: no two names can meet)
+
+    def add_fifo(t: dict, src: str, dst: str | None, bits: int) -> str:
+        var = f"s{len(fifo_of)}_{src}_{dst or 'lb'}"
+        fifo_of[(src, dst)] = var
+        t["streams"].append({"var": var, "tok": t["tok"], "depth": None, "producer": src, "consumer": dst, "bits": bits})
+        return var
+
     for node in graph.topo():
         for src in dict.fromkeys(node.inputs):
             t = by_name[src]
-            var = f"s_{src}_to_{node.name}"
-            t["streams"].append({"var": var, "tok": t["tok"], "depth": None, "producer": src, "consumer": node.name,
-                                 "bits": t["width"] * graph.node(src).out.fixed.width})
-            t["writes"].append(var)
+            t["writes"].append(add_fifo(t, src, node.name, t["width"] * graph.node(src).out.fixed.width))
     for i, out_node in enumerate(graph.outputs):
         by_name[out_node]["writes"].append(f"out{i}")
     for port in ports:
-        port.update(tok=by_name[port["typedef"][:-2]]["tok"], width=by_name[port["typedef"][:-2]]["width"])
+        t = by_name[port["node"]]
+        port.update(tok=t["tok"], width=t["width"])
         if port["is_input"]:
-            port.update(writes=by_name[port["var"]]["writes"], tokens=by_name[port["var"]]["tokens"])
+            port.update(writes=t["writes"], tokens=t["tokens"])
     for layer in layers:
         node, t = graph.node(layer["name"]), by_name[layer["name"]]
         layer.update(tok=t["tok"], width=t["width"], tokens=t["tokens"], writes=t["writes"], reads=[
-            {"stream": f"s_{src}_to_{node.name}", "tok": by_name[src]["tok"], "var": var_of(graph.node(src)),
-             "typedef": f"{src}_t", "size": graph.node(src).out.size, "width": by_name[src]["width"],
-             "tokens": by_name[src]["tokens"]} for src in dict.fromkeys(node.inputs)])
+            {"src": src, "stream": fifo_of[(src, node.name)], "tok": by_name[src]["tok"],
+             "var": var_of(graph.node(src)), "typedef": f"{src}_t", "size": graph.node(src).out.size,
+             "width": by_name[src]["width"], "tokens": by_name[src]["tokens"]} for src in dict.fromkeys(node.inputs)])
         if _line_buffer(node, layer):  # conv/pool over a line buffer of a few input rows
-            layer["line_buffer"] = {"kernel": f"qconv::{ops.TABLE[node.op].kernel}_stream",
-                                    "stream": f"s_{node.name}_lb" if len(layer["writes"]) > 1 else layer["writes"][0]}
-            if len(layer["writes"]) > 1:  # its one output FIFO, then a clone process to each consumer
-                t["streams"].append({"var": f"s_{node.name}_lb", "tok": t["tok"], "depth": None, "producer": node.name,
-                                     "consumer": f"{node.name}_clone", "bits": t["width"] * node.out.fixed.width})
+            clone = len(layer["writes"]) > 1  # then its one output FIFO, and a clone process to each consumer
+            layer["line_buffer"] = {
+                "kernel": f"qconv::{ops.TABLE[node.op].kernel}_stream",
+                "stream": add_fifo(t, node.name, None, t["width"] * node.out.fixed.width) if clone else layer["writes"][0]}
         elif _per_token(node, layer):  # the layer's own code on one token at a time: no buffer
             layer["per_token"] = {**layer, "config": f"config_{node.name}_tok", "out_size": t["width"],
                                   "in_size": t["width"]}
             for r in layer["reads"]:
                 r["size"] = r["width"]
+    layer_of = {layer["name"]: layer for layer in layers}
+    for t in tensors:  # each FIFO between two processes of the FIFO model (fifo_kernels' names)
+        for st in t["streams"]:
+            st["model"] = ((st["producer"], _clone(st["producer"])) if st["consumer"] is None else
+                           (_process(graph, st["producer"], layer_of), st["consumer"]))
 
 
 def _line_buffer(node, layer: dict) -> bool:
@@ -81,27 +91,33 @@ def _per_token(node, layer: dict) -> bool:
     return "inner" not in layer or width % (layer["inner"] * layer["period"]) == 0
 
 
+def _clone(name: str) -> str:
+    """The FIFO model's name of a line buffer's clone process (not a C++ name: no node has it)."""
+    return f"{name} clone"
+
+
 def _process(graph: Graph, name: str, layers: dict) -> str:
-    """The dataflow process that writes node `name`'s tokens (its clone when it has one)."""
+    """The FIFO model's name of the process that writes node `name`'s tokens to its consumers:
+    an input port's split, a line buffer's clone, or the layer's own process."""
     if name in graph.inputs:
-        return f"{name}_split"
-    lb = layers[name].get("line_buffer")
-    return f"{name}_clone" if lb and len(layers[name]["writes"]) > 1 else name
+        return f"{name} split"
+    return _clone(name) if "line_buffer" in layers[name] and len(layers[name]["writes"]) > 1 else name
 
 
 def fifo_kernels(graph: Graph, ports: list[dict], layers: list[dict]) -> list[fifo.Kernel]:
     """The design's processes as design/fifo.py kernels, each with the loop the template writes."""
     by_name = {layer["name"]: layer for layer in layers}
-    kernels = [fifo.elementwise(f"{p['var']}_split", [f"port {p['var']}"], p["tokens"]) for p in ports if p["is_input"]]
+    kernels = [fifo.elementwise(_process(graph, p["node"], by_name), [f"port {p['var']}"], p["tokens"])
+               for p in ports if p["is_input"]]
     for layer in layers:
         node, name = graph.node(layer["name"]), layer["name"]
-        srcs = [_process(graph, r["stream"][2:].split("_to_")[0], by_name) for r in layer["reads"]]
+        srcs = [_process(graph, r["src"], by_name) for r in layer["reads"]]
         if "line_buffer" in layer:
             (h, w, _), a = node.attrs["in_hwc"], node.attrs
             kernels.append(fifo.row_buffer(name, srcs[0], h, w, a["kernel"], a["strides"], a["pads"],
                                            a.get("dilations", (1, 1))))
             if len(layer["writes"]) > 1:
-                kernels.append(fifo.elementwise(f"{name}_clone", [name], layer["tokens"]))
+                kernels.append(fifo.elementwise(_clone(name), [name], layer["tokens"]))
         elif "per_token" in layer:
             kernels.append(fifo.elementwise(name, srcs, layer["tokens"]))
         else:  # buffered: each input whole, in order, then the output
@@ -124,10 +140,8 @@ def set_fifo_depths(graph: Graph, ports: list[dict], layers: list[dict], streams
     samples back to back), and its memory; returns the schedule's interval and latency in cycles."""
     kernels = fifo_kernels(graph, ports, layers)
     depths = fifo.fifo_depths(kernels, preserve="outputs", samples=2)
-    by_name = {layer["name"]: layer for layer in layers}
     for st in streams:
-        producer = st["producer"] if st["consumer"].endswith("_clone") else _process(graph, st["producer"], by_name)
-        st["depth"] = depths[(producer, st["consumer"])]
+        st["depth"] = depths[st["model"]]
         mem = fifo.fifo_memory(st["depth"], st["bits"])
         st.update(lut=mem.lut, bram18=mem.bram18)
     # the depths keep every output token's cycle, so the unbounded schedule (fast) has the outputs'
