@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from qconv import ops  # noqa: E402
 from qconv.conform import DEFAULT_DEFAULT_TYPE, DEFAULT_INPUT_TYPE, find_models  # noqa: E402
 from qconv.design.folding import DesignError, DesignOptions, plan  # noqa: E402
 from qconv.design.parts import find_part  # noqa: E402
@@ -56,7 +57,7 @@ def fit(path: Path, rel: str, part, opts: dict) -> dict:
         last = d
         if d.fits:
             folded = [ld for ld in d.layers.values() if ld.reuse_factor > 1 or ld.folded]
-            rs = sorted({ld.reuse_factor for ld in d.layers.values() if ld.op in ("Dense", "Conv", "MatMul")})
+            rs = sorted({ld.reuse_factor for ld in d.layers.values() if ops.has(ld.op, ops.MAC)})
             return {**row, "status": "fits", "target_ii": target, "interval": d.interval, "latency": d.latency,
                     "reuse_factors": rs, "folded_layers": len(folded), "layers": len(d.layers),
                     **{k: d.totals[k] for k in ("dsp", "lut", "ff", "bram18", "uram")},

@@ -135,17 +135,18 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
         return DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
                              design["target_ii"], design["fps"], 0 if stream else design["unroll_limit"], config,
                              io="io_stream" if stream else "io_parallel")
-    stream = design["io"] == "stream"
+    stream, d = design["io"] == "stream", None
     if design["io"] == "auto":  # io_parallel when it is synthesizable, fits and meets the target
         from .design.folding import GuardError
         try:
-            d = plan(graph, options(False))
+            d = plan(graph, options(False))  # (strict: passing it, it is also report's non-strict plan)
             stream, why = not d.fits, f"io_parallel does not fit {part.name} ({d.limiting_resource})"
         except GuardError as exc:
             stream, why = True, f"io_parallel cannot: {exc}"
         if stream:  # (io_parallel, the design that was always built, goes without saying)
             click.echo(f"note: --io auto chose io_stream: {why}", err=True)
-    d = plan(graph, options(stream), strict and not stream)
+    if d is None or stream:
+        d = plan(graph, options(stream), strict and not stream)
     for line in d.violations:
         click.echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
     if d.note:
