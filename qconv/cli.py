@@ -114,7 +114,8 @@ def _design_options(command):
                       help="samples per second to sustain at --clock-period (sets --target-ii)")(fn)
     fn = click.option("--target-ii", type=int, help="cycles between samples the design must sustain: qconv picks "
                       "every layer's reuse factor and parallelization for the least resources")(fn)
-    fn = click.option("--strategy", help="latency (weights in registers) or resource (weights in BRAM), every layer")(fn)
+    fn = click.option("--strategy",
+                      help="latency (weights in registers) or resource (weights in BRAM), every layer")(fn)
     fn = click.option("--reuse-factor", type=int, help="each multiplier used N times per sample (every Dense/Conv/"
                       "MatMul layer; the config's reuse_factor sets single layers)")(fn)
     return fn
@@ -190,7 +191,8 @@ def inspect(model, types, design):
                        f"interval {ld.cost.interval:,}, latency {ld.cost.latency:,}")
     click.echo(f"design: interval {d.interval:,} cycles, latency {d.latency:,} cycles, DSP {d.totals['dsp']:,}, "
                f"LUT {d.totals['lut']:,}, FF {d.totals['ff']:,}, BRAM18 {d.totals['bram18']:,} on {d.part.name}: "
-               f"fits {'yes' if d.fits else 'no'} (estimate)")
+               f"fits {'yes' if d.fits else 'no'} "
+               "(an estimate of qconv's cost model, not synthesis: README 'Cost model')")
 
 
 @main.command()

@@ -222,7 +222,8 @@ def table_rows(rep: dict) -> tuple[list[str], list[list[str]]]:
 def design_summary(d: dict) -> str:
     """One line: the design against its part (report["design"])."""
     used = ", ".join(f"{k.upper() if k != 'bram18' else 'BRAM18'} {d[k]:,}/{d['capacity'][k]:,}"
-                     + (f" ({100 * d['utilization'][k]:.1f}%)" if d["utilization"][k] is not None else " (none on the part)")
+                     + (f" ({100 * d['utilization'][k]:.1f}%)" if d["utilization"][k] is not None
+                        else " (none on the part)")
                      for k in ("dsp", "lut", "ff", "bram18", "uram"))
     fits = "yes" if d["fits"] else "NO"
     return (f"design on {d['part']} ({d['io']}, {d['clock_period_ns']:g} ns clock): interval {d['interval_cycles']:,} "

@@ -32,7 +32,8 @@ def stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers:
     def add_fifo(t: dict, src: str, dst: str | None, bits: int) -> str:
         var = f"s{len(fifo_of)}_{src}_{dst or 'lb'}"
         fifo_of[(src, dst)] = var
-        t["streams"].append({"var": var, "tok": t["tok"], "depth": None, "producer": src, "consumer": dst, "bits": bits})
+        t["streams"].append({"var": var, "tok": t["tok"], "depth": None, "producer": src, "consumer": dst,
+                             "bits": bits})
         return var
 
     for node in graph.topo():
@@ -54,9 +55,8 @@ def stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers:
              "width": by_name[src]["width"], "tokens": by_name[src]["tokens"]} for src in dict.fromkeys(node.inputs)])
         if _line_buffer(node, layer):  # conv/pool over a line buffer of a few input rows
             clone = len(layer["writes"]) > 1  # then its one output FIFO, and a clone process to each consumer
-            layer["line_buffer"] = {
-                "kernel": f"qconv::{ops.TABLE[node.op].kernel}_stream",
-                "stream": add_fifo(t, node.name, None, t["width"] * node.out.fixed.width) if clone else layer["writes"][0]}
+            out = add_fifo(t, node.name, None, t["width"] * node.out.fixed.width) if clone else layer["writes"][0]
+            layer["line_buffer"] = {"kernel": f"qconv::{ops.TABLE[node.op].kernel}_stream", "stream": out}
         elif _per_token(node, layer):  # the layer's own code on one token at a time: no buffer
             layer["per_token"] = {**layer, "config": f"config_{node.name}_tok", "out_size": t["width"],
                                   "in_size": t["width"]}

@@ -25,15 +25,17 @@ Adders: one LUT per bit (UG574: LUT + CARRY8 per bit of a ripple adder); every p
   added into an accumulator of the layer's accumulator width, every bias once per output.
 Multiplexers: an N:1 mux is ceil(N / 4) LUT6 per bit (UG574: a LUT6 is a 4:1 mux; F7/F8 muxes
   join them). A folded multiplier selects its data operand among the inputs it visits.
-Weights of a folded layer (R > 1): latency strategy, a ROM per multiplier of R entries in LUTs,
-  ceil(R / 64) LUT6 per weight bit (UG574: a LUT6 is a 64 x 1 ROM); resource strategy, one
-  memory of depth R and width block * Ww bits in BRAM18 in the cheapest aspect ratio of
-  16K x 1 ... 512 x 36 (UG573 table 1-3), or LUTRAM (ceil(R / 64) LUT6 per bit) below 64 entries.
+Weights of a folded layer (R > 1), RN = ceil(products / block) of them per multiplier (R when R
+  divides the products): latency strategy, a ROM per multiplier of RN entries in LUTs,
+  ceil(RN / 64) LUT6 per weight bit (UG574: a LUT6 is a 64 x 1 ROM); resource strategy, one
+  memory of depth RN and width block * Ww bits in BRAM18 in the cheapest aspect ratio of
+  16K x 1 ... 512 x 36 (UG573 table 1-3), or LUTRAM (ceil(RN / 64) LUT6 per bit) below 64 entries.
 Lookup tables (Table, Softmax's exp): one read per element, a LUT ROM each, or a dual-port BRAM
   ROM (UG573) for every two elements when the table is LUT_ROM_DEPTH entries or more.
 Registers (FF): every layer's output array in io_parallel is registers (its bits); a folded
   layer also keeps its accumulators and a product register per LUT multiplier (a DSP48E2 has
-  its own M register, UG579; hls4ml's kernels register products and sums the same way); an unfolded layer's pipelined adder tree registers
+  its own M register, UG579; hls4ml's kernels register products and sums the same way); an
+  unfolded layer's pipelined adder tree registers
   PIPELINE_FF * products * accumulator bits (fitted to hls4ml's jet tagger at RF 1: 26,905 FF
   for 3,917 products of 16-bit sums).
 Time: an unfolded layer finishes in its pipeline depth: MULT_CYCLES for the products (DSP48E2
