@@ -96,10 +96,11 @@ def _design_options(command):
                   "part": part, "part_resources": part_resources, "clock_period": clock_period,
                   "unroll_limit": unroll_limit, "io": io}
         return command(*args, design=design, **kwargs)
-    fn = click.option("--io", type=click.Choice(["auto", "parallel", "stream"]), default="auto", show_default=True,
+    fn = click.option("--io", type=click.Choice(["auto", "parallel", "stream"]), default=None,
                       help="parallel: every array in registers, one pipelined function; stream: layers as "
-                           "DATAFLOW processes joined by hls::stream FIFOs (line buffers, computed depths); auto: "
-                           "parallel when it is synthesizable, fits the part and meets the target, else stream")(fn)
+                           "DATAFLOW processes joined by hls::stream FIFOs (line buffers, computed depths); auto "
+                           "(the default, or the config's io): parallel when it is synthesizable, fits the part and "
+                           "meets the target, else stream")(fn)
     fn = click.option("--unroll-limit", default=4096, show_default=True, type=int,
                       help="largest loop unrolled or array partitioned into registers (elements) that a design may "
                            "have, as Vivado HLS' config_array_partition -maximum_size; a layer over it is refused "
@@ -125,29 +126,27 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
     """The design (design/folding.py) of a compiled graph for the `design` options; prints the
     values --target-ii chose and a line if the design does not fit the part. `strict` (build):
     a design that would not synthesize is an error; else (report, inspect) a warning."""
+    from dataclasses import replace
+
     from .config import load_config
     from .design.folding import DesignOptions, plan
     from .design.parts import find_part, parse_capacities
     part = (parse_capacities(design["part_resources"]) if design["part_resources"] is not None
             else find_part(design["part"]))
     config = load_config(config_path) if config_path else None
-
-    def options(stream: bool) -> DesignOptions:  # a stream's feature maps are memories: no register guard
-        return DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
-                             design["target_ii"], design["fps"], 0 if stream else design["unroll_limit"], config,
-                             io="io_stream" if stream else "io_parallel")
-    stream, d = design["io"] == "stream", None
-    if design["io"] == "auto":  # io_parallel when it is synthesizable, fits and meets the target
-        from .design.folding import GuardError
-        try:
-            d = plan(graph, options(False))  # (strict: passing it, it is also report's non-strict plan)
-            stream, why = not d.fits, f"io_parallel does not fit {part.name} ({d.limiting_resource})"
-        except GuardError as exc:
-            stream, why = True, f"io_parallel cannot: {exc}"
-        if stream:  # (io_parallel, the design that was always built, goes without saying)
+    options = DesignOptions(part, design["clock_period"], design["reuse_factor"], design["strategy"],
+                            design["target_ii"], design["fps"], design["unroll_limit"], config)
+    io = design["io"] or (config.io if config else None) or "auto"
+    if io == "auto":  # io_parallel when it is synthesizable, fits and meets the target
+        from .design.folding import plan_auto
+        d, why = plan_auto(graph, options)
+        if why:  # (io_parallel, the design that was always built, goes without saying)
             click.echo(f"note: --io auto chose io_stream: {why}", err=True)
-    if d is None or stream:
-        d = plan(graph, options(stream), strict and not stream)
+    elif io == "stream":  # a stream's feature maps are memories: no register guard
+        d = plan(graph, replace(options, io="io_stream", unroll_limit=0), strict=False)
+    else:
+        d = plan(graph, options, strict)
+    stream = d.io == "io_stream"
     for line in d.violations:
         click.echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
     if d.note:

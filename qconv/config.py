@@ -39,6 +39,9 @@ over ``default``::
     default: {reuse_factor: 4}
     Conv: {parallelization: 2, reuse_factor: 8, strategy: resource}
 
+The top-level ``io`` (``auto``, ``parallel`` or ``stream``) chooses the architecture as
+``--io`` does; the flag, when given, wins.
+
 Every string is parsed when the config is loaded; mistakes raise `ConfigError` naming the entry
 and field. `QuantConfig.validate` checks the entries against a model's node names and op types.
 """
@@ -58,7 +61,8 @@ from .quantizers.base import Quantizer
 FIELDS = ("kernel_quantizer", "bias_quantizer", "activation", "average_quantizer")
 DESIGN_FIELDS = ("reuse_factor", "parallelization", "strategy")
 STRATEGIES = ("latency", "resource")
-RESERVED = ("default", "input_type", "qkeras_layer_semantics", "layers")
+RESERVED = ("default", "input_type", "qkeras_layer_semantics", "layers", "io")
+IO_CHOICES = ("auto", "parallel", "stream")
 REWRITE_ALPHA = ("quantized_bits", "quantized_linear")
 REWRITE_SIGN = ("binary", "ternary", "stochastic_binary", "stochastic_ternary", "bernoulli")
 
@@ -86,6 +90,7 @@ class QuantConfig:
     input_type: FixedType | None = None
     qkeras_layer_semantics: bool = False
     design: dict = field(default_factory=dict)  # "default", node name or op type -> {design field: value}
+    io: str | None = None  # the architecture (--io), None: not given
 
     def design_for(self, name: str, op_type: str) -> tuple[dict, dict, dict]:
         """The design fields of the node's name entry, of its op-type entry and of `default`."""
@@ -199,11 +204,14 @@ def from_dict(data: Any) -> QuantConfig:
             if key in layers:
                 raise ConfigError(f"quantization config: layer '{key}' given twice (top level and under layers)")
             layers[key] = value
+    io = data.get("io")
+    if io is not None and io not in IO_CHOICES:
+        raise ConfigError(f"quantization config io: expected one of {', '.join(IO_CHOICES)}, got {io!r}")
     design: dict = {}
     return QuantConfig(default=_entry("default", data.get("default") or {}, rewrite, design),
                        entries={str(k): _entry(str(k), v, rewrite, design) for k, v in layers.items()},
                        input_type=_input_type(data.get("input_type")), qkeras_layer_semantics=rewrite,
-                       design=design)
+                       design=design, io=io)
 
 
 def load_config(source) -> QuantConfig:

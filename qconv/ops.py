@@ -38,8 +38,9 @@ tests/ops/test_<family>.py (None: not a generated layer, Input and Quant). `Op.h
 header, the layer's kernels live in templates/kernels/qconv_<header>.h; the op's family, or None
 when it has no kernel (an aliasing Reshape).
 `Op.levels`: the constant holding every value the output can take (Table, Thresholds).
-`Op.kernel`: for the ops that fold, the kernel function its template calls; `<kernel>_folded`
-beside it in the same header is the folded schedule.
+`Op.kernel`: the kernel function an op's template calls where its architecture variants sit side
+by side: `<kernel>_folded` beside it in the same header is the folded schedule (ops that fold),
+`<kernel>_stream` the io_stream process over a buffer (Conv, Pool, Gather; design/dataflow.py).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class Op:
     typing: str = "rule"
     levels: str | None = None
     family: str | None = None
-    kernel: str | None = None  # ops that fold: the kernel function; <kernel>_folded is its folded schedule
+    kernel: str | None = None  # the kernel function; <kernel>_folded / <kernel>_stream its variants
 
 
 def _op(name, doc, attrs=(), consts=(), traits=(), **kw) -> Op:
@@ -100,7 +101,8 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Reshape", "same data, new shape (Flatten, Reshape, Squeeze, Unsqueeze); no data movement", (), (),
         (LAYOUT, ALIAS, HOMOGENEOUS), family="eltwise"),
     _op("Transpose", "a permutation of the axes", ("perm",), (), (LAYOUT, HOMOGENEOUS), header="eltwise"),
-    _op("Gather", "y[i] = x[idx[i]] (Gather, Slice)", (), ("idx",), (LAYOUT, HOMOGENEOUS), header="eltwise"),
+    _op("Gather", "y[i] = x[idx[i]] (Gather, Slice)", (), ("idx",), (LAYOUT, HOMOGENEOUS), header="eltwise",
+        kernel="gather"),
     _op("Concat", "inputs joined along one axis, each cast to the output type", ("axis",), (), (),
         header="eltwise"),
     _op("Quant", "an activation quantizer still to be absorbed", ("type", "quant", "integer_output"), (),

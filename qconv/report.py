@@ -155,6 +155,8 @@ def build_report(graph: Graph, accumulator: str | None = "tight", design: Design
         else:
             _other_row(graph, node, row)
         row.update(design.layers[node.name].as_dict())
+        if design.flows:  # io_stream: its process (design/dataflow.py) and the deepest FIFO it reads
+            row.update(process=design.flows[node.name].kind, fifo_depth=design.fifo_depth(node.name))
         layers.append(row)
     totals = {k: sum(r[k] for r in layers) for k in ("ops", "bitops", "memory_bits", "dsp", "lut", "ff", "bram18",
                                                       "uram")}
@@ -263,26 +265,6 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def add_fifos(rep: dict, streams: list[dict], schedule: dict | None = None) -> None:
-    """An io_stream design's FIFOs: each one's depth and memory in `design.fifos`, their totals in
-    `design.fifo_bram18`/`fifo_lut` (also added to the design's bram18/lut), and every layer's
-    `fifo_depth`, the deepest FIFO it reads; `schedule` (the FIFO model's, backend/stream.py) gives
-    the design's interval and latency."""
-    fifos = [{"var": st["var"], "producer": st["model"][0], "consumer": st["model"][1],  # processes, as in fifo.py
-              **{k: st[k] for k in ("depth", "bits", "bram18", "lut")}} for st in streams]
-    d = rep["design"]
-    if schedule and schedule["interval"] is not None:
-        d.update(interval_cycles=schedule["interval"], latency_cycles=schedule["latency"],
-                 latency_ns=round(schedule["latency"] * d["clock_period_ns"], 3))
-    d.update(fifos=fifos, fifo_bram18=sum(f["bram18"] for f in fifos), fifo_lut=sum(f["lut"] for f in fifos))
-    d["bram18"] += d["fifo_bram18"]
-    d["lut"] += d["fifo_lut"]
-    for row in rep["layers"]:
-        depths = [f["depth"] for f in fifos if f["consumer"] == row["layer"]]
-        if depths:
-            row["fifo_depth"] = max(depths)
-
-
 def test_data_section(result, samples: int) -> dict:
     """What the build's test data did at each cast (a sim.SimResult): clipping by declared
     quantizers (by design) and overflow of types qconv or an option chose (a real loss)."""
@@ -309,14 +291,10 @@ def _test_data_markdown(section: dict) -> list[str]:
 
 
 def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight", test_data: dict | None = None,
-                 design: Design | None = None, streams: list[dict] | None = None,
-                 schedule: dict | None = None) -> dict:
+                 design: Design | None = None) -> dict:
     """report.json and report.md in the project folder `out`; `test_data` (test_data_section) adds
-    the clipping and overflow counts of the project's test samples; `design` the layers' folding;
-    `streams` an io_stream project's FIFOs (depth from backend/stream.py's model, memory)."""
+    the clipping and overflow counts of the project's test samples; `design` the layers' folding."""
     rep = build_report(graph, accumulator, design)
-    if streams:
-        add_fifos(rep, streams, schedule)
     if test_data is not None:
         rep["test_data"] = test_data
     out = Path(out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import onnx
 import pytest
@@ -57,6 +58,20 @@ def test_io_auto_streams_what_io_parallel_cannot_build(tmp_path):
     assert json.loads((tmp_path / "c" / "report.json").read_text())["design"]["io"] == "io_parallel"
 
 
+def test_the_config_chooses_the_architecture_and_the_flag_wins(tmp_path):
+    cfg = tmp_path / "q.yaml"
+    cfg.write_text("io: stream\n")
+    r = cli("report", JET, "--input-type", "ap_fixed<8,3>", "--config", cfg, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output[r.output.index("{"):])["design"]["io"] == "io_stream"
+    r = cli("report", JET, "--input-type", "ap_fixed<8,3>", "--config", cfg, "--io", "parallel", "--json")
+    assert json.loads(r.output[r.output.index("{"):])["design"]["io"] == "io_parallel"
+    cfg.write_text("io: streaming\n")
+    r = cli("report", JET, "--input-type", "ap_fixed<8,3>", "--config", cfg)
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        "error: quantization config io: expected one of auto, parallel, stream, got 'streaming'"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model,samples", [
     (("qonnx_model_zoo", "qkeras_jettagging.onnx"), 200), (("qonnx", "residual_block_clean.onnx"), 4),
@@ -68,8 +83,21 @@ def test_stream_csim_is_bit_exact_on_full_size_models(tmp_path, model, samples):
     build_and_csim(shared_path("models", *model), tmp_path / "prj", *TYPES, "--io", "stream", samples=samples)
 
 
+FIT = json.loads((Path(__file__).parent.parent / "conformance" / "fit_xcvu13p.json").read_text())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kind,seed", [("conv", 21), ("pool", 22), ("eltwise", 23), ("shape", 24), ("matmul", 25)])
+@pytest.mark.parametrize("row", [r for r in FIT if r.get("io") == "io_parallel"], ids=lambda r: r["model"])
+def test_every_corpus_model_builds_as_io_stream(tmp_path, row):
+    """The models --io auto keeps in io_parallel stream too (test_fit_corpus builds the others as
+    io_stream at their target): bit-exact, with no token left in any stream."""
+    build_and_csim(shared_path("models", row["model"]), tmp_path / "prj", "--input-type", row["input_type"],
+                   "--default-type", row["default_type"], "--io", "stream", samples=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,seed", [("conv", 21), ("pool", 22), ("eltwise", 23), ("shape", 24), ("shape", 26),
+                                       ("shape", 28), ("matmul", 25)])
 def test_stream_random_layers_sim_equals_csim(tmp_path, kind, seed):
     b = Builder(seed)
     branch = {"conv": conv_branch, "pool": pool_branch, "eltwise": eltwise_branch, "shape": shape_branch,
@@ -97,18 +125,17 @@ def test_a_token_left_in_a_stream_fails_the_csim(tmp_path):
 def test_fifo_depths_come_from_the_schedule_model_and_the_skip_fifo_needs_them():
     """The residual block's skip FIFO (Conv_0 -> Add_0) must hold what the two convolutions take
     to catch up: design/fifo.py's depth keeps the schedule, 2 (HLS's default) deadlocks."""
-    from qconv.backend.architecture import IO_STREAM
-    from qconv.backend.project import HlsOptions, render_context
-    from qconv.backend.stream import fifo_kernels
-    from qconv.design import fifo
+    from qconv.design import dataflow, fifo
+    from qconv.design.folding import DesignOptions, plan
+    from qconv.design.parts import find_part
     from qconv.pipeline import compile_model
     graph = compile_model(shared_path("models", "qonnx", "residual_block_clean.onnx"), input_type="ap_fixed<8,3>",
                           default_type="ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
-    ctx = render_context(graph, HlsOptions(), "", IO_STREAM)
-    depth = {(st["producer"], st["consumer"]): st["depth"] for st in ctx["streams"]}
-    kernels = fifo_kernels(graph, [p for p in ctx["ports"]], ctx["layers"])
+    design = plan(graph, DesignOptions(find_part("xcvu13p"), unroll_limit=0, io="io_stream"))
+    depth = {(f.producer, f.consumer): f.depth for f in design.fifos}
+    kernels = dataflow.kernels(graph, design.flows, {n: ld.cost for n, ld in design.layers.items()})
     model = fifo.fifo_depths(kernels, preserve="outputs", samples=2)
-    assert depth[("Conv_0", "Add_0")] == model[("Conv_0 clone", "Add_0")] > 100
+    assert depth[("Conv_0 clone", "Add_0")] == model[("Conv_0 clone", "Add_0")] > 100
     assert fifo.simulate(kernels, model).deadlock is None
     starved = {**model, ("Conv_0 clone", "Add_0"): 2}
     assert "Conv_0 clone->Add_0" in (fifo.simulate(kernels, starved).deadlock or "")

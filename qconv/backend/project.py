@@ -19,13 +19,14 @@ import jinja2
 import numpy as np
 
 from .. import __version__, ops
-from ..design.folding import DEFAULT_UNROLL_LIMIT, Design
+from ..design.folding import DEFAULT_UNROLL_LIMIT, Design, DesignOptions, plan
+from ..design.parts import find_part
 from ..ir import Graph
 from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 from . import activation, conv, dense, eltwise, threshold  # noqa: F401  (register the per-op contexts)
 from .architecture import IO_PARALLEL, Architecture
 from .context import layer_context, var_of
-from .stream import set_fifo_depths, stream_context
+from .stream import stream_context
 from .resources import hls_testbench_dir, templates_dir
 
 # NDEBUG: the Xilinx headers assert (and abort) on a rounding cast that drops more bits than the
@@ -43,7 +44,10 @@ class HlsOptions:
 
 def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architecture = IO_PARALLEL,
                    design: Design | None = None) -> dict:
-    """`design`: every layer's folding (design/folding.py plan); default everything at once."""
+    """`design`: every layer's folding (design/folding.py plan); default everything at once (for
+    io_stream: the io_stream plan without a target)."""
+    if design is None and arch.name == "io_stream":
+        design = plan(graph, DesignOptions(find_part(DEFAULT_PART), hls.clock_period, unroll_limit=0, io="io_stream"))
     folding = {name: ld.as_dict() for name, ld in design.layers.items()} if design else {}
     nodes = list(graph.topo())
     tensors = [{"name": n.name, "typedef": f"{n.name}_t", "cpp": n.out.fixed.to_cpp(), "size": n.out.size,
@@ -60,14 +64,13 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architect
         copies.append({"dst": var, "src": var_of(graph.node(out_node)), "size": graph.node(out_node).out.size})
     layers = [layer_context(graph, n, arch, folding.get(n.name)) for n in nodes if n.op != "Input"]
     if arch.name == "io_stream":
-        stream_context(graph, ports, tensors, layers)
+        stream_context(graph, ports, tensors, layers, design)
     streams = [st for t in tensors for st in t.get("streams", [])]
-    schedule = set_fifo_depths(graph, ports, layers, streams) if arch.name == "io_stream" else None
     return {
         "name": graph.name, "version": __version__, "tensors": tensors, "ports": ports,
         "layers": layers, "output_copies": copies, "unroll_limit": hls.unroll_limit,
-        "streams": streams, "stream_schedule": schedule,
-        "arch": arch, "headers": ops.headers(n.op for n in nodes if n.op != "Input"),
+        "streams": streams,
+        "arch": arch, "design": design, "headers": ops.headers(n.op for n in nodes if n.op != "Input"),
         "part": hls.part, "clock_period": hls.clock_period, "ap_types": ap_types, "cxxflags": CXXFLAGS,
     }
 
@@ -135,7 +138,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
     }
     (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
     from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
-    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design, ctx["streams"], ctx["stream_schedule"])
+    write_report(graph, out, (meta or {}).get("accumulator"), test_data, ctx["design"])
     return out
 
 

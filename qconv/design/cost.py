@@ -218,8 +218,10 @@ def weight_facts(graph: Graph, node: Node) -> WeightFacts:
 
 
 def _weighted(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, clock: float,
-              facts: WeightFacts | None = None) -> LayerCost:
-    """Dense and Conv (module docstring)."""
+              facts: WeightFacts | None = None, windowed: bool = False) -> LayerCost:
+    """Dense and Conv (module docstring); `windowed`: the data comes from memories (an io_stream
+    line buffer's window, a buffered process's input array), so a product slot selects among the
+    R values it visits, not among every input through a register mux."""
     x, w, acc = _x(graph, node), node.consts["W"], node.attrs["accum"]
     units, products = fold_shape(node)
     p = min(parallel, units)
@@ -252,7 +254,7 @@ def _weighted(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str
     steps = math.ceil(units / p) * reuse
     if is_folded(node, reuse, p):  # each product slot reads another input at every step: a mux
         slots = c.multipliers if reuse > 1 else f.nonzero * p
-        c.lut += slots * mux_luts(min(steps, _x_size(graph, node)), x.width)
+        c.lut += slots * mux_luts(reuse if windowed else min(steps, _x_size(graph, node)), x.width)
         c.ff += n_out * p * acc.width
         c.interval, c.latency = steps, steps + 1 + mult
     else:
@@ -262,8 +264,10 @@ def _weighted(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str
     return c
 
 
-def _matmul(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, clock: float) -> LayerCost:
-    """Two activations: every product is a general multiplier, each operand through a mux when folded."""
+def _matmul(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, clock: float,
+            windowed: bool = False) -> LayerCost:
+    """Two activations: every product is a general multiplier, each operand through a mux when
+    folded (`windowed`: read from memories instead, as in _weighted)."""
     a, b, acc, k = _x(graph, node, 0), _x(graph, node, 1), node.attrs["accum"], node.attrs["k"]
     units, products = fold_shape(node)
     p = min(parallel, units)
@@ -273,7 +277,8 @@ def _matmul(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, 
     c.dsp, c.lut = c.multipliers * dsp, c.multipliers * (lut + acc.width)
     steps = math.ceil(units / p) * reuse
     if is_folded(node, reuse, p):
-        c.lut += c.multipliers * (mux_luts(steps, a.width) + mux_luts(steps, b.width))
+        visits = reuse if windowed else steps
+        c.lut += c.multipliers * (mux_luts(visits, a.width) + mux_luts(visits, b.width))
         c.ff += c.multipliers * (a.width + b.width) + int(node.out.shape[-1]) * p * acc.width
         c.interval, c.latency = steps, steps + 1 + _mult_cycles(a.width, b.width)
     else:
@@ -283,8 +288,10 @@ def _matmul(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, 
     return c
 
 
-def _pool(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, clock: float) -> LayerCost:
-    """(window - 1) comparators (max) or adders plus one multiply by 1/count (average) per output."""
+def _pool(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, clock: float,
+          windowed: bool = False) -> LayerCost:
+    """(window - 1) comparators (max) or adders plus one multiply by 1/count (average) per output;
+    `windowed` as in _weighted (then no input mux)."""
     x = _x(graph, node)
     units, _ = fold_shape(node)
     p = min(parallel, units)
@@ -300,7 +307,7 @@ def _pool(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, cl
         c.dsp, c.lut, c.multipliers = per * dsp, per * ((window - 1) * acc.width + lut), per
     steps = math.ceil(units / p)
     if p < units:
-        c.lut += per * window * mux_luts(steps, x.width)
+        c.lut += 0 if windowed else per * window * mux_luts(steps, x.width)
         c.interval, c.latency = steps, steps + 1
     else:
         c.latency = 1 + adder_cycles(window, clock)
@@ -353,10 +360,10 @@ ELEMENT_COSTS = {"Eltwise": _eltwise, "Table": _table, "Softmax": _table, "Thres
                  "Relu": _compare, "PRelu": _compare, "HardSigmoid": _compare, "Cast": _move}
 
 
-def _elementwise(graph: Graph, node: Node, clock: float) -> LayerCost:
-    """Every other layer computes all its elements at once in io_parallel; moves (layout ops) are
-    wiring, with no cycle."""
-    n = node.out.size
+def _elementwise(graph: Graph, node: Node, clock: float, elements: int | None = None) -> LayerCost:
+    """Every other layer computes all its elements at once in io_parallel (`elements` at once: an
+    io_stream token); moves (layout ops) are wiring, with no cycle."""
+    n = elements or node.out.size
     layout = ops.has(node.op, ops.LAYOUT)
     c = LayerCost(unrolled=0 if layout else n, latency=0 if layout else 1)
     if not ops.has(node.op, ops.ALIAS):
@@ -368,13 +375,16 @@ def _elementwise(graph: Graph, node: Node, clock: float) -> LayerCost:
 
 
 def layer_cost(graph: Graph, node: Node, reuse: int = 1, parallel: int = 1, strategy: str = "latency",
-               clock_ns: float = 5.0, facts: WeightFacts | None = None) -> LayerCost:
+               clock_ns: float = 5.0, facts: WeightFacts | None = None, elements: int | None = None,
+               windowed: bool = False) -> LayerCost:
     """The cost of `node` at reuse factor `reuse`, parallelization `parallel` and `strategy`
-    (`facts`: its weight_facts, when the caller evaluates many foldings of one layer)."""
+    (`facts`: its weight_facts, when the caller evaluates many foldings of one layer; `elements`:
+    an element-wise layer's elements computed at once, default all; `windowed`: its data operands
+    come from memories (an io_stream line buffer or buffered process), not registers through a mux)."""
     if ops.has(node.op, ops.WEIGHTED):
-        return _weighted(graph, node, reuse, parallel, strategy, clock_ns, facts)
+        return _weighted(graph, node, reuse, parallel, strategy, clock_ns, facts, windowed)
     if node.op == "MatMul":
-        return _matmul(graph, node, reuse, parallel, strategy, clock_ns)
+        return _matmul(graph, node, reuse, parallel, strategy, clock_ns, windowed)
     if node.op == "Pool":
-        return _pool(graph, node, reuse, parallel, strategy, clock_ns)
-    return _elementwise(graph, node, clock_ns)
+        return _pool(graph, node, reuse, parallel, strategy, clock_ns, windowed)
+    return _elementwise(graph, node, clock_ns, elements)

@@ -32,12 +32,13 @@ exceeds the limit needs the streaming architecture; `unroll_limit = 0` switches 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import ops
 from ..config import STRATEGIES
 from ..errors import QconvError
 from ..ir import Graph, Node
+from . import dataflow
 from .cost import LayerCost, fold_shape, is_folded, layer_cost, weight_facts
 from .parts import Part
 
@@ -65,7 +66,7 @@ class DesignOptions:
     unroll_limit: int = DEFAULT_UNROLL_LIMIT  # 0: no guard
     config: object | None = None       # a config.QuantConfig with design entries
     unfolded: bool = False             # every layer at once (R 1, P all): write_project(design=None)'s project
-    io: str = "io_parallel"            # io_stream: costed as its io_parallel layers for now (Design.as_dict says so)
+    io: str = "io_parallel"            # or io_stream: layers are dataflow processes (design/dataflow.py)
 
     def target(self) -> int | None:
         """The interval to meet, in cycles (None: no target)."""
@@ -115,6 +116,8 @@ class Design:
     violations: list[str] = field(default_factory=list)  # why it would not synthesize (plan(strict=False))
     io: str = "io_parallel"
     note: str | None = None  # what the estimate does not cover
+    fifos: tuple = ()        # io_stream: dataflow.Fifo per FIFO (depth, memory)
+    flows: dict = field(default_factory=dict)  # io_stream: dataflow.Flow per layer
 
     def utilization(self) -> dict[str, float]:
         return {k: _fraction(self.totals[k], getattr(self.part, k)) for k in RESOURCES}
@@ -138,8 +141,22 @@ class Design:
                 "utilization": {k: round(v, 4) if math.isfinite(v) else None for k, v in u.items()},
                 "target_ii": self.target_ii, "unroll_limit": self.unroll_limit,
                 "synthesizable": not self.violations, "violations": self.violations, "note": self.note,
+                **(self._stream() if self.flows else {}),
                 "estimate": "qconv cost model (qconv/design/cost.py), not synthesis; README 'Cost model' says how "
                             "it was calibrated and how far off it can be"}
+
+
+    def _stream(self) -> dict:
+        """io_stream: every FIFO (between the FIFO model's processes) with its depth and memory,
+        their memory totals (in the design's lut and bram18 too), and each layer's process kind."""
+        fifos = [{"producer": f.producer, "consumer": f.consumer, "depth": f.depth, "bits": f.bits,
+                  "bram18": f.bram18, "lut": f.lut} for f in self.fifos]
+        return {"fifos": fifos, "fifo_bram18": sum(f["bram18"] for f in fifos),
+                "fifo_lut": sum(f["lut"] for f in fifos), "processes": {n: f.kind for n, f in self.flows.items()}}
+
+    def fifo_depth(self, layer: str) -> int | None:
+        """The deepest FIFO a layer reads (io_stream)."""
+        return max((f.depth for f in self.fifos if f.consumer == layer), default=None)
 
 
 def _fraction(used: int, capacity: int) -> float:
@@ -334,16 +351,17 @@ def _min_interval(node: Node, given: dict, limit: int) -> int | None:
     return best
 
 
-def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignOptions) -> LayerDesign:
+def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignOptions, cost_of) -> LayerDesign:
     """The cheapest folding of `node` whose interval is <= target and that passes the guard (the
     layer's own output aside: no folding changes it, plan() reports it): the doubling candidates,
-    then, if none passes, every number of steps."""
+    then, if none passes, every number of steps. `cost_of(node, r, p, s, facts)`: the layer's cost
+    in the design's architecture."""
     facts = weight_facts(graph, node) if ops.has(node.op, ops.WEIGHTED) else None
     limit = options.unroll_limit
     for exhaustive in (False, True):
         best = None
         for r, p, s in _candidates(node, target, given, limit, exhaustive):
-            cost = layer_cost(graph, node, r, p, s, options.clock_period, facts)
+            cost = cost_of(node, r, p, s, facts)
             if cost.interval > target or guard_violation(node, cost, limit, own_output=False):
                 continue
             key = (_cost_scalar(cost, options.part), cost.latency)
@@ -356,6 +374,8 @@ def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignO
                                                  else f", {units:,} output rows" if node.op != "Dense" else "")
     fixed = "".join(f", {k} {v} from the config or flags" for k, v in sorted(given.items()))
     reach = _min_interval(node, given, limit) if limit else 1
+    if options.io == "io_stream":  # its fastest process: R 1, one pixel per step
+        reach = cost_of(node, given.get("reuse_factor", 1), 1, given.get("strategy", "latency"), facts).interval
     if reach is None:
         raise GuardError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) passes the unroll "
                           f"limit {limit:,} at any interval: " + ("change its config entry or --strategy" if given
@@ -382,35 +402,81 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
                               f"{options.unroll_limit:,} registers of an io_parallel port (--unroll-limit); it needs "
                               "the streaming architecture (--io stream), or --unroll-limit 0 for a C simulation "
                               "only")
+    flows = dataflow.flows(graph) if options.io == "io_stream" else {}
+
+    def cost_of(node: Node, r: int = 1, p: int = 1, s: str = "latency", facts=None) -> LayerCost:
+        if node.name in flows:
+            return dataflow.stream_cost(graph, node, flows[node.name], r, p, s, options.clock_period, facts)
+        return layer_cost(graph, node, r, p, s, options.clock_period, facts)
+
     layers: dict[str, LayerDesign] = {}
     chosen, used = [], set()
     for node in graph.topo():
         if node.op == "Input":
             continue
         given = _settings(node, options, used)  # (an error for a design field on a layer that has none)
+        pixels = node.name in flows and flows[node.name].kind == dataflow.LINE_BUFFER
+        if pixels:  # a line buffer computes one output pixel per step
+            if given.get("parallelization", 1) != 1:
+                raise DesignError(f"{node.describe()}: parallelization {given['parallelization']} from the config "
+                                  "is io_parallel's; io_stream computes its output one pixel per step over a line "
+                                  "buffer: remove the entry or choose --io parallel")
+            given = {**given, "parallelization": 1}
         if not ops.has(node.op, ops.FOLDS):
-            layers[node.name] = LayerDesign(node.name, node.op, 1, 1, "latency", False,
-                                            layer_cost(graph, node, clock_ns=options.clock_period))
+            layers[node.name] = LayerDesign(node.name, node.op, 1, 1, "latency", False, cost_of(node))
         elif target is not None:
-            layers[node.name] = _search(graph, node, target, given, options)
+            layers[node.name] = _search(graph, node, target, given, options, cost_of)
             chosen.append(node.name)
         else:
             r, p, s = given.get("reuse_factor", 1), given.get("parallelization", 1), given.get("strategy", "latency")
-            p = fold_shape(node)[0] if options.unfolded else min(p, fold_shape(node)[0])
+            p = 1 if pixels else fold_shape(node)[0] if options.unfolded else min(p, fold_shape(node)[0])
             r = 1 if options.unfolded else r
-            layers[node.name] = LayerDesign(node.name, node.op, r, p, s, is_folded(node, r, p),
-                                            layer_cost(graph, node, r, p, s, options.clock_period))
+            layers[node.name] = LayerDesign(node.name, node.op, r, p, s, is_folded(node, r, p), cost_of(node, r, p, s))
     _unused_entries(options, used)
     violations += [v for v in (_guard(graph.node(n), ld, options.unroll_limit) for n, ld in layers.items()) if v]
     if strict and violations:
         raise GuardError(violations[0])
     design = _design(graph, layers, options, target, chosen)
     design.violations, design.io = violations, options.io
-    if options.io == "io_stream":
-        design.note = ("io_stream: interval and latency are the FIFO model's schedule of its processes (in a "
-                       "written project; qconv/design/fifo.py), FIFO memory is counted, but the layers' DSP/LUT/FF/"
-                       "BRAM are still their io_parallel estimate (no line-buffer or stream-kernel model yet)")
+    if flows:
+        _stream_schedule(graph, design, flows, target)
     return design
+
+
+def plan_auto(graph: Graph, options: DesignOptions) -> tuple[Design, str | None]:
+    """--io auto: the io_parallel design when it is synthesizable (the guard), fits the part and
+    meets the target, else the io_stream design (its feature maps are memories: no register
+    guard). Returns the design and why io_stream was chosen (None: io_parallel)."""
+    try:
+        d = plan(graph, replace(options, io="io_parallel"))
+        if d.fits:
+            return d, None
+        why = f"io_parallel does not fit {options.part.name} ({d.limiting_resource})"
+    except GuardError as exc:
+        why = f"io_parallel cannot: {exc}"
+    return plan(graph, replace(options, io="io_stream", unroll_limit=0), strict=False), why
+
+
+def _stream_schedule(graph: Graph, design: Design, flows: dict, target: int | None) -> None:
+    """An io_stream design's FIFOs, interval and latency from the FIFO model of its processes."""
+    sch = dataflow.schedule(graph, flows, {n: ld.cost for n, ld in design.layers.items()},
+                            {n: ld.reuse_factor for n, ld in design.layers.items()})
+    design.flows, design.fifos = flows, sch.fifos
+    design.interval, design.latency = sch.interval, sch.latency
+    design.totals["lut"] += sum(f.lut for f in sch.fifos)
+    design.totals["bram18"] += sum(f.bram18 for f in sch.fifos)
+    design.note = ("io_stream: interval and latency are the FIFO model's schedule of the dataflow processes "
+                   "(qconv/design/fifo.py); each process costs its arithmetic, its buffers and its FIFOs "
+                   "(qconv/design/dataflow.py)")
+    moves = [n for n, f in flows.items() if f.kind == dataflow.BUFFERED and ops.has(graph.node(n).op, ops.LAYOUT)]
+    if moves:  # a layout change that reorders the tokens holds its whole tensor
+        names = ", ".join(f"{graph.node(n).describe()} ({graph.node(n).out.size:,} values)" for n in moves[:3])
+        design.note += (f"; {len(moves)} layout layer(s) reorder the tokens and buffer their whole tensor: {names}"
+                        f"{', ...' if len(moves) > 3 else ''} (a channels-last model streams without them)")
+    if target is not None and sch.interval > target:
+        slow = max(design.layers.values(), key=lambda ld: ld.cost.interval)
+        raise DesignError(f"--target-ii {target}: the io_stream schedule's interval is {sch.interval:,} cycles (its "
+                          f"slowest process: {slow.name}, {slow.cost.interval:,} cycles); raise --target-ii")
 
 
 def _design(graph: Graph, layers: dict[str, LayerDesign], options: DesignOptions, target, chosen) -> Design:

@@ -1,9 +1,10 @@
-// qconv kernel library: element-wise arithmetic and data movement (io_parallel).
+// qconv kernel library: element-wise arithmetic and data movement (io_parallel; gather_stream: io_stream).
 // Same arithmetic as qconv/sim/eltwise.py: exact +, -, * in ap_fixed's result types, then one
 // cast into res_T.
 #ifndef QCONV_ELTWISE_H_
 #define QCONV_ELTWISE_H_
 
+#include "hls_stream.h"
 #include "qconv_common.h"
 
 namespace qconv {
@@ -16,6 +17,44 @@ void gather(const data_T *data, res_T res[CONFIG_T::n], const int idx[CONFIG_T::
 #pragma HLS UNROLL
         res[i] = idx[i] < 0 ? res_T(0) : res_T(data[idx[i]]);
     }
+}
+
+// io_stream gather (Resize nearest, Pad, Slice of an image; design/dataflow.py "rows"): the same
+// out[i] = in[idx[i]] (zero where -1) as gather, with idx separable over (rows, columns, lanes)
+// views: out[y][x][l] = in[rows[y]][cols[x]][lanes[l]], rows nondecreasing where >= 0. One input
+// row (in_cols tokens) is buffered: before output row y the input rows up to rows[y] are read
+// (the earlier ones dropped), and the rows after the last one used are read and dropped at the end,
+// so no token is left in the stream.
+template <class data_T, class res_T, class CONFIG_T, class in_tok, class out_tok>
+void gather_stream(hls::stream<in_tok> &in, hls::stream<out_tok> &out, const int rows[CONFIG_T::out_rows],
+                   const int cols[CONFIG_T::out_cols], const int lanes[CONFIG_T::out_lanes]) {
+    data_T row[CONFIG_T::in_cols][CONFIG_T::in_lanes];
+    int have = -1;  // the input row in the buffer
+OutRows:
+    for (unsigned y = 0; y < CONFIG_T::out_rows; y++) {
+    ReadRows:
+        for (; have < rows[y]; have++) {
+            for (unsigned x = 0; x < CONFIG_T::in_cols; x++) {
+#pragma HLS PIPELINE II = 1
+                const in_tok tok = in.read();
+                for (unsigned l = 0; l < CONFIG_T::in_lanes; l++) row[x][l] = tok.data[l];
+            }
+        }
+    OutCols:
+        for (unsigned x = 0; x < CONFIG_T::out_cols; x++) {
+#pragma HLS PIPELINE II = 1
+            out_tok tok;
+            for (unsigned l = 0; l < CONFIG_T::out_lanes; l++)
+                tok.data[l] = rows[y] < 0 || cols[x] < 0 || lanes[l] < 0 ? res_T(0) : res_T(row[cols[x]][lanes[l]]);
+            out.write(tok);
+        }
+    }
+Drain:
+    for (; have < int(CONFIG_T::in_rows) - 1; have++)
+        for (unsigned x = 0; x < CONFIG_T::in_cols; x++) {
+#pragma HLS PIPELINE II = 1
+            in.read();
+        }
 }
 
 struct op_add { template <class A, class B> static auto apply(const A &a, const B &b) -> decltype(a + b) { return a + b; } };
