@@ -38,7 +38,7 @@ def test_a_unet_streams_every_layer_without_a_whole_feature_map(unet):
         (44, 28, 4, 0)
     up = dataflow.row_maps(unet, unet.node("Resize_0"))  # nearest x2 of (16, 16, 64): a row buffer
     assert up.in_shape == (16, 16, 64) and up.rows.tolist() == up.cols.tolist() == [y // 2 for y in range(32)]
-    assert up.lanes.tolist() == list(range(64))
+    assert up.lanes.shape == (1, 1, 64) and up.lanes[0, 0].tolist() == list(range(64))
     cat = fl["Concat_0"]  # the skip connection joins channels: one token of each input per output token
     assert (cat.kind, cat.width, cat.tokens, cat.reads) == ("token", 128, 1024, ("Quant_90", "LeakyRelu_7"))
 
@@ -64,15 +64,25 @@ def test_row_maps_of_pad_and_slice_and_what_is_not_separable():
     pad = np.full((5, 4, 2), -1)  # one zero row above and below
     pad[1:4] = x
     m = dataflow.row_maps(*_gather((3, 4, 2), pad, (5, 4, 2)))
-    assert (m.rows.tolist(), m.cols.tolist(), m.lanes.tolist()) == ([-1, 0, 1, 2, -1], [0, 1, 2, 3], [0, 1])
+    assert (m.rows.tolist(), m.cols.tolist(), m.lanes.tolist()) == ([-1, 0, 1, 2, -1], [0, 1, 2, 3], [[[0, 1]]])
     m = dataflow.row_maps(*_gather((3, 4, 2), x[::2, 1:3, ::-1], (2, 2, 2)))  # rows 0, 2; columns 1, 2; lanes swapped
-    assert (m.rows.tolist(), m.cols.tolist(), m.lanes.tolist()) == ([0, 2], [1, 2], [1, 0])
+    assert (m.rows.tolist(), m.cols.tolist(), m.lanes.tolist()) == ([0, 2], [1, 2], [[[1, 0]]])
     assert dataflow.row_maps(*_gather((3, 4, 2), x[::-1], (3, 4, 2))) is None  # rows backwards: not one row buffer
     assert dataflow.row_maps(*_gather((3, 4, 2), x.transpose(1, 0, 2), (4, 3, 2))) is None  # a transpose
 
 
+def test_depth_to_space_is_a_row_gather_with_a_lane_block():
+    b, c = 2, 3  # DCR: out[y, x, k] = in[y // b, x // b, ((y % b) * b + x % b) * c + k]
+    x = np.arange(2 * 3 * b * b * c).reshape(2, 3, b * b * c)
+    y, xx, k = np.meshgrid(np.arange(2 * b), np.arange(3 * b), np.arange(c), indexing="ij")
+    d2s = x[y // b, xx // b, ((y % b) * b + xx % b) * c + k]
+    m = dataflow.row_maps(*_gather((2, 3, b * b * c), d2s, (2 * b, 3 * b, c)))
+    assert m.rows.tolist() == [0, 0, 1, 1] and m.cols.tolist() == [0, 0, 1, 1, 2, 2]
+    assert m.lanes.tolist() == [[[0, 1, 2], [3, 4, 5]], [[6, 7, 8], [9, 10, 11]]]
+
+
 def test_row_gather_kernel_reads_each_input_row_once_and_drains_the_rest():
-    maps = dataflow.RowMaps(np.array([-1, 0, 0, 2]), np.array([0, 1]), np.array([0]), (4, 2, 1))
+    maps = dataflow.RowMaps(np.array([-1, 0, 0, 2]), np.array([0, 1]), np.array([[[0]]]), (4, 2, 1))
     k = dataflow._rows_kernel("g", "x", maps)
     # row -1 (zeros): 2 writes; row 0: read 2, write 2; again: write 2; row 2: read 4 (rows 1, 2), write 2;
     # drain row 3: read 2

@@ -63,11 +63,14 @@ def stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers:
 def _rows_context(graph: Graph, node, layer: dict) -> None:
     """A rows Gather's maps (dataflow.RowMaps) as constant arrays, and its view's sizes."""
     maps = dataflow.row_maps(graph, node)
-    ro, co, lo = maps.rows.size, maps.cols.size, maps.lanes.size
+    pr, pc, lo = maps.lanes.shape
     layer["rows"] = {"in_rows": maps.in_shape[0], "in_cols": maps.in_shape[1], "in_lanes": maps.in_shape[2],
-                     "out_rows": ro, "out_cols": co, "out_lanes": lo}
+                     "out_rows": maps.rows.size, "out_cols": maps.cols.size, "out_lanes": lo, "lane_rows": pr,
+                     "lane_cols": pc}
     layer["arrays"] = [{"var": f"{node.name}_{k}", "ctype": "int", "size": v.size,
                         "data": ",".join(map(str, v.tolist())), "doc": doc, "pragma": f"// {node.name}_{k}: a ROM"}
                        for k, v, doc in (("rows", maps.rows, "input row of each output row (-1: zero)"),
                                          ("cols", maps.cols, "input column of each output column (-1: zero)"),
-                                         ("lanes", maps.lanes, "input lane of each output lane (-1: zero)"))]
+                                         ("lanes", maps.lanes.reshape(-1),
+                                          "input lane of output lane l at pixel (y, x): lanes[((y % lane_rows) * "
+                                          "lane_cols + x % lane_cols) * out_lanes + l] (-1: zero)"))]

@@ -14,8 +14,9 @@ vector for a flat tensor), in raster order. A layer's process is one of:
                per-channel constants repeat within a token, Softmax over the token axis, Concat
                along it (the layer's own kernel on a token)
   rows         a Gather that maps rows to rows, columns to columns and lanes to lanes of a
-               (rows, columns, lanes) view (Resize nearest, Pad, Slice of an image): one input
-               row buffered (qconv_eltwise.h gather_stream)
+               (rows, columns, lanes) view, the lane map repeating over a small block of output
+               pixels (Resize nearest, Pad, Slice of an image; DepthToSpace): one input row
+               buffered (qconv_eltwise.h gather_stream)
   buffered     every other layer: reads its inputs whole, runs its io_parallel code, writes its
                output (Dense on a flat stream, as hls4ml's io_stream dense; MatMul; a Transpose
                or Reshape that changes the token order). Its memory is its input and output arrays.
@@ -61,9 +62,11 @@ class Flow:
 
 @dataclass(frozen=True)
 class RowMaps:
-    """A Gather as out[y, x, l] = in[rows[y], cols[x], lanes[l]] of (rows, columns, lanes) views of
-    its input and output (-1: zero). `rows` is nondecreasing where >= 0, so one input row at a
-    time is buffered."""
+    """A Gather as out[y, x, l] = in[rows[y], cols[x], lanes[y % pr, x % pc, l]] of (rows, columns,
+    lanes) views of its input and output (-1: zero), with `lanes` of shape (pr, pc, output lanes):
+    one lane map for every output pixel (pr = pc = 1: Resize, Pad, Slice), or one per position in
+    a pr x pc block (DepthToSpace). `rows` is nondecreasing where >= 0, so one input row at a time
+    is buffered."""
 
     rows: np.ndarray
     cols: np.ndarray
@@ -71,11 +74,35 @@ class RowMaps:
     in_shape: tuple[int, int, int]
 
 
+MAX_LANE_PERIOD = 16  # the largest block (pr, pc) of lane maps row_maps looks for
+
+
 def _view(shape) -> tuple[int, int, int]:
     """(rows, columns, lanes) of a tensor: columns are its second-last axis, lanes its last."""
     s = [int(v) for v in shape] or [1]
     s = [1] * (3 - len(s)) + s if len(s) < 3 else s
     return int(np.prod(s[:-2], dtype=np.int64)), s[-2], s[-1]
+
+
+def _lane_block(table: np.ndarray, real: np.ndarray) -> np.ndarray | None:
+    """The smallest (pr, pc, lanes) block with table[y, x] == block[y % pr, x % pc] at every real
+    output pixel (`real`: its row and column read an input), trying pr x pc from 1 x 1 up to
+    MAX_LANE_PERIOD each; None if none repeats."""
+    ro, co, lo = table.shape
+    periods = sorted(((pr, pc) for pr in range(1, min(ro, MAX_LANE_PERIOD) + 1) if ro % pr == 0
+                      for pc in range(1, min(co, MAX_LANE_PERIOD) + 1) if co % pc == 0), key=lambda p: p[0] * p[1])
+    for pr, pc in periods:
+        t = table.reshape(ro // pr, pr, co // pc, pc, lo)
+        r = real.reshape(ro // pr, pr, co // pc, pc)
+        block = np.full((pr, pc, lo), -1, np.int64)
+        for a in range(pr):
+            for b in range(pc):
+                seen = t[:, a, :, b][r[:, a, :, b]]  # the lane maps of the real pixels at (a, b) in a block
+                if seen.size:
+                    block[a, b] = seen[0]
+        if all((t[:, a, :, b][r[:, a, :, b]] == block[a, b]).all() for a in range(pr) for b in range(pc)):
+            return block
+    return None
 
 
 def row_maps(graph: Graph, node: Node) -> RowMaps | None:
@@ -88,9 +115,13 @@ def row_maps(graph: Graph, node: Node) -> RowMaps | None:
     src_r, src_c, src_l = idx // (ci * li), (idx // li) % ci, idx % li
     rows = np.where(ok.any(axis=(1, 2)), np.where(ok, src_r, -1).max(axis=(1, 2)), -1)
     cols = np.where(ok.any(axis=(0, 2)), np.where(ok, src_c, -1).max(axis=(0, 2)), -1)
-    lanes = np.where(ok.any(axis=(0, 1)), np.where(ok, src_l, -1).max(axis=(0, 1)), -1)
-    valid = (rows[:, None, None] >= 0) & (cols[None, :, None] >= 0) & (lanes[None, None, :] >= 0)
-    rebuilt = np.where(valid, (rows[:, None, None] * ci + cols[None, :, None]) * li + lanes[None, None, :], -1)
+    lanes = _lane_block(np.where(ok, src_l, -1), (rows[:, None] >= 0) & (cols[None, :] >= 0))
+    if lanes is None:
+        return None
+    pr, pc, _ = lanes.shape
+    lane = lanes[(np.arange(ro) % pr)[:, None], (np.arange(co) % pc)[None, :]]  # (ro, co, lo)
+    valid = (rows[:, None, None] >= 0) & (cols[None, :, None] >= 0) & (lane >= 0)
+    rebuilt = np.where(valid, (rows[:, None, None] * ci + cols[None, :, None]) * li + lane, -1)
     used = rows[rows >= 0]
     if not np.array_equal(rebuilt, idx) or (np.diff(used) < 0).any():
         return None

@@ -19,15 +19,18 @@ void gather(const data_T *data, res_T res[CONFIG_T::n], const int idx[CONFIG_T::
     }
 }
 
-// io_stream gather (Resize nearest, Pad, Slice of an image; design/dataflow.py "rows"): the same
-// out[i] = in[idx[i]] (zero where -1) as gather, with idx separable over (rows, columns, lanes)
-// views: out[y][x][l] = in[rows[y]][cols[x]][lanes[l]], rows nondecreasing where >= 0. One input
+// io_stream gather (Resize nearest, Pad, Slice of an image, DepthToSpace; design/dataflow.py
+// "rows"): the same out[i] = in[idx[i]] (zero where -1) as gather, with idx separable over (rows,
+// columns, lanes) views: out[y][x][l] = in[rows[y]][cols[x]][lane(y, x, l)], the lane map
+// repeating over lane_rows x lane_cols blocks of output pixels (1 x 1 but for DepthToSpace), rows
+// nondecreasing where >= 0. One input
 // row (in_cols tokens) is buffered: before output row y the input rows up to rows[y] are read
 // (the earlier ones dropped), and the rows after the last one used are read and dropped at the end,
 // so no token is left in the stream.
 template <class data_T, class res_T, class CONFIG_T, class in_tok, class out_tok>
 void gather_stream(hls::stream<in_tok> &in, hls::stream<out_tok> &out, const int rows[CONFIG_T::out_rows],
-                   const int cols[CONFIG_T::out_cols], const int lanes[CONFIG_T::out_lanes]) {
+                   const int cols[CONFIG_T::out_cols],
+                   const int lanes[CONFIG_T::lane_rows * CONFIG_T::lane_cols * CONFIG_T::out_lanes]) {
     data_T row[CONFIG_T::in_cols][CONFIG_T::in_lanes];
     int have = -1;  // the input row in the buffer
 OutRows:
@@ -43,9 +46,11 @@ OutRows:
     OutCols:
         for (unsigned x = 0; x < CONFIG_T::out_cols; x++) {
 #pragma HLS PIPELINE II = 1
+            const int *lane = &lanes[((y % CONFIG_T::lane_rows) * CONFIG_T::lane_cols + x % CONFIG_T::lane_cols) *
+                                     CONFIG_T::out_lanes];
             out_tok tok;
             for (unsigned l = 0; l < CONFIG_T::out_lanes; l++)
-                tok.data[l] = rows[y] < 0 || cols[x] < 0 || lanes[l] < 0 ? res_T(0) : res_T(row[cols[x]][lanes[l]]);
+                tok.data[l] = rows[y] < 0 || cols[x] < 0 || lane[l] < 0 ? res_T(0) : res_T(row[cols[x]][lane[l]]);
             out.write(tok);
         }
     }
