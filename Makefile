@@ -11,7 +11,7 @@ DEMO   := build/demo
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,csim]'
+	$(PY) -m pip install --quiet -e '.[test,csim,rtl]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -52,3 +52,4 @@ bench-design: $(VENV)/.installed
 	$(PY) bench/hls4ml_compare.py
 	$(PY) bench/fit_corpus.py --json build/fit_xcvu13p.json --markdown build/fit_xcvu13p.md
 	$(PY) bench/folding.py
+	$(PY) bench/da.py

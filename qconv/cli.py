@@ -116,7 +116,8 @@ def _design_options(command):
     fn = click.option("--target-ii", type=int, help="cycles between samples the design must sustain: qconv picks "
                       "every layer's reuse factor and parallelization for the least resources")(fn)
     fn = click.option("--strategy",
-                      help="latency (weights in registers) or resource (weights in BRAM), every layer")(fn)
+                      help="latency (weights in registers), resource (weights in BRAM) or da (Dense layers as adder "
+                           "graphs, no multiplier; da4ml), every layer")(fn)
     fn = click.option("--reuse-factor", type=int, help="each multiplier used N times per sample (every Dense/Conv/"
                       "MatMul layer; the config's reuse_factor sets single layers)")(fn)
     return fn
@@ -266,11 +267,14 @@ def _report_overflow(graph, result):
               help="seed of the random test samples")
 @click.option("--csim", "do_csim", is_flag=True, help="also compile and run the C simulation")
 @click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
+@click.option("--backend", type=click.Choice(["hls", "verilog"]), default="hls", show_default=True,
+              help="hls: an HLS C++ project; verilog: synthesizable Verilog of a fully parallel network (Dense as "
+                   "adder graphs, Relu, casts) with a Verilator testbench (qconv cosim)")
 @_type_options
 @_design_options
 @_user_errors
-def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, types, design):
-    """Write the HLS project for a model (and optionally run its C simulation)."""
+def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend, types, design):
+    """Write the HLS project for a model (and optionally run its C simulation), or its Verilog."""
     from .backend.project import HlsOptions, write_project
     from .report import test_data_section
     from .pipeline import compile_model, load_inputs, random_inputs
@@ -279,6 +283,10 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, types, 
     t0 = time.perf_counter()
     graph = compile_model(model, **types)
     _notes(graph)
+    if backend == "verilog":  # fully parallel; Dense layers as adder graphs unless a strategy is given
+        design = {**design, "io": "parallel", "strategy": design["strategy"] or "da"}
+        if do_csim:
+            raise click.UsageError("--csim runs the HLS C simulation; a Verilog project runs with `qconv cosim`")
     plan = _plan(graph, design, types["config"])
     changes = Changes()  # -i inputs outside their types count as overflow, as in `qconv sim`
     if inputs_path:
@@ -295,6 +303,14 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, types, 
     meta = {**types, "model": str(Path(model).resolve()),
             "config": str(Path(types["config"]).resolve()) if types["config"] else None}
     n = next(iter(mantissas.values())).shape[0]
+    if backend == "verilog":
+        from .backend.project import write_rtl_project
+        write_rtl_project(graph, out_dir, mantissas, result.outputs, plan,
+                          {**types, "model": str(Path(model).resolve())}, test_data_section(result, n))
+        click.echo(f"wrote {out_dir} (Verilog, {len(graph) - len(graph.inputs)} layers, {n} test samples) in "
+                   f"{time.perf_counter() - t0:.2f} s")
+        _report_overflow(graph, result)
+        return
     from .backend.architecture import ARCHITECTURES
     write_project(graph, out_dir, mantissas, result.outputs,
                   HlsOptions(design["part"], design["clock_period"], design["unroll_limit"]), headers, meta,
@@ -349,6 +365,45 @@ def _csim(project, ap_types):
     from .pipeline import first_differing_layer
     click.echo(first_differing_layer(Path(project), m["sample"], ap_types))
     raise MismatchError("C simulation and numpy simulator disagree (a qconv bug: please report it)")
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@_user_errors
+def cosim(project):
+    """Build a Verilog project's RTL with Verilator, run it, compare with the numpy simulator."""
+    from .backend.cosim import run_cosim
+    r = run_cosim(project)
+    click.echo(f"Verilator build {r.build_seconds:.2f} s, run {r.run_seconds:.2f} s; latency {r.latency} cycles "
+               f"(report: {r.expected_latency})")
+    if r.bit_exact and r.latency == r.expected_latency:
+        click.echo(f"bit-exact: {r.matching}/{r.samples} samples")
+        return
+    if not r.bit_exact:
+        m = r.first_mismatch
+        click.echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
+        click.echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
+                   f"sim {m['expected']}, rtl {m['got']}")
+        raise MismatchError("Verilog co-simulation and numpy simulator disagree (a qconv bug: please report it)")
+    raise MismatchError(f"the RTL's latency is {r.latency} cycles, the report's {r.expected_latency} (a qconv bug)")
+
+
+@main.command()
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+@_user_errors
+def synth(project, as_json):
+    """Yosys synth_xilinx cell counts of a Verilog project, per layer and total (also into its report)."""
+    from .backend.synth import run_synth
+    from .report import add_synth
+    r = run_synth(project)
+    add_synth(Path(project), r.as_dict())
+    if as_json:
+        click.echo(json.dumps(r.as_dict(), indent=2))
+        return
+    t = r.totals
+    click.echo(f"LUT {t['lut']:,}  FF {t['ff']:,}  CARRY {t['carry']:,}  DSP {t['dsp']:,}  MUXF {t['mux']:,}  "
+               f"(Yosys synth_xilinx cells, not Vivado; {r.seconds:.0f} s)")
 
 
 @main.command()

@@ -60,7 +60,7 @@ from .quantizers.base import Quantizer
 
 FIELDS = ("kernel_quantizer", "bias_quantizer", "activation", "average_quantizer")
 DESIGN_FIELDS = ("reuse_factor", "parallelization", "strategy")
-STRATEGIES = ("latency", "resource")
+STRATEGIES = ("latency", "resource", "da")  # da: Dense as an adder graph (design/da.py)
 RESERVED = ("default", "input_type", "qkeras_layer_semantics", "layers", "io")
 IO_CHOICES = ("auto", "parallel", "stream")
 REWRITE_ALPHA = ("quantized_bits", "quantized_linear")
@@ -146,7 +146,8 @@ def design_value(key: str, value: Any, where: str):
     """A checked reuse_factor / parallelization (int >= 1) or strategy; `where` names its origin."""
     if key == "strategy":
         if value not in STRATEGIES:
-            raise ConfigError(f"{where}: strategy must be {' or '.join(STRATEGIES)}, got {value!r}")
+            raise ConfigError(f"{where}: strategy must be {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}, "
+                              f"got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where}: {key} must be an integer >= 1, got {value!r}")

@@ -43,7 +43,8 @@ alpha_raw beta_raw lo_raw hi lo batch count_include_pad dil_h groups has_bias ha
 n_out n_thr num_bits out_h outer pad_top stride_h table_size weight_raw bias_raw const_raw shift_raw
 """.split())
 # identifiers generated from a node name x: x_<suffix>, <prefix>_x, X_CONSTANTS_H_
-DERIVED_SUFFIXES = ("t", "out", "w", "b", "c", "idx", "thr", "table", "slope", "shift", "recip", "levels", "exp")
+DERIVED_SUFFIXES = ("t", "out", "w", "b", "c", "idx", "thr", "table", "slope", "shift", "recip", "levels", "exp",
+                    "tok", "process", "clone", "split", "rows", "cols", "lanes")  # (the last: io_stream)
 DERIVED_PREFIXES = ("config", "n")
 
 

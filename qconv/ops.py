@@ -26,6 +26,7 @@ Traits (`Op.traits`, asked through `ops.has(op, TRAIT)` or the frozensets below)
   folds         has a folded schedule (design/): a reuse factor divides its products (Dense, Conv,
                 MatMul) and a parallelization counts the output pixels/rows done at once (Conv,
                 Pool, MatMul)
+  rtl           the Verilog backend writes it (backend/rtl.py; Dense as an adder graph, strategy da)
 
 `Op.stage`: "layer" (simulated, generated), "input" (a graph input), "transient" (the frontend
 emits it and a pass removes it before validation: Quant). `Op.typing`: "rule" (a type rule in
@@ -50,8 +51,8 @@ from dataclasses import dataclass
 MAC, WEIGHTED, ACCUMULATOR, SPATIAL = "mac", "weighted", "accumulator", "spatial"
 LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS = "layout", "alias", "elementwise", "homogeneous"
 FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG = "float_chain", "selects", "quantizer", "activation_arg"
-FOLDS = "folds"
-TRAITS = frozenset({MAC, WEIGHTED, ACCUMULATOR, SPATIAL, LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS,
+FOLDS, RTL = "folds", "rtl"
+TRAITS = frozenset({RTL, MAC, WEIGHTED, ACCUMULATOR, SPATIAL, LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS,
                     FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG, FOLDS})
 
 # the op families (= kernel headers), in the order parameters.h includes the headers
@@ -82,7 +83,7 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Input", "a graph input; out.fixed is the type the user's values are quantized to",
         ("onnx_name", "input_quant"), stage="input"),
     _op("Dense", "y = x @ W (+ b)", ("accum", "exact_output", "qkeras"), ("W", "b"),
-        (MAC, WEIGHTED, ACCUMULATOR, HOMOGENEOUS, ACTIVATION_ARG, FOLDS), header="dense",
+        (MAC, WEIGHTED, ACCUMULATOR, HOMOGENEOUS, ACTIVATION_ARG, FOLDS, RTL), header="dense",
         kernel="dense"),
     _op("MatMul", "y = a @ b of two activations, batched over leading axes: a [..., m, k], b [..., k, n]",
         ("k", "accum"), (), (MAC, ACCUMULATOR, FOLDS), header="dense", kernel="matmul"),
@@ -97,7 +98,7 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Eltwise", "add/sub/rsub/mul of two activations or an activation and a constant; muladd (BatchNorm)",
         ("fn", "inner", "period", "float_op", "batchnorm", "exact"), ("c", "t"), (ELEMENTWISE, FLOAT_CHAIN),
         header="eltwise"),
-    _op("Relu", "y = max(x, 0)", (), (), (ELEMENTWISE, HOMOGENEOUS, FLOAT_CHAIN, SELECTS), header="activation"),
+    _op("Relu", "y = max(x, 0)", (), (), (ELEMENTWISE, HOMOGENEOUS, FLOAT_CHAIN, SELECTS, RTL), header="activation"),
     _op("Reshape", "same data, new shape (Flatten, Reshape, Squeeze, Unsqueeze); no data movement", (), (),
         (LAYOUT, ALIAS, HOMOGENEOUS), family="eltwise"),
     _op("Transpose", "a permutation of the axes", ("perm",), (), (LAYOUT, HOMOGENEOUS), header="eltwise"),
@@ -108,7 +109,7 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Quant", "an activation quantizer still to be absorbed", ("type", "quant", "integer_output"), (),
         (ELEMENTWISE, QUANTIZER), stage="transient", typing="quantizer"),
     _op("Cast", "y = (out type) x, a quantizer that could not be merged into its producer", (), (),
-        (ELEMENTWISE, QUANTIZER), header="activation", typing="quantizer"),
+        (ELEMENTWISE, QUANTIZER, RTL), header="activation", typing="quantizer"),
     _op("Table", "y = fn(x) by a precomputed lookup table", ("fn", "params", "monotone", "quantizer", "lo", "hi"),
         ("table",), (ELEMENTWISE,), header="activation", levels="table"),
     _op("Thresholds", "y = levels[number of thresholds x reaches], per channel (MultiThreshold, fused "

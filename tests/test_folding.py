@@ -173,7 +173,7 @@ ERRORS = [
     (("--reuse-factor", "0"), "error: --reuse-factor must be an integer >= 1, got 0"),
     (("--reuse-factor", "-2"), "error: --reuse-factor must be an integer >= 1, got -2"),
     (("--target-ii", "0"), "error: --target-ii must be an integer >= 1, got 0"),
-    (("--strategy", "fast"), "error: --strategy must be latency or resource, got 'fast'"),
+    (("--strategy", "fast"), "error: --strategy must be latency, resource or da, got 'fast'"),
     (("--fps", "1e12"), "error: --fps 1e+12: at a 5 ns clock that is under one cycle per sample; lower --fps or "
                         "--clock-period"),
     (("--reuse-factor", "2", "--target-ii", "8"), "error: give --reuse-factor or --target-ii/--fps, not both "
@@ -250,8 +250,8 @@ UNUSED = ("error: config entry '{key}': {fields} applies to no layer of the comp
 def test_config_design_fields_are_checked(tmp_path):
     cases = [({"default": {"reuse_factor": 0}}, "error: config entry 'default': reuse_factor must be an integer >= 1, "
                                                 "got 0"),
-             ({"MatMul_0": {"strategy": "fast"}}, "error: config entry 'MatMul_0': strategy must be latency or "
-                                                  "resource, got 'fast'"),
+             ({"MatMul_0": {"strategy": "fast"}}, "error: config entry 'MatMul_0': strategy must be latency, "
+                                                  "resource or da, got 'fast'"),
              ({"MatMul_0": {"parallelization": 2}}, "error: config entry for ONNX node 'MatMul_0' (MatMul): "
                                                     "parallelization does not apply to a Dense layer "
                                                     "(parallelization counts Conv/Pool output pixels and MatMul "

@@ -40,6 +40,7 @@ def test_every_rule_typed_op_has_a_type_rule():
 
 
 STREAM_KERNELS = {"Conv", "Pool", "Gather"}  # the ops design/dataflow.py runs over a line or row buffer
+DA_KERNELS = {"Dense"}  # the ops strategy da builds
 
 
 def test_kernel_headers_hold_the_kernels_the_templates_call():
@@ -51,6 +52,8 @@ def test_kernel_headers_hold_the_kernels_the_templates_call():
             called = {ops.TABLE[name].kernel, f"{ops.TABLE[name].kernel}_folded"}
         if name in STREAM_KERNELS:  # an io_stream process over a buffer (design/dataflow.py)
             called |= {f"{ops.TABLE[name].kernel}_stream"}
+        if name in DA_KERNELS:  # strategy da: an adder graph (design/da.py)
+            called |= {f"{ops.TABLE[name].kernel}_da"}
         header = ops.TABLE[name].header
         assert bool(called) == (header is not None), name
         if header:

@@ -161,3 +161,12 @@ def test_stream_layers_trace_like_the_simulator(tmp_path):
     assert set(got) == set(layers)
     for layer in layers:
         assert got[layer].tolist() == want[layer].reshape(-1).tolist(), layer
+
+
+def test_stream_identifiers_of_a_node_do_not_meet_another_nodes_name():
+    """io_stream derives act_tok_t, config_act_tok, act_process, act_clone, act_rows... from node
+    act: a node named act_tok (or act_process...) is renamed, so the C++ never declares one twice."""
+    from qconv.names import CppNames
+    for suffix in ("tok", "process", "clone", "split", "rows", "cols", "lanes"):
+        names = CppNames("m")
+        assert names.unique("act") == "act" and names.unique(f"act_{suffix}") == f"act_{suffix}_2"

@@ -63,7 +63,8 @@ def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL, fo
     f = folding or {"reuse_factor": 1, "parallelization": 1, "strategy": "latency", "schedule": "parallel"}
     d = {
         "folded": f["schedule"] == "folded", "reuse_factor": f["reuse_factor"], "parallel": f["parallelization"],
-        "strategy": f["strategy"], "block": -(-fold_shape(node)[1] // f["reuse_factor"]) if ops.has(node.op, ops.FOLDS) else 0,
+        "strategy": f["strategy"], "adder_graph": f.get("adder_graph"),
+        "block": -(-fold_shape(node)[1] // f["reuse_factor"]) if ops.has(node.op, ops.FOLDS) else 0,
         "name": node.name, "op": node.op, "origin": node.origin or node.op, "arrays": [], "config": f"config_{node.name}",
         "arch": arch, "template": arch.layer_template(node.op), "config_base": arch.config_base,
         "in_var": var_of(src), "in_typedef": f"{src.name}_t", "in_cpp": src.out.fixed.to_cpp(),
@@ -74,6 +75,7 @@ def layer_context(graph: Graph, node: Node, arch: Architecture = IO_PARALLEL, fo
         CONTEXT[(node.op, arch.name)](graph, node, d)
     for a in d["arrays"]:
         a["pragma"] = a.get("pragma") or arch.partition(a["var"])
-    if ops.has(node.op, ops.FOLDS):  # the kernel: every output at once, or the folded schedule
-        d["kernel"] = f"qconv::{ops.TABLE[node.op].kernel}{'_folded' if d['folded'] else ''}"
+    if ops.has(node.op, ops.FOLDS):  # the kernel: every output at once, the folded schedule, or an adder graph
+        variant = "_da" if d["adder_graph"] is not None else "_folded" if d["folded"] else ""
+        d["kernel"] = f"qconv::{ops.TABLE[node.op].kernel}{variant}"
     return d

@@ -88,19 +88,24 @@ def run_csim(project: str | Path, ap_types: str | None = None) -> CsimResult:
     t0 = time.perf_counter()
     _run(exe, project, ["tb_data/inputs.dat", "tb_data/csim_results.dat"])
     t_run = time.perf_counter() - t0
-    got = read_rows(project / "tb_data" / "csim_results.dat")
+    samples, matching, first = compare_rows(project, "csim_results.dat", info["outputs"])
+    return CsimResult(samples, matching, t_compile, t_run, first)
+
+
+def compare_rows(project: Path, results: str, outputs: list[dict]) -> tuple[int, int, dict | None]:
+    """(samples, matching samples, the first mismatch) of tb_data/<results> against expected.dat."""
+    got = read_rows(project / "tb_data" / results)
     want = read_rows(project / "tb_data" / "expected.dat")
     if got.shape != want.shape:
-        raise ToolchainError(f"C simulation wrote {got.shape} values, expected {want.shape}")
+        raise ToolchainError(f"the simulation wrote {got.shape} values, expected {want.shape}")
     bad = np.nonzero((got != want).any(axis=1))[0]
-    result = CsimResult(len(want), len(want) - len(bad), t_compile, t_run)
+    first = None
     if len(bad):
         s = int(bad[0])
         col = int(np.nonzero(got[s] != want[s])[0][0])
-        output, index = _locate(info["outputs"], col)
-        result.first_mismatch = {"sample": s, "output": output, "index": index,
-                                 "expected": int(want[s, col]), "got": int(got[s, col])}
-    return result
+        output, index = _locate(outputs, col)
+        first = {"sample": s, "output": output, "index": index, "expected": int(want[s, col]), "got": int(got[s, col])}
+    return len(want), len(want) - len(bad), first
 
 
 def _locate(outputs: list[dict], col: int) -> tuple[str, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..design.da import AdderGraph, DAError, signed_bits
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node
 from .context import array, context, raw_ctype, var_of
@@ -29,6 +30,41 @@ def _dense(graph: Graph, node: Node, d: dict) -> None:
     d.update(n_in=n_in, n_out=n_out)
     weights_and_bias(node, d, "weights[j * n_in + i] (output-major, dense_folded)" if d["folded"] else
                      "weights[i * n_out + j]: from input i to output j")
+    if d["adder_graph"] is not None:
+        d["da"] = adder_graph_context(d["adder_graph"], graph.node(node.inputs[0]).out.fixed, node.consts["W"].fixed)
+
+
+def adder_graph_context(g: AdderGraph, x: FixedType, w: FixedType) -> dict:
+    """Strategy da: the straight-line C++ of the layer's adder graph (design/da.py), one
+    `ap_int<W>` per node wide enough for its range: node = (a << ka) +/- (b << kb) with the
+    exponent alignments ka, kb >= 0; outputs y[j] = +/- node << shift (>> -shift: exact, da.py
+    checked), integer sums of x and W mantissas, in units of 2^-(x.frac + w.frac)."""
+    lines = []
+    for i, n in enumerate(g.nodes):
+        t = f"ap_int<{n.width}>"
+        if n.kind == "in":
+            rhs = f"x[{n.a}]"
+        elif n.kind == "copy":
+            rhs = "0" if n.a < 0 else f"{'-' if n.sub else ''}{t}(v{n.a})"
+        else:
+            a, b = g.nodes[n.a], g.nodes[n.b]
+            ka, kb = a.exp - n.exp, b.exp + n.shift - n.exp
+            rhs = (f"({t}(v{n.a}) << {ka}) {'-' if n.sub else '+'} ({t}(v{n.b}) << {kb})")
+        lines.append(f"const {t} v{i} = {rhs};")
+    bounds = g.output_bounds()
+    y_bits = max((signed_bits(lo, hi) for lo, hi in bounds), default=1)
+    for j, (idx, shift, neg) in enumerate(g.outputs):
+        if idx < 0:
+            lines.append(f"y[{j}] = 0;")
+            continue
+        v = f"sum_raw_t(v{idx})"
+        v = f"({v} << {shift})" if shift > 0 else f"({v} >> {-shift})" if shift < 0 else v
+        lines.append(f"y[{j}] = {'-' if neg else ''}{v};")
+    if y_bits > 64:
+        raise DAError(f"strategy da: an output sum needs {y_bits} bits, over the 64 the kernels pass")
+    frac = x.frac + w.frac
+    return {"lines": lines, "x_bits": x.width + (not x.signed), "y_bits": y_bits,
+            "sum_cpp": f"ap_fixed<{y_bits}, {y_bits - frac}>", "adders": g.adders, "depth": g.depth}
 
 
 @context("MatMul")

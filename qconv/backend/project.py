@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__, ops
 from ..design.folding import DEFAULT_UNROLL_LIMIT, Design, DesignOptions, plan
-from ..design.parts import find_part
+from ..design.parts import UnknownPartError, find_part
 from ..ir import Graph
 from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 from . import activation, conv, dense, eltwise, threshold  # noqa: F401  (register the per-op contexts)
@@ -47,8 +47,15 @@ def render_context(graph: Graph, hls: HlsOptions, ap_types: str, arch: Architect
     """`design`: every layer's folding (design/folding.py plan); default everything at once (for
     io_stream: the io_stream plan without a target)."""
     if design is None and arch.name == "io_stream":
-        design = plan(graph, DesignOptions(find_part(DEFAULT_PART), hls.clock_period, unroll_limit=0, io="io_stream"))
-    folding = {name: ld.as_dict() for name, ld in design.layers.items()} if design else {}
+        try:
+            part = find_part(hls.part)
+        except UnknownPartError:  # (a part qconv has no capacities for: the project still builds)
+            part = find_part(DEFAULT_PART)
+        design = plan(graph, DesignOptions(part, hls.clock_period, io="io_stream"))
+    if design is not None and (design.io == "io_stream") != (arch.name == "io_stream"):
+        raise ValueError(f"a {design.io} design cannot be written as {arch.name}: plan it with io={arch.name!r}")
+    folding = {name: {**ld.as_dict(), "adder_graph": ld.adder_graph} for name, ld in design.layers.items()} \
+        if design else {}
     nodes = list(graph.topo())
     tensors = [{"name": n.name, "typedef": f"{n.name}_t", "cpp": n.out.fixed.to_cpp(), "size": n.out.size,
                 "size_macro": f"N_{n.name.upper()}"} for n in nodes]
@@ -152,3 +159,28 @@ def _write_rows(path: Path, arrays: list[np.ndarray]) -> None:
 def read_rows(path: Path) -> np.ndarray:
     rows = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
     return np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+
+
+def write_rtl_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray],
+                      design: Design, meta: dict | None = None, test_data: dict | None = None) -> Path:
+    """The Verilog backend's project (backend/rtl.py): rtl/<name>.v, rtl/tb_<name>.cpp (Verilator),
+    tb_data/ as the HLS project's, qconv_project.json (with the latency) and report.json/md."""
+    from .rtl import rtl_context
+    out = Path(out)
+    for sub in (out / "rtl", out / "tb_data"):
+        sub.mkdir(parents=True, exist_ok=True)
+    ctx = {**rtl_context(graph, design), "version": __version__}
+    env = _env()
+    name = graph.name
+    (out / "rtl" / f"{name}.v").write_text(env.get_template("verilog/network.v.j2").render(**ctx))
+    (out / "rtl" / f"tb_{name}.cpp").write_text(env.get_template("verilog/tb_verilator.cpp.j2").render(**ctx))
+    _write_rows(out / "tb_data" / "inputs.dat", [inputs[n] for n in graph.inputs])
+    _write_rows(out / "tb_data" / "expected.dat", [expected[n] for n in graph.output_names])
+    info = {"name": name, "qconv_version": __version__, "backend": "verilog", "latency_cycles": ctx["latency"],
+            "inputs": ctx["inputs"],
+            "outputs": [{k: p[k] for k in ("onnx_name", "size", "cpp")} for p in ctx["outputs"]],
+            "layers": [layer["name"] for layer in ctx["layers"]], **(meta or {})}
+    (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
+    from ..report import write_report
+    write_report(graph, out, (meta or {}).get("accumulator"), test_data, design)
+    return out

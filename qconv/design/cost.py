@@ -30,6 +30,9 @@ Weights of a folded layer (R > 1), RN = ceil(products / block) of them per multi
   ceil(RN / 64) LUT6 per weight bit (UG574: a LUT6 is a 64 x 1 ROM); resource strategy, one
   memory of depth RN and width block * Ww bits in BRAM18 in the cheapest aspect ratio of
   16K x 1 ... 512 x 36 (UG573 table 1-3), or LUTRAM (ceil(RN / 64) LUT6 per bit) below 64 entries.
+Strategy da (design/da.py): no multiplier; the adder graph's adders cost one LUT per bit, like
+  every adder here, plus the bias additions; registers between da4ml's pipeline stages and for
+  the output; latency: the graph's adder depth at ADD_LEVELS_PER_NS.
 Lookup tables (Table, Softmax's exp): one read per element, a LUT ROM each, or a dual-port BRAM
   ROM (UG573) for every two elements when the table is LUT_ROM_DEPTH entries or more.
 Registers (FF): every layer's output array in io_parallel is registers (its bits); a folded
@@ -57,6 +60,7 @@ from .. import ops
 from ..fixed import FixedType
 from ..ir import Graph, Node
 from ..numeric import po2_exponents
+from .da import AdderGraph
 
 DSP_MIN_BITS = 10              # narrower products are LUT logic (see the module docstring)
 DSP_A, DSP_B = 27, 18          # UG579: the DSP48E2 multiplier is 27 x 18
@@ -215,6 +219,20 @@ def weight_facts(graph: Graph, node: Node) -> WeightFacts:
     cols = columns(node)
     kind, wbits = multiplier_kind(node, _x(graph, node), bipolar_input(graph, node))
     return WeightFacts(kind, wbits, int(cols.shape[0]), int(cols.shape[1]), int(np.count_nonzero(cols)))
+
+
+def _adder_graph(node: Node, adders: AdderGraph, clock: float) -> LayerCost:
+    """Strategy da (design/da.py): no multiplier; one LUT per adder bit (UG574: LUT + carry per
+    bit) for the graph and the bias additions, registers for the output and between da4ml's
+    pipeline stages; latency: the graph's adder depth (plus the bias level) at ADD_LEVELS_PER_NS."""
+    acc, n_out = node.attrs["accum"], int(node.out.size)
+    has_bias = node.consts.get("b") is not None
+    c = LayerCost(unrolled=adders.adders)
+    c.lut = adders.adder_bits + (n_out * acc.width if has_bias else 0)
+    c.ff = adders.stage_bits + node.out.size * node.out.fixed.width
+    c.latency = math.ceil((adders.depth + has_bias) / max(1.0, ADD_LEVELS_PER_NS * clock))
+    c.partitioned[node.name] = node.out.size
+    return c
 
 
 def _weighted(graph: Graph, node: Node, reuse: int, parallel: int, strategy: str, clock: float,
@@ -376,11 +394,14 @@ def _elementwise(graph: Graph, node: Node, clock: float, elements: int | None = 
 
 def layer_cost(graph: Graph, node: Node, reuse: int = 1, parallel: int = 1, strategy: str = "latency",
                clock_ns: float = 5.0, facts: WeightFacts | None = None, elements: int | None = None,
-               windowed: bool = False) -> LayerCost:
+               windowed: bool = False, adders: AdderGraph | None = None) -> LayerCost:
     """The cost of `node` at reuse factor `reuse`, parallelization `parallel` and `strategy`
     (`facts`: its weight_facts, when the caller evaluates many foldings of one layer; `elements`:
     an element-wise layer's elements computed at once, default all; `windowed`: its data operands
-    come from memories (an io_stream line buffer or buffered process), not registers through a mux)."""
+    come from memories (an io_stream line buffer or buffered process), not registers through a mux;
+    `adders`: the layer's adder graph, strategy da)."""
+    if adders is not None:
+        return _adder_graph(node, adders, clock_ns)
     if ops.has(node.op, ops.WEIGHTED):
         return _weighted(graph, node, reuse, parallel, strategy, clock_ns, facts, windowed)
     if node.op == "MatMul":

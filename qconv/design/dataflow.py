@@ -322,10 +322,10 @@ def stream_cost(graph: Graph, node: Node, f: Flow, reuse: int = 1, parallel: int
         x = graph.node(node.inputs[0]).out.fixed.width
         mems = [(w, ch * x)] * _line_buffer_rows(node)
         c.interval = int(np.prod(node.attrs["in_hwc"][:2])) + f.tokens * reuse
-    elif f.kind == ROWS:
+    elif f.kind == ROWS:  # reads and writes one after another (_rows_kernel): every input and output token
         _, cols, lanes = _view(graph.node(node.inputs[0]).out.shape)
         mems = [(cols, lanes * bits)]
-        c.interval = max(f.tokens, token_count(graph.node(node.inputs[0]).out.shape))
+        c.interval = f.tokens + token_count(graph.node(node.inputs[0]).out.shape)
     elif f.kind == TOKEN:
         c.interval = f.tokens
     else:  # each array in as many banks as the values its loop body reads in a cycle, two per bank
@@ -339,12 +339,4 @@ def stream_cost(graph: Graph, node: Node, f: Flow, reuse: int = 1, parallel: int
         bram, lut = memory_cost(depth, width)
         c.bram18, c.lut, c.ff = c.bram18 + bram, c.lut + lut, c.ff + (width if depth <= 1 else 0)
     return c
-
-
-def buffer_bits(graph: Graph, node: Node, f: Flow) -> int:
-    """The bits a buffered process holds (its inputs and output arrays): what the report names."""
-    if f.kind != BUFFERED:
-        return 0
-    return sum(graph.node(s).out.size * graph.node(s).out.fixed.width for s in f.reads) + \
-        node.out.size * node.out.fixed.width
 

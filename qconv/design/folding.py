@@ -34,16 +34,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from .. import ops
 from ..config import STRATEGIES
 from ..errors import QconvError
 from ..ir import Graph, Node
-from . import dataflow
+from . import da, dataflow
 from .cost import LayerCost, fold_shape, is_folded, layer_cost, weight_facts
 from .parts import Part
 
 DEFAULT_UNROLL_LIMIT = 4096      # Vivado HLS config_array_partition -maximum_size; hls4ml's 4096 multiplications
 RESOURCES = ("dsp", "lut", "ff", "bram18", "uram")
+SEARCHED = ("latency", "resource")  # the strategies --target-ii tries (da only where it is given)
 
 
 class DesignError(QconvError):
@@ -93,6 +96,7 @@ class LayerDesign:
     strategy: str
     folded: bool
     cost: LayerCost
+    adder_graph: da.AdderGraph | None = None  # strategy da: the layer's adder graph (design/da.py)
 
     def as_dict(self) -> dict:
         c = self.cost
@@ -215,7 +219,8 @@ def _check_cli(options: DesignOptions) -> None:
     if options.reuse_factor is not None and (isinstance(options.reuse_factor, bool) or options.reuse_factor < 1):
         raise DesignError(f"--reuse-factor must be an integer >= 1, got {options.reuse_factor!r}")
     if options.strategy is not None and options.strategy not in STRATEGIES:
-        raise DesignError(f"--strategy must be {' or '.join(STRATEGIES)}, got {options.strategy!r}")
+        raise DesignError(f"--strategy must be {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}, got "
+                          f"{options.strategy!r}")
     if options.target_ii is not None and (isinstance(options.target_ii, bool) or options.target_ii < 1):
         raise DesignError(f"--target-ii must be an integer >= 1, got {options.target_ii!r}")
     if (options.target_ii is not None or options.fps is not None) and options.reuse_factor is not None:
@@ -302,11 +307,14 @@ def _unrolled(node: Node, reuse: int, parallel: int, strategy: str, limit: int) 
     return parallel * -(-products // reuse) <= limit
 
 
-def _candidates(node: Node, target: int, given: dict, limit: int, exhaustive: bool) -> list[tuple[int, int, str]]:
+def _candidates(node: Node, target: int, given: dict, limit: int, exhaustive: bool,
+                offset: int = 0) -> list[tuple[int, int, str]]:
+    """(R, P, strategy) to try; `offset`: cycles of the layer's schedule that no folding changes
+    (an io_stream line buffer's input reads), so that R can take what is left of the target."""
     units, products = fold_shape(node)
     ps = [min(given["parallelization"], units)] if "parallelization" in given else _steps(units, target, exhaustive)
     strategies = [given["strategy"]] if "strategy" in given else (
-        list(STRATEGIES) if ops.has(node.op, ops.WEIGHTED) else ["latency"])
+        list(SEARCHED) if ops.has(node.op, ops.WEIGHTED) else ["latency"])
     out = []
     for p in ps:
         steps = -(-units // p)
@@ -315,7 +323,7 @@ def _candidates(node: Node, target: int, given: dict, limit: int, exhaustive: bo
         if "reuse_factor" in given:
             rs = {given["reuse_factor"]}
         elif products:
-            r, rs = target // steps, {1}
+            r, rs = max(1, (target - offset) // steps), {1}
             while r > 1:
                 rs.add(_normalized(r, products))
                 r = r // 2 if not exhaustive else 1
@@ -351,16 +359,17 @@ def _min_interval(node: Node, given: dict, limit: int) -> int | None:
     return best
 
 
-def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignOptions, cost_of) -> LayerDesign:
+def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignOptions, cost_of,
+            offset: int = 0) -> LayerDesign:
     """The cheapest folding of `node` whose interval is <= target and that passes the guard (the
     layer's own output aside: no folding changes it, plan() reports it): the doubling candidates,
     then, if none passes, every number of steps. `cost_of(node, r, p, s, facts)`: the layer's cost
-    in the design's architecture."""
+    in the design's architecture; `offset` as in _candidates."""
     facts = weight_facts(graph, node) if ops.has(node.op, ops.WEIGHTED) else None
     limit = options.unroll_limit
     for exhaustive in (False, True):
         best = None
-        for r, p, s in _candidates(node, target, given, limit, exhaustive):
+        for r, p, s in _candidates(node, target, given, limit, exhaustive, offset):
             cost = cost_of(node, r, p, s, facts)
             if cost.interval > target or guard_violation(node, cost, limit, own_output=False):
                 continue
@@ -372,10 +381,14 @@ def _search(graph: Graph, node: Node, target: int, given: dict, options: DesignO
     units, products = fold_shape(node)
     shape = f"{products * units:,} products" + (f", {units:,} output pixels" if ops.has(node.op, ops.SPATIAL)
                                                  else f", {units:,} output rows" if node.op != "Dense" else "")
-    fixed = "".join(f", {k} {v} from the config or flags" for k, v in sorted(given.items()))
+    fixed = "".join(f", {k} {v} from the config or flags" for k, v in sorted(given.items())
+                    if not (k == "parallelization" and offset))  # (a line buffer's P 1 is no one's setting)
     reach = _min_interval(node, given, limit) if limit else 1
-    if options.io == "io_stream":  # its fastest process: R 1, one pixel per step
-        reach = cost_of(node, given.get("reuse_factor", 1), 1, given.get("strategy", "latency"), facts).interval
+    if options.io == "io_stream":  # its fastest process: R 1 and, but for a line buffer, every unit at once
+        reach = cost_of(node, given.get("reuse_factor", 1), given.get("parallelization", units),
+                        given.get("strategy", "latency"), facts).interval
+        raise DesignError(f"--target-ii {target}: no io_stream folding of {node.describe()} ({shape}{fixed}) meets it; "
+                         f"its process can reach an interval of {reach:,} cycles: raise --target-ii")
     if reach is None:
         raise GuardError(f"--target-ii {target}: no folding of {node.describe()} ({shape}{fixed}) passes the unroll "
                           f"limit {limit:,} at any interval: " + ("change its config entry or --strategy" if given
@@ -393,6 +406,8 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
     `Design.violations` (`qconv report`/`inspect`: they describe the design, they write nothing).
     Settings that cannot be met (a bad value, an unreachable --target-ii) raise either way."""
     _check_cli(options)
+    if options.io == "io_stream":  # feature maps are memories and FIFOs: no register guard
+        options = replace(options, unroll_limit=0)
     target = options.target()
     violations = []
     for name in graph.inputs:  # io_parallel ports are partitioned into registers too
@@ -404,7 +419,16 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
                               "only")
     flows = dataflow.flows(graph) if options.io == "io_stream" else {}
 
+    adders: dict[str, da.AdderGraph] = {}  # strategy da: each layer's graph, solved once
+
     def cost_of(node: Node, r: int = 1, p: int = 1, s: str = "latency", facts=None) -> LayerCost:
+        if s == "da":
+            if node.name not in adders:
+                adders[node.name] = _adder_graph(graph, node)
+            if r != 1:
+                raise DesignError(f"{node.describe()}: strategy da computes every product at once as an adder "
+                                  f"graph: reuse factor 1 (got {r}); choose strategy latency or resource to fold it")
+            return layer_cost(graph, node, clock_ns=options.clock_period, adders=adders[node.name])
         if node.name in flows:
             return dataflow.stream_cost(graph, node, flows[node.name], r, p, s, options.clock_period, facts)
         return layer_cost(graph, node, r, p, s, options.clock_period, facts)
@@ -416,22 +440,26 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
             continue
         given = _settings(node, options, used)  # (an error for a design field on a layer that has none)
         pixels = node.name in flows and flows[node.name].kind == dataflow.LINE_BUFFER
-        if pixels:  # a line buffer computes one output pixel per step
-            if given.get("parallelization", 1) != 1:
-                raise DesignError(f"{node.describe()}: parallelization {given['parallelization']} from the config "
-                                  "is io_parallel's; io_stream computes its output one pixel per step over a line "
-                                  "buffer: remove the entry or choose --io parallel")
+        if pixels:  # a line buffer computes one output pixel per step: P is io_parallel's (default/op-type
+            named = options.config.design_for(*node.source)[0] if options.config and node.source[0] else {}
+            if named.get("parallelization", 1) != 1:  # entries do not apply; the layer's own entry is an error)
+                raise DesignError(f"{node.describe()}: parallelization {named['parallelization']} from its config "
+                                  "entry is io_parallel's; io_stream computes its output one pixel per step over a "
+                                  "line buffer: remove the entry or choose --io parallel")
             given = {**given, "parallelization": 1}
         if not ops.has(node.op, ops.FOLDS):
             layers[node.name] = LayerDesign(node.name, node.op, 1, 1, "latency", False, cost_of(node))
         elif target is not None:
-            layers[node.name] = _search(graph, node, target, given, options, cost_of)
+            offset = int(np.prod(node.attrs["in_hwc"][:2])) if pixels else 0
+            layers[node.name] = _search(graph, node, target, given, options, cost_of, offset)
             chosen.append(node.name)
         else:
             r, p, s = given.get("reuse_factor", 1), given.get("parallelization", 1), given.get("strategy", "latency")
             p = 1 if pixels else fold_shape(node)[0] if options.unfolded else min(p, fold_shape(node)[0])
             r = 1 if options.unfolded else r
             layers[node.name] = LayerDesign(node.name, node.op, r, p, s, is_folded(node, r, p), cost_of(node, r, p, s))
+    for name, g in adders.items():
+        layers[name].adder_graph = g
     _unused_entries(options, used)
     violations += [v for v in (_guard(graph.node(n), ld, options.unroll_limit) for n, ld in layers.items()) if v]
     if strict and violations:
@@ -441,6 +469,20 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
     if flows:
         _stream_schedule(graph, design, flows, target)
     return design
+
+
+def _adder_graph(graph: Graph, node: Node) -> da.AdderGraph:
+    """Strategy da: the Dense layer's adder graph over its input type's mantissa range."""
+    if node.op != "Dense":
+        raise DesignError(f"{node.describe()}: strategy da builds Dense layers in this release (Conv's filter bank "
+                          "is next); give it to Dense layers only (config: Dense: {strategy: da})")
+    x, acc = graph.node(node.inputs[0]).out.fixed, node.attrs["accum"]
+    w = node.consts["W"]
+    if acc.frac < x.frac + w.fixed.frac:
+        raise DesignError(f"{node.describe()}: strategy da sums exactly, but the accumulator {acc.to_cpp()} drops "
+                          f"product bits (it has {acc.frac} fraction bits, the products {x.frac + w.fixed.frac}); "
+                          "use qconv's tight accumulator (--accumulator tight) or strategy latency")
+    return da.solve_dense(w.values, x.min_mantissa, x.max_mantissa, node.describe())
 
 
 def plan_auto(graph: Graph, options: DesignOptions) -> tuple[Design, str | None]:

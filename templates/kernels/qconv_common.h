@@ -10,7 +10,7 @@ namespace qconv {
 // How a layer's arrays are passed (io_parallel: whole arrays, every element a register) and how
 // its arithmetic is scheduled (latency: fully parallel).
 enum io_type { io_parallel = 0, io_stream = 1 };
-enum strategy { latency = 0, resource = 1 };
+enum strategy { latency = 0, resource = 1, da = 2 };
 
 // The defaults every per-layer config struct (parameters.h, `struct config_<layer> :
 // qconv::layer_config`) inherits; an architecture's layers override what they set differently.

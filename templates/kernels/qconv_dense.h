@@ -35,6 +35,34 @@ Product:
     cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_out>(acc, res);
 }
 
+// Fully connected layer, strategy da (distributed arithmetic): the same exact sums x @ W as
+// dense(), computed without multipliers by the layer's adder graph (CONFIG_T::cmvm, written by
+// qconv from da4ml's solution: shifts, additions and subtractions of the integer mantissas, each
+// node wide enough for its range; qconv/design/da.py checks it computes W exactly), then the bias
+// and the one cast, as dense(). y[j] is the mantissa of sum_i x[i] * w[i][j] in sum_t.
+template <class data_T, class res_T, class CONFIG_T>
+void dense_da(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
+              const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_out]) {
+#pragma HLS INLINE
+    typename CONFIG_T::x_raw_t x[CONFIG_T::n_in];
+#pragma HLS ARRAY_PARTITION variable = x complete
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+#pragma HLS UNROLL
+        x[i] = to_raw(data[i]);
+    }
+    typename CONFIG_T::sum_raw_t y[CONFIG_T::n_out];
+#pragma HLS ARRAY_PARTITION variable = y complete
+    CONFIG_T::cmvm(x, y);
+    typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+    init_with_bias<CONFIG_T, CONFIG_T::n_out>(acc, biases);
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+#pragma HLS UNROLL
+        acc[j] += from_raw<typename CONFIG_T::sum_t>(y[j].to_int64());
+    }
+    cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_out>(acc, res);
+}
+
 // Folded fully connected layer, reuse factor R = CONFIG_T::reuse_factor (any R >= 1): block =
 // ceil(n_in * n_out / R) multipliers, each used once per step of the pipelined Reuse loop.
 // weights are output-major here, weights[j * n_in + i] (the transpose of dense()'s order), so

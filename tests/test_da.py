@@ -1,0 +1,78 @@
+"""Strategy da (qconv/design/da.py): da4ml's adder graphs rebuilt as exact integer arithmetic,
+checked against W; its cost; its limits as one-line errors; and (slow) g++ C simulations of
+Dense networks built with it, bit-exact with the simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qconv.design import da
+from qconv.design.folding import DesignError, DesignOptions, plan
+from qconv.design.parts import find_part
+from qconv.pipeline import compile_model
+
+from .conftest import shared_path
+from .helpers import build_and_csim, cli
+
+JET = shared_path("models", "qonnx_model_zoo", "qkeras_jettagging.onnx")
+VU13P = find_part("xcvu13p")
+
+
+@pytest.mark.parametrize("shape,bits,x_lo,x_hi,seed", [((16, 64), 6, -128, 127, 0), ((5, 7), 3, 0, 255, 1),
+                                                       ((32, 5), 12, -2048, 2047, 2), ((1, 1), 2, -1, 0, 3)])
+def test_the_adder_graph_computes_x_at_w_exactly(shape, bits, x_lo, x_hi, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-2 ** (bits - 1), 2 ** (bits - 1), shape)
+    if shape[1] > 2:
+        w[:, 1] = 0  # a zero column: an output without a node
+    g = da.solve_dense(w, x_lo, x_hi, "test layer")
+    x = np.concatenate([rng.integers(x_lo, x_hi + 1, (300, shape[0])),
+                        np.full((1, shape[0]), x_lo), np.full((1, shape[0]), x_hi)])
+    y = da.evaluate(g, x)
+    assert y.astype(np.int64).tolist() == (x @ w).tolist()
+    # every node's range holds what it computes on these inputs (the widths the C++ declares)
+    for node, v in zip(g.nodes, da.node_values(g, x)):
+        assert node.lo <= min(v) and max(v) <= node.hi
+    assert g.outputs[1][0] == -1 if shape[1] > 2 else True
+
+
+def test_adder_graph_cost_has_no_multiplier():
+    graph = compile_model(JET, input_type="ap_fixed<8,3>")
+    d = plan(graph, DesignOptions(VU13P, strategy="da"))
+    dense = [ld for ld in d.layers.values() if ld.op == "Dense"]
+    assert dense and all(ld.adder_graph is not None and ld.strategy == "da" for ld in dense)
+    for ld in dense:
+        node = graph.node(ld.name)
+        g = ld.adder_graph
+        assert ld.cost.dsp == 0 and ld.cost.multipliers == 0
+        assert ld.cost.lut == g.adder_bits + node.out.size * node.attrs["accum"].width
+    latency = plan(graph, DesignOptions(VU13P))
+    assert d.totals["lut"] < latency.totals["lut"] / 2  # (its DSPs are the Softmax's in both)
+
+
+def test_da_limits_are_one_line_errors(tmp_path):
+    graph = compile_model(JET, input_type="ap_fixed<8,3>")
+    with pytest.raises(DesignError, match="strategy da computes every product at once"):
+        plan(graph, DesignOptions(VU13P, strategy="da", reuse_factor=2))
+    lossy = compile_model(JET, input_type="ap_fixed<8,3>", accumulator="fixed:ap_fixed<16,6>")
+    with pytest.raises(DesignError, match="the accumulator ap_fixed<16,6> drops product bits"):
+        plan(lossy, DesignOptions(VU13P, strategy="da"))
+    with pytest.raises(da.DAError, match="weights wider than 24 bits"):
+        da.solve_dense(np.array([[1 << 30]]), -1, 1, "ONNX node 'x' (Gemm)")
+    conv = shared_path("models", "qonnx", "qkeras_tests", "model_test_qkeras_qconv2d_0.onnx")
+    r = cli("report", conv, "--input-type", "ap_fixed<8,3>", "--strategy", "da")
+    assert r.exit_code == 2 and "strategy da builds Dense layers in this release" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,types", [
+    (("qonnx_model_zoo", "qkeras_jettagging.onnx"), ("--input-type", "ap_fixed<8,3>")),
+    (("brevitas", "brevitas_mlp_16_64_32_5.onnx"), ("--input-type", "ap_fixed<8,3>")),
+    (("qonnx", "qkeras_tests", "model_test_qkeras_qdense_3.onnx"), ("--input-type", "ap_fixed<8,3>"))],
+    ids=lambda m: m[-1] if isinstance(m, tuple) and m[-1].endswith(".onnx") else "")
+def test_da_csim_is_bit_exact(tmp_path, model, types):
+    build_and_csim(shared_path("models", *model), tmp_path / "prj", *types, "--strategy", "da", samples=200)
+    top = next((tmp_path / "prj" / "firmware").glob("*.cpp")).read_text()
+    assert "qconv::dense_da<" in top and "qconv::dense<" not in top

@@ -1,0 +1,143 @@
+"""The Verilog backend (qconv/backend/rtl.py, `qconv build --backend verilog`, `qconv cosim`):
+every ap_fixed cast qconv writes in RTL against FixedType.cast on every input value (Verilator),
+Verilator co-simulations of Dense/Relu networks bit-exact with the simulator at the reported
+latency, and its refusals as one error line."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+
+from qconv.backend.cosim import verilator_command
+from qconv.backend.rtl import cast_lines, signed_width
+from qconv.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+
+from .conftest import shared_path
+from .helpers import cli
+
+JET = shared_path("models", "qonnx_model_zoo", "qkeras_jettagging.onnx")
+SOURCES = [FixedType(8, 3), FixedType(7, 2, signed=False), FixedType(6, 6)]
+DESTINATIONS = [(5, 2, True), (4, 1, False), (10, 6, True), (3, 5, True), (1, 1, True), (12, 2, True)]
+
+
+def _cases():
+    for src, (w, i, s) in itertools.product(SOURCES, DESTINATIONS):
+        for q, o in itertools.product(ROUNDING_MODES, OVERFLOW_MODES):
+            yield src, FixedType(w, i, s, q, o)
+
+
+@pytest.mark.slow
+def test_every_rtl_cast_is_ap_fixeds_on_every_value(tmp_path):
+    """One module per source type with a cast to every destination in every mode; a Verilator
+    testbench sweeps every source mantissa; FixedType.cast (checked against the Xilinx headers by
+    test_fixed_vs_ap_fixed.py) must give the same integers."""
+    cases = list(_cases())
+    verilog, tb = [], []
+    for k, src in enumerate(SOURCES):
+        mine = [(n, dst) for n, (s, dst) in enumerate(cases) if s == src]
+        ports = ", ".join([f"input wire [{src.width - 1}:0] x"] + [f"output wire [{d.width - 1}:0] y{n}" for n, d in mine])
+        body = [f"wire signed [{signed_width(src) - 1}:0] a = " +
+                (f"x;" if src.signed else f"{{1'b0, x}};")]
+        for n, dst in mine:
+            body += cast_lines("a", signed_width(src), src.frac, dst, f"c{n}") + [f"assign y{n} = c{n};"]
+        verilog.append(f"module m{k} ({ports});\n    " + "\n    ".join(body) + "\nendmodule\n")
+    ports = []
+    for k, src in enumerate(SOURCES):
+        ports.append(f"input wire [{src.width - 1}:0] x{k}")
+        ports += [f"output wire [{d.width - 1}:0] y{n}" for n, (s, d) in enumerate(cases) if s == src]
+    inst = [f"m{k} u{k} (.x(x{k}), " + ", ".join(f".y{n}(y{n})" for n, (s, _) in enumerate(cases) if s == src) + ");"
+            for k, src in enumerate(SOURCES)]
+    verilog.append("module casts (" + ", ".join(ports) + ");\n    " + "\n    ".join(inst) + "\nendmodule\n")
+    (tmp_path / "casts.v").write_text("\n".join(verilog))
+    lines = ['#include <cstdio>', '#include "Vcasts.h"', "int main() {", "    Vcasts *t = new Vcasts;"]
+    for k, src in enumerate(SOURCES):
+        lines += [f"    for (unsigned long long v = 0; v < {1 << src.width}ULL; v++) {{", f"        t->x{k} = v;",
+                  "        t->eval();"]
+        lines += [f'        std::printf("{n} %llu %llu\\n", v, (unsigned long long)t->y{n});'
+                  for n, (s, _) in enumerate(cases) if s == src]
+        lines.append("    }")
+    lines += ["    delete t;", "    return 0;", "}"]
+    (tmp_path / "tb.cpp").write_text("\n".join(lines) + "\n")
+    proc = subprocess.run([*verilator_command(), "--cc", "--exe", "--build", "-O0", "-Wno-fatal", "-Wno-lint",
+                           "--top-module", "casts", "-Mdir", str(tmp_path / "obj"), "-CFLAGS", "-O0", "-o", "Vtb",
+                           str(tmp_path / "casts.v"), str(tmp_path / "tb.cpp")],
+                          capture_output=True, text=True, env={**os.environ, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = subprocess.run([str(tmp_path / "obj" / "Vtb")], capture_output=True, text=True, check=True).stdout
+    got: dict[int, dict[int, int]] = {}
+    for line in out.splitlines():
+        n, v, y = map(int, line.split())
+        got.setdefault(n, {})[v] = y
+    assert len(got) == len(cases)
+    for n, (src, dst) in enumerate(cases):
+        raw = np.arange(1 << src.width, dtype=np.int64)
+        mant = np.where(raw >= 1 << (src.width - 1), raw - (1 << src.width), raw) if src.signed else raw
+        want = dst.cast(mant, src) % (1 << dst.width)  # as the output port's bits
+        assert [got[n][int(v)] for v in raw] == want.tolist(), f"{src.to_cpp()} -> {dst.to_cpp()}"
+
+
+def _jet_before_softmax(path):
+    """The jet tagger without its Softmax (the Verilog backend builds Dense, Relu and casts)."""
+    m = onnx.load(str(JET))
+    softmax = next(n for n in m.graph.node if n.op_type == "Softmax")
+    m.graph.node.remove(softmax)
+    m.graph.output[0].name = softmax.input[0]
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,layers", [("jet", 7), (("brevitas", "brevitas_mlp_16_64_32_5.onnx"), 5),
+                                          (("qonnx", "qkeras_tests", "model_test_qkeras_qdense_3.onnx"), 3)],
+                         ids=["jet_tagger_before_softmax", "brevitas_mlp", "qkeras_qdense_3"])
+def test_verilator_cosim_is_bit_exact_at_the_reported_latency(tmp_path, model, layers):
+    path = _jet_before_softmax(tmp_path / "jet.onnx") if model == "jet" else shared_path("models", *model)
+    r = cli("build", path, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "-o", tmp_path / "p",
+            "--samples", "1000")
+    assert r.exit_code == 0, r.output
+    verilog = next((tmp_path / "p" / "rtl").glob("*.v")).read_text()
+    assert "*" not in verilog.replace("/*", "").replace("*/", "")  # no multiplier: adder graphs
+    r = cli("cosim", tmp_path / "p")
+    assert r.exit_code == 0, r.output
+    assert f"latency {layers} cycles (report: {layers})" in r.output and "bit-exact: 1000/1000 samples" in r.output
+
+
+def test_what_the_verilog_backend_does_not_build_is_one_error_line(tmp_path):
+    r = cli("build", JET, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "-o", tmp_path / "a")
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        "error: ONNX node 'Softmax_0' (Softmax): the Verilog backend builds Dense, Relu, Cast layers; cut the model "
+        "before this Softmax (make its input the graph's output) or build it for HLS (--backend hls)"]
+    cut = _jet_before_softmax(tmp_path / "jet.onnx")
+    r = cli("build", cut, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "--strategy", "latency",
+            "-o", tmp_path / "b")
+    assert r.exit_code == 2 and "give --strategy da" in r.output and len(r.output.strip().splitlines()) == 1
+    r = cli("cosim", shared_path("models"))
+    assert r.exit_code == 2 and "not a qconv project" in r.output
+
+
+@pytest.mark.slow
+def test_yosys_counts_a_small_network_into_its_report(tmp_path):
+    """qconv synth on a 4-3 Dense + Relu: Yosys maps its adder graph to LUTs and carries, no DSP,
+    and the counts land in report.json beside the formula estimate."""
+    import json
+
+    from .randmodels import Builder
+    b = Builder(7)
+    x = b.quant(b.input([4]), 6, 3)
+    w = b.quant(b.const(b.rng.normal(0, 1, (4, 3))), 4, 2)
+    b.output(b.quant(b.node("Relu", [b.node("MatMul", [x, w])]), 6, 3, signed=False))
+    onnx.save(b.model(), str(tmp_path / "m.onnx"))
+    assert cli("build", tmp_path / "m.onnx", "--backend", "verilog", "-o", tmp_path / "p", "--samples", "50").exit_code == 0
+    assert "bit-exact: 50/50 samples" in cli("cosim", tmp_path / "p").output
+    r = cli("synth", tmp_path / "p", "--json")
+    assert r.exit_code == 0, r.output
+    counts = json.loads(r.output)
+    assert counts["totals"]["lut"] > 0 and counts["totals"]["dsp"] == 0 and counts["totals"]["ff"] > 0
+    rep = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert rep["synth"]["totals"] == counts["totals"]
+    assert any("yosys" in row for row in rep["layers"])
