@@ -163,7 +163,7 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
         click.echo(f"warning: the design does not fit {part.name} by qconv's estimate ({d.limiting_resource}: "
                    f"{d.totals[d.limiting_resource]:,} of {getattr(part, d.limiting_resource):,}); raise the reuse "
                    "factor or --target-ii", err=True)
-    if not design["unroll_limit"] and not stream:
+    if not design["unroll_limit"] and not stream and design.get("backend") != "verilog":
         click.echo("warning: --unroll-limit 0: no synthesizability check; the project is for C simulation", err=True)
     return d
 
@@ -283,10 +283,15 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
     t0 = time.perf_counter()
     graph = compile_model(model, **types)
     _notes(graph)
-    if backend == "verilog":  # fully parallel; Dense layers as adder graphs unless a strategy is given
-        design = {**design, "io": "parallel", "strategy": design["strategy"] or "da"}
+    if backend == "verilog":  # fully parallel, no HLS unroll limit; Dense as adder graphs unless a strategy is given
         if do_csim:
             raise click.UsageError("--csim runs the HLS C simulation; a Verilog project runs with `qconv cosim`")
+        if design["io"] == "stream":
+            raise click.UsageError("--io stream is an HLS architecture; the Verilog backend is fully parallel")
+        from .backend.rtl import check_ops
+        check_ops(graph)
+        design = {**design, "io": "parallel", "strategy": design["strategy"] or "da", "unroll_limit": 0,
+                  "backend": "verilog"}
     plan = _plan(graph, design, types["config"])
     changes = Changes()  # -i inputs outside their types count as overflow, as in `qconv sim`
     if inputs_path:

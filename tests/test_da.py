@@ -4,6 +4,8 @@ Dense networks built with it, bit-exact with the simulator."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -60,10 +62,31 @@ def test_da_limits_are_one_line_errors(tmp_path):
         plan(lossy, DesignOptions(VU13P, strategy="da"))
     with pytest.raises(da.DAError, match="weights wider than 24 bits"):
         da.solve_dense(np.array([[1 << 30]]), -1, 1, "ONNX node 'x' (Gemm)")
-    conv = shared_path("models", "qonnx", "qkeras_tests", "model_test_qkeras_qconv2d_0.onnx")
-    r = cli("report", conv, "--input-type", "ap_fixed<8,3>", "--strategy", "da")
+    conv = shared_path("models", "example-models", "conv2d_small_keras.onnx")
+    types = ("--input-type", "ap_fixed<8,3>", "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
+    r = cli("report", conv, *types, "--strategy", "da", "--json")
+    assert r.exit_code == 0, r.output  # --strategy da: the Dense layers; the Conv keeps the latency strategy
+    rows = {row["op"]: row["strategy"] for row in json.loads(r.output[r.output.index("{"):])["layers"]}
+    assert (rows["Conv"], rows["Dense"]) == ("latency", "da")
+    (tmp_path / "c.yaml").write_text("Conv: {strategy: da}\n")
+    r = cli("report", conv, *types, "--config", tmp_path / "c.yaml")
     assert r.exit_code == 2 and "strategy da builds Dense layers in this release" in r.output
     assert len(r.output.strip().splitlines()) == 1
+    with pytest.raises(DesignError, match="strategy da computes every product at once"):
+        plan(graph, DesignOptions(VU13P, strategy="da", reuse_factor=2))
+    d = plan(graph, DesignOptions(VU13P, strategy="da", target_ii=4))  # the search keeps da layers at R 1
+    assert all(ld.reuse_factor == 1 for ld in d.layers.values() if ld.strategy == "da")
+
+
+def test_weight_bits_zero_in_every_weight_are_left_out_of_the_graph():
+    """The tight accumulator drops product bits that are zero in every weight (all-even weights):
+    the graph computes x @ (W / 2) and its sums carry one fraction bit less."""
+    rng = np.random.default_rng(5)
+    w = 2 * rng.integers(-8, 8, (6, 4))
+    from qconv.design.folding import _adder_graph  # noqa: F401  (the graph plan() builds)
+    g = da.solve_dense(w >> 1, -32, 31, "t")
+    x = rng.integers(-32, 32, (50, 6))
+    assert (da.evaluate(g, x).astype(np.int64) * 2).tolist() == (x @ w).tolist()
 
 
 @pytest.mark.slow

@@ -18,6 +18,9 @@ from ..toolchain import require_module
 from .csim import compare_rows, project_info
 
 
+UNSAFE_WARNINGS = ("%Warning-SELRANGE", "%Warning-UNDRIVEN", "%Warning-MULTIDRIVEN", "%Error")
+
+
 @dataclass
 class CosimResult:
     samples: int
@@ -54,12 +57,15 @@ def run_cosim(project: str | Path) -> CosimResult:
     obj = project / "rtl" / "obj_dir"
     env = {**os.environ, "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}  # big designs: no precompiled header
     t0 = time.perf_counter()
-    cmd = [*verilator_command(), "--cc", "--exe", "--build", "-O0", "-Wno-fatal", "-Wno-lint", "--top-module", name,
+    cmd = [*verilator_command(), "--cc", "--exe", "--build", "-O0", "-Wno-fatal", "--top-module", name,
            "-Mdir", str(obj), "-CFLAGS", "-O0", "-o", f"V{name}_tb",
            str(project / "rtl" / f"{name}.v"), str(project / "rtl" / f"tb_{name}.cpp")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise ToolchainError(f"Verilator build of {name} failed: {(proc.stderr or proc.stdout).strip()[-800:]}")
+    unsafe = [line for line in proc.stderr.splitlines() if line.startswith(UNSAFE_WARNINGS)]
+    if unsafe:  # a select out of range reads undefined bits in synthesis, whatever Verilator fills in
+        raise ToolchainError(f"Verilator: {unsafe[0].strip()} (RTL qconv wrote: a qconv bug, please report it)")
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     proc = subprocess.run([str(obj / f"V{name}_tb"), "tb_data/inputs.dat", "tb_data/rtl_results.dat"], cwd=project,

@@ -57,12 +57,12 @@ def adder_graph_context(g: AdderGraph, x: FixedType, w: FixedType) -> dict:
         if idx < 0:
             lines.append(f"y[{j}] = 0;")
             continue
-        v = f"sum_raw_t(v{idx})"
-        v = f"({v} << {shift})" if shift > 0 else f"({v} >> {-shift})" if shift < 0 else v
+        v = (f"(sum_raw_t(v{idx}) << {shift})" if shift > 0 else  # (a right shift before the cast: exact)
+             f"sum_raw_t(v{idx} >> {-shift})" if shift < 0 else f"sum_raw_t(v{idx})")
         lines.append(f"y[{j}] = {'-' if neg else ''}{v};")
     if y_bits > 64:
         raise DAError(f"strategy da: an output sum needs {y_bits} bits, over the 64 the kernels pass")
-    frac = x.frac + w.frac
+    frac = x.frac + w.frac - g.weight_shift
     return {"lines": lines, "x_bits": x.width + (not x.signed), "y_bits": y_bits,
             "sum_cpp": f"ap_fixed<{y_bits}, {y_bits - frac}>", "adders": g.adders, "depth": g.depth}
 

@@ -170,6 +170,10 @@ def write_rtl_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarra
     for sub in (out / "rtl", out / "tb_data"):
         sub.mkdir(parents=True, exist_ok=True)
     ctx = {**rtl_context(graph, design), "version": __version__}
+    # the report describes this design: a register stage per layer, a sample every cycle
+    design.latency, design.interval = ctx["latency"], 1
+    design.note = ("Verilog backend: one register stage per layer (latency = layers on the longest path), a new "
+                   "sample every cycle; resources are the cost model's estimate (qconv synth: Yosys' counts)")
     env = _env()
     name = graph.name
     (out / "rtl" / f"{name}.v").write_text(env.get_template("verilog/network.v.j2").render(**ctx))

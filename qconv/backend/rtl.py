@@ -70,7 +70,7 @@ def cast_lines(a: str, wa: int, src_frac: int, dst: FixedType, out: str) -> list
     lines += [f"wire signed [{wc - 1}:0] {out}_c = {out}_q;",
               f"wire {out}_over = {out}_c > {lit(hi, wc)};",
               f"wire {out}_under = {out}_c < {lit(lo, wc)};",
-              f"wire [{wd - 1}:0] {out}_wr = {out}_q[{wd - 1}:0];"]
+              f"wire [{wd - 1}:0] {out}_wr = {out}_c[{wd - 1}:0];"]  # (_c: sign-extended past wd bits)
     hi_b, lo_b = _bits(hi, wd), _bits(lo, wd)
     if dst.overflow == "WRAP":
         expr = f"{out}_wr"
@@ -106,15 +106,23 @@ def _round_increment(a: str, wa: int, out: str, shift: int, mode: str, lines: li
     return f"{out}_inc"
 
 
-def check_supported(graph: Graph, adder_graphs: dict) -> None:
-    """One error line for the first layer the Verilog backend does not build."""
+def check_ops(graph: Graph) -> None:
+    """One error line for the first layer the Verilog backend does not build (before planning)."""
     for node in graph.topo():
-        if node.op == "Input":
-            continue
-        if node.op not in RTL_OPS:
+        if node.op != "Input" and node.op not in RTL_OPS:
             raise ModelError(f"{node.describe()}: the Verilog backend builds {', '.join(RTL_OPS)} layers; cut the "
                              f"model before this {node.op} (make its input the graph's output) or build it for HLS "
                              "(--backend hls)")
+    if any(o in graph.inputs for o in graph.outputs):
+        raise ModelError("a graph output is a graph input: the Verilog backend has no layer to register it")
+
+
+def check_supported(graph: Graph, adder_graphs: dict) -> None:
+    """check_ops, and every Dense layer an adder graph, every layer one input."""
+    check_ops(graph)
+    for node in graph.topo():
+        if node.op == "Input":
+            continue
         if node.op == "Dense" and node.name not in adder_graphs:
             raise ModelError(f"{node.describe()}: the Verilog backend builds Dense layers as adder graphs: give "
                              "--strategy da (or strategy: da in its config entry)")
@@ -159,7 +167,7 @@ def _dense_lines(node: Node, x: FixedType, g) -> list[str]:
             lines.append(f"{t} = (v{n.a} <<< {a.exp - n.exp}) {'-' if n.sub else '+'} "
                          f"(v{n.b} <<< {b.exp + n.shift - n.exp});")
     b = node.consts.get("b")
-    frac = x.frac + w.frac
+    frac = x.frac + w.frac - g.weight_shift  # the graph's sums (weights without their common 2^weight_shift)
     for j, ((idx, shift, neg), (lo, hi)) in enumerate(zip(g.outputs, g.output_bounds())):
         wy = signed_bits(lo, hi) + 1
         v = "0" if idx < 0 else (f"(v{idx} <<< {shift})" if shift > 0 else f"(v{idx} >>> {-shift})" if shift < 0

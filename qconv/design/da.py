@@ -56,7 +56,8 @@ class Node:
 
 
 def signed_bits(lo: int, hi: int) -> int:
-    return max(1, int(lo).bit_length() + (lo < 0), int(hi).bit_length() + 1) if lo < 0 or hi > 0 else 1
+    """Two's-complement bits holding every integer in [lo, hi]."""
+    return max(1, (-int(lo) - 1).bit_length() + 1 if lo < 0 else 1, int(hi).bit_length() + 1 if hi > 0 else 1)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class AdderGraph:
     nodes: tuple[Node, ...]
     outputs: tuple[tuple[int, int, bool], ...]  # (node or -1, left shift (may be negative), negate)
     stages: int
+    weight_shift: int = 0  # the graph computes x @ (W / 2^weight_shift): W's common zero low bits, left out
 
     @property
     def adders(self) -> int:

@@ -329,7 +329,7 @@ def _candidates(node: Node, target: int, given: dict, limit: int, exhaustive: bo
                 r = r // 2 if not exhaustive else 1
         else:
             rs = {1}
-        out += [(r, p, s) for r in sorted(rs) for s in strategies
+        out += [(r, p, s) for r in sorted(rs) for s in strategies if s != "da" or r == 1  # (da: every product at once)
                 if steps * r <= target and (not limit or not exhaustive or _unrolled(node, r, p, s, limit))]
     return out
 
@@ -439,6 +439,8 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
         if node.op == "Input":
             continue
         given = _settings(node, options, used)  # (an error for a design field on a layer that has none)
+        if given.get("strategy") == "da" and node.op != "Dense" and not _entry_sets(options, node, "strategy"):
+            given = {k: v for k, v in given.items() if k != "strategy"}  # --strategy da: the Dense layers
         pixels = node.name in flows and flows[node.name].kind == dataflow.LINE_BUFFER
         if pixels:  # a line buffer computes one output pixel per step: P is io_parallel's (default/op-type
             named = options.config.design_for(*node.source)[0] if options.config and node.source[0] else {}
@@ -471,6 +473,13 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
     return design
 
 
+def _entry_sets(options: DesignOptions, node: Node, key: str) -> bool:
+    """Whether a config entry (the layer's name, its op type or default) sets `key` for `node`."""
+    if options.config is None or not node.source[0]:
+        return False
+    return any(key in entry for entry in options.config.design_for(*node.source))
+
+
 def _adder_graph(graph: Graph, node: Node) -> da.AdderGraph:
     """Strategy da: the Dense layer's adder graph over its input type's mantissa range."""
     if node.op != "Dense":
@@ -478,11 +487,13 @@ def _adder_graph(graph: Graph, node: Node) -> da.AdderGraph:
                           "is next); give it to Dense layers only (config: Dense: {strategy: da})")
     x, acc = graph.node(node.inputs[0]).out.fixed, node.attrs["accum"]
     w = node.consts["W"]
-    if acc.frac < x.frac + w.fixed.frac:
+    drop = max(0, x.frac + w.fixed.frac - acc.frac)  # (the tight accumulator drops weight bits that are all 0)
+    if drop and (w.values % (1 << drop)).any():
         raise DesignError(f"{node.describe()}: strategy da sums exactly, but the accumulator {acc.to_cpp()} drops "
                           f"product bits (it has {acc.frac} fraction bits, the products {x.frac + w.fixed.frac}); "
-                          "use qconv's tight accumulator (--accumulator tight) or strategy latency")
-    return da.solve_dense(w.values, x.min_mantissa, x.max_mantissa, node.describe())
+                          "use qconv's tight accumulator (the default, --accumulator tight) or strategy latency")
+    g = da.solve_dense(w.values >> drop, x.min_mantissa, x.max_mantissa, node.describe())
+    return replace(g, weight_shift=drop)
 
 
 def plan_auto(graph: Graph, options: DesignOptions) -> tuple[Design, str | None]:
