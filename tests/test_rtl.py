@@ -142,3 +142,31 @@ def test_yosys_counts_a_small_network_into_its_report(tmp_path):
     rep = json.loads((tmp_path / "p" / "report.json").read_text())
     assert rep["synth"]["totals"] == counts["totals"]
     assert any("yosys" in row for row in rep["layers"])
+
+
+def _one_dense(path, weights, out_bits, out_frac, seed):
+    """x (6-bit) @ W (4-bit quantized `weights`) -> an out_bits-bit quantizer with out_frac fraction bits."""
+    from .randmodels import Builder
+    b = Builder(seed)
+    x = b.quant(b.input([weights.shape[0]]), 6, 3)
+    w = b.quant(b.const(weights), 4, 2)
+    b.output(b.quant(b.node("MatMul", [x, w]), out_bits, out_frac))
+    onnx.save(b.model(), str(path))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["all_even_weights", "output_wider_than_accumulator"])
+def test_review_cases_are_bit_exact_in_rtl_and_csim(tmp_path, case):
+    """Two layers an independent review built: weights whose low bit is 0 everywhere (the tight
+    accumulator drops it: the adder graph leaves it out) and a widening output cast (16 bits,
+    10 integer, from an 8-bit accumulator: its sign extension)."""
+    rng = np.random.default_rng(3)
+    weights = (rng.choice([-1.5, -0.5, 0.5, 1.0, 1.5], (4, 3)) if case == "all_even_weights"
+               else rng.normal(0, 0.3, (4, 3)))
+    path = _one_dense(tmp_path / "m.onnx", weights, 12 if case == "all_even_weights" else 16, 6, 3)
+    assert cli("build", path, "--backend", "verilog", "-o", tmp_path / "v", "--samples", "200").exit_code == 0
+    r = cli("cosim", tmp_path / "v")
+    assert r.exit_code == 0 and "bit-exact: 200/200 samples" in r.output, r.output
+    from .helpers import build_and_csim
+    assert build_and_csim(path, tmp_path / "h", "--strategy", "da", samples=200) == 200
