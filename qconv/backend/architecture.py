@@ -4,11 +4,13 @@ An `Architecture` gives the top-function template, the top-level pragmas (interf
 port partitioning), how a layer's arrays are partitioned, the base of every layer's config
 struct (templates/kernels/qconv_common.h) and the weight-layout hook; the per-layer templates
 and contexts are registered per (op, architecture) (`TEMPLATES` here, `context.CONTEXT`).
-Today there is one: `IO_PARALLEL`, every array a set of registers and the whole network one
+`IO_PARALLEL`: every array a set of registers and the whole network one
 pipelined function (hls4ml's io_parallel). A layer folded by design/folding.py (reuse factor > 1,
 or fewer pixels per step than its image) is its own pipelined function inside it, as hls4ml's
 io_parallel with the resource strategy; its weights are registers (latency strategy) or a BRAM
-ROM of `block`-weight words (resource strategy, `weight_pragma`).
+ROM of `block`-weight words (resource strategy, `weight_pragma`). `IO_STREAM`
+(StreamArchitecture): a dataflow design of processes joined by FIFOs. (The Verilog backend,
+backend/rtl.py, is not an HLS architecture: it writes its own files.)
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ class Architecture:
 class StreamArchitecture(Architecture):
     """io_stream: the top function takes and returns `hls::stream`s of tokens (`qconv::token`, one
     per pixel: the last axis of a tensor's memory order) and runs its layers as processes under
-    `#pragma HLS DATAFLOW`, one FIFO per (producer, consumer). This first version buffers: each
-    process reads its inputs' tokens into the io_parallel layer's arrays, runs the io_parallel
-    layer code on them (the same kernels, so the same integers) and streams its output out; its
-    arrays are left to HLS to map (BRAM), not partitioned."""
+    `#pragma HLS DATAFLOW`, one FIFO per (producer, consumer). Each layer's process is one of
+    design/dataflow.py's: a line or row buffer kernel (`<kernel>_stream`), its own kernel on one
+    token at a time, or a buffered process that reads its inputs whole into the io_parallel layer's
+    arrays and runs that code (the same kernels, so the same integers); its arrays are left to HLS
+    to map (BRAM), not partitioned."""
 
     def partition(self, var: str) -> str:
         return f"// {var}: not partitioned (io_stream: memories)"
