@@ -143,8 +143,8 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
         d, why = plan_auto(graph, options)
         if why:  # (io_parallel, the design that was always built, goes without saying)
             click.echo(f"note: --io auto chose io_stream: {why}", err=True)
-    elif io == "stream":  # a stream's feature maps are memories: no register guard
-        d = plan(graph, replace(options, io="io_stream", unroll_limit=0), strict=False)
+    elif io == "stream":  # (plan: a stream's feature maps are memories, no register guard)
+        d = plan(graph, replace(options, io="io_stream"), strict=False)
     else:
         d = plan(graph, options, strict)
     stream = d.io == "io_stream"
@@ -310,8 +310,7 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
     n = next(iter(mantissas.values())).shape[0]
     if backend == "verilog":
         from .backend.project import write_rtl_project
-        write_rtl_project(graph, out_dir, mantissas, result.outputs, plan,
-                          {**types, "model": str(Path(model).resolve())}, test_data_section(result, n))
+        write_rtl_project(graph, out_dir, mantissas, result.outputs, plan, meta, test_data_section(result, n))
         click.echo(f"wrote {out_dir} (Verilog, {len(graph) - len(graph.inputs)} layers, {n} test samples) in "
                    f"{time.perf_counter() - t0:.2f} s")
         _report_overflow(graph, result)

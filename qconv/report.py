@@ -260,6 +260,11 @@ def markdown(rep: dict) -> str:
     lines += ["", f"Accumulator bits (sum over Dense/Conv layers): tight {acc['tight']}, qtools rule {acc['qtools']}, "
               f"hls4ml auto rule {acc['hls4ml']}.", "", f"Cost model: {rep['cost_model']}.", "",
               f"Design: {design_summary(rep['design'])}.", ""]
+    if "synth" in rep:  # a Verilog project after `qconv synth`
+        t, d = rep["synth"]["totals"], rep["design"]
+        lines += [f"Yosys ({rep['synth']['tool']}): LUT {t['lut']:,}, FF {t['ff']:,}, CARRY {t['carry']:,}, DSP "
+                  f"{t['dsp']:,} (the cost model's estimate: LUT {d['lut']:,}, FF {d['ff']:,}, DSP {d['dsp']:,}); "
+                  "Yosys counts, not Vivado results.", ""]
     if "test_data" in rep:
         lines += _test_data_markdown(rep["test_data"])
     return "\n".join(lines)
@@ -305,7 +310,7 @@ def write_report(graph: Graph, out: str | Path, accumulator: str | None = "tight
 
 def add_synth(project: Path, synth: dict) -> None:
     """Yosys' cell counts (backend/synth.py) into a Verilog project's report.json (`synth`, and
-    `yosys` per layer beside the formula estimate) and a line of report.md."""
+    `yosys` per layer beside the formula estimate), and report.md rewritten from it."""
     path = Path(project) / "report.json"
     rep = json.loads(path.read_text())
     rep["synth"] = synth
@@ -313,8 +318,4 @@ def add_synth(project: Path, synth: dict) -> None:
         if row["layer"] in synth["layers"]:
             row["yosys"] = synth["layers"][row["layer"]]
     path.write_text(json.dumps(rep, indent=2))
-    t, d = synth["totals"], rep["design"]
-    with open(Path(project) / "report.md", "a") as f:
-        f.write(f"\nYosys ({synth['tool']}): LUT {t['lut']:,}, FF {t['ff']:,}, CARRY {t['carry']:,}, DSP {t['dsp']:,} "
-                f"(the cost model's estimate: LUT {d['lut']:,}, FF {d['ff']:,}, DSP {d['dsp']:,}); Yosys counts, not "
-                "Vivado results.\n")
+    (Path(project) / "report.md").write_text(markdown(rep))

@@ -25,6 +25,7 @@ context-sized signed arithmetic never drops a bit it should keep.
 from __future__ import annotations
 
 from .. import ops
+from ..design.da import signed_bits
 from ..errors import ModelError
 from ..fixed import FixedType
 from ..ir import Graph, Node
@@ -153,7 +154,6 @@ def layer_lines(graph: Graph, node: Node, adders) -> list[str]:
 def _dense_lines(node: Node, x: FixedType, g) -> list[str]:
     """The adder graph (design/da.py nodes), each output's sum y_j (mantissa with x.frac + w.frac
     fraction bits), then acc_j = accum(accum(bias_j) + y_j) and the cast into the layer's type."""
-    from ..design.da import signed_bits
     w, acc, out = node.consts["W"].fixed, node.attrs["accum"], node.out.fixed
     lines = []
     for i, n in enumerate(g.nodes):

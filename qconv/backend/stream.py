@@ -52,7 +52,7 @@ def stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers:
             layer["stream_kernel"] = {"kernel": f"qconv::{ops.TABLE[node.op].kernel}_stream",
                                       "stream": out}
             if f.kind == dataflow.ROWS:
-                _rows_context(graph, node, layer)
+                _rows_context(node, f.maps, layer)
         elif f.kind == dataflow.TOKEN:  # the layer's own code on one token at a time: no buffer
             layer["per_token"] = {**layer, "config": f"config_{node.name}_tok", "out_size": t["width"],
                                   "in_size": t["width"], "outer": 1}
@@ -60,9 +60,8 @@ def stream_context(graph: Graph, ports: list[dict], tensors: list[dict], layers:
                 r["size"] = r["width"]
 
 
-def _rows_context(graph: Graph, node, layer: dict) -> None:
+def _rows_context(node, maps: dataflow.RowMaps, layer: dict) -> None:
     """A rows Gather's maps (dataflow.RowMaps) as constant arrays, and its view's sizes."""
-    maps = dataflow.row_maps(graph, node)
     pr, pc, lo = maps.lanes.shape
     layer["rows"] = {"in_rows": maps.in_shape[0], "in_cols": maps.in_shape[1], "in_lanes": maps.in_shape[2],
                      "out_rows": maps.rows.size, "out_cols": maps.cols.size, "out_lanes": lo, "lane_rows": pr,

@@ -221,7 +221,7 @@ def weight_facts(graph: Graph, node: Node) -> WeightFacts:
     return WeightFacts(kind, wbits, int(cols.shape[0]), int(cols.shape[1]), int(np.count_nonzero(cols)))
 
 
-def _adder_graph(node: Node, adders: AdderGraph, clock: float) -> LayerCost:
+def _adder_graph_cost(node: Node, adders: AdderGraph, clock: float) -> LayerCost:
     """Strategy da (design/da.py): no multiplier; one LUT per adder bit (UG574: LUT + carry per
     bit) for the graph and the bias additions, registers for the output and between da4ml's
     pipeline stages; latency: the graph's adder depth (plus the bias level) at ADD_LEVELS_PER_NS."""
@@ -401,7 +401,7 @@ def layer_cost(graph: Graph, node: Node, reuse: int = 1, parallel: int = 1, stra
     come from memories (an io_stream line buffer or buffered process), not registers through a mux;
     `adders`: the layer's adder graph, strategy da)."""
     if adders is not None:
-        return _adder_graph(node, adders, clock_ns)
+        return _adder_graph_cost(node, adders, clock_ns)
     if ops.has(node.op, ops.WEIGHTED):
         return _weighted(graph, node, reuse, parallel, strategy, clock_ns, facts, windowed)
     if node.op == "MatMul":

@@ -27,7 +27,7 @@ it to each (hls4ml's clone layers). Graph inputs go through a split process to t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,18 +49,6 @@ def token_count(shape) -> int:
 
 
 @dataclass(frozen=True)
-class Flow:
-    """One layer's process: its kind (module docstring), its output tokens, its distinct producers
-    (the streams it reads) and whether a clone process copies its one stream to its consumers."""
-
-    kind: str
-    width: int
-    tokens: int
-    reads: tuple[str, ...]
-    clone: bool
-
-
-@dataclass(frozen=True)
 class RowMaps:
     """A Gather as out[y, x, l] = in[rows[y], cols[x], lanes[y % pr, x % pc, l]] of (rows, columns,
     lanes) views of its input and output (-1: zero), with `lanes` of shape (pr, pc, output lanes):
@@ -72,6 +60,20 @@ class RowMaps:
     cols: np.ndarray
     lanes: np.ndarray
     in_shape: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One layer's process: its kind (module docstring), its output tokens, its distinct producers
+    (the streams it reads), whether a clone process copies its one stream to its consumers, and a
+    rows process's maps (row_maps, computed once)."""
+
+    kind: str
+    width: int
+    tokens: int
+    reads: tuple[str, ...]
+    clone: bool
+    maps: RowMaps | None = field(default=None, compare=False, repr=False)
 
 
 MAX_LANE_PERIOD = 16  # the largest block (pr, pc) of lane maps row_maps looks for
@@ -159,16 +161,17 @@ def _per_token(graph: Graph, node: Node) -> bool:
 def flow_of(graph: Graph, node: Node) -> Flow:
     width, n = token_width(node.out.shape), token_count(node.out.shape)
     reads = tuple(dict.fromkeys(node.inputs))
+    maps = row_maps(graph, node) if node.op == "Gather" else None
     if ops.has(node.op, ops.SPATIAL) and len(reads) == 1 and _reads_pixels(graph, node):
         kind = LINE_BUFFER
-    elif node.op == "Gather" and row_maps(graph, node) is not None:
+    elif maps is not None:
         kind = ROWS
     elif _per_token(graph, node):
         kind = TOKEN
     else:
         kind = BUFFERED
     consumers = len(graph.consumers(node.name)) + graph.outputs.count(node.name)
-    return Flow(kind, width, n, reads, kind in (LINE_BUFFER, ROWS) and consumers > 1)
+    return Flow(kind, width, n, reads, kind in (LINE_BUFFER, ROWS) and consumers > 1, maps)
 
 
 def flows(graph: Graph) -> dict[str, Flow]:
@@ -230,22 +233,12 @@ def kernels(graph: Graph, fl: dict[str, Flow], costs: dict[str, LayerCost] | Non
             out.append(fifo.row_buffer(name, srcs[0], h, w, a["kernel"], a["strides"], a["pads"],
                                        a.get("dilations", (1, 1)), out_steps=reuse.get(name, 1)))
         elif f.kind == ROWS:
-            out.append(_rows_kernel(name, srcs[0], row_maps(graph, node)))
+            out.append(_rows_kernel(name, srcs[0], f.maps))
         elif f.kind == TOKEN:
             out.append(fifo.elementwise(name, srcs, f.tokens))
         else:  # each input whole, in order, the computation, then the output
-            counts = [token_count(graph.node(s).out.shape) for s in f.reads]
-            gap = costs[name].latency if name in costs else 0
-            n = sum(counts) + gap + f.tokens
-            reads, start = [], 0
-            for c in counts:
-                r = np.zeros(n, np.int64)
-                r[start:start + c] = 1
-                reads.append(r)
-                start += c
-            writes = np.zeros(n, np.int64)
-            writes[start + gap:] = 1
-            out.append(fifo.Kernel(name, tuple(srcs), tuple(reads), writes))
+            out.append(fifo.buffered(name, srcs, [token_count(graph.node(s).out.shape) for s in f.reads], f.tokens,
+                                     gap=costs[name].latency if name in costs else 0))
         if f.clone:
             out.append(fifo.elementwise(clone_name(name), [name], f.tokens))
     return out

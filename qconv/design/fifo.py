@@ -149,15 +149,22 @@ def elementwise(name: str, inputs: Sequence[str], tokens: int, ii: int = 1, late
     return Kernel(name, tuple(inputs), tuple(ones for _ in inputs), ones, ii, latency)
 
 
-def buffered(name: str, input: str, n_in: int, n_out: int, gap: int = 0, ii: int = 1,
-             latency: int = 1) -> Kernel:
-    """A kernel that reads all `n_in` tokens, idles `gap` iterations (e.g. the steps of a folded
-    sum), then writes `n_out`: a Dense on a flat stream, a Softmax over a row, a Transpose, a MatMul
-    of a buffered operand."""
-    n = n_in + gap + n_out
-    reads, writes = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    reads[:n_in], writes[n_in + gap:] = 1, 1
-    return Kernel(name, (input,), (reads,), writes, ii, latency)
+def buffered(name: str, input: str | Sequence[str], n_in: int | Sequence[int], n_out: int, gap: int = 0,
+             ii: int = 1, latency: int = 1) -> Kernel:
+    """A kernel that reads all `n_in` tokens (of each input in turn: `input` and `n_in` may be
+    sequences), idles `gap` iterations (e.g. the steps of a folded sum), then writes `n_out`: a
+    Dense on a flat stream, a Softmax over a row, a Transpose, a MatMul of two buffered operands."""
+    inputs, counts = ((input,), (n_in,)) if isinstance(input, str) else (tuple(input), tuple(n_in))
+    n = sum(counts) + gap + n_out
+    reads, start = [], 0
+    for c in counts:
+        r = np.zeros(n, np.int64)
+        r[start:start + c] = 1
+        reads.append(r)
+        start += c
+    writes = np.zeros(n, np.int64)
+    writes[start + gap:] = 1
+    return Kernel(name, inputs, tuple(reads), writes, ii, latency)
 
 
 def _pair(v) -> tuple[int, int]:

@@ -507,7 +507,7 @@ def plan_auto(graph: Graph, options: DesignOptions) -> tuple[Design, str | None]
         why = f"io_parallel does not fit {options.part.name} ({d.limiting_resource})"
     except GuardError as exc:
         why = f"io_parallel cannot: {exc}"
-    return plan(graph, replace(options, io="io_stream", unroll_limit=0), strict=False), why
+    return plan(graph, replace(options, io="io_stream"), strict=False), why
 
 
 def _stream_schedule(graph: Graph, design: Design, flows: dict, target: int | None) -> None:
