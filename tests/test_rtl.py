@@ -119,6 +119,10 @@ def test_what_the_verilog_backend_does_not_build_is_one_error_line(tmp_path):
     assert r.exit_code == 2 and "give --strategy da" in r.output and len(r.output.strip().splitlines()) == 1
     r = cli("cosim", shared_path("models"))
     assert r.exit_code == 2 and "not a qconv project" in r.output
+    for flag, says in ((("--csim",), "--csim runs the HLS C simulation"),
+                       (("--io", "stream"), "--io stream is an HLS architecture")):
+        r = cli("build", cut, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", *flag, "-o", tmp_path / "c")
+        assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
 
 
 @pytest.mark.slow
