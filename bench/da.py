@@ -3,9 +3,10 @@ qconv's cost-model estimate of each design (qconv/design/da.py, cost.py), side b
 
     python bench/da.py [--part xcu250] [--rtl]
 
---rtl also builds the QKeras jet tagger before its Softmax with the Verilog backend and times
-Verilator (`qconv cosim`, checked bit-exact) and Yosys (`qconv synth`; slow in WebAssembly on
-adder graphs of this size, see README 'Verilog backend').
+--rtl also builds RTL_MODELS (the QKeras jet tagger before its Softmax, also pipelined inside its
+adder graphs, a Brevitas MLP, a FINN TFC with its thresholds) with the Verilog backend and times
+the build (da4ml's solve), Verilator (`qconv cosim`, checked bit-exact) and Yosys (`qconv synth`),
+with Yosys' counts next to the cost model's estimate (about 3 minutes).
 
 The QKeras-quantized jet tagger of the corpus (qonnx_model_zoo/qkeras_jettagging.onnx, 6-bit
 weights) and hls4ml's float KERAS_3layer at ap_fixed<16,6> (example-models/three_layer_keras.onnx).
@@ -15,6 +16,7 @@ Numbers are estimates (README 'Cost model'), not synthesis.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from qconv.design.folding import DesignOptions, plan  # noqa: E402
 from qconv.design.parts import find_part  # noqa: E402
 from qconv.pipeline import compile_model  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 MODELS = {"qkeras_jettagging (6-bit QKeras)": ("qonnx_model_zoo/qkeras_jettagging.onnx", "ap_fixed<8,3>", None),
           "three_layer_keras at <16,6>": ("example-models/three_layer_keras.onnx", "ap_fixed<16,6>", "ap_fixed<16,6>")}
@@ -33,7 +36,7 @@ MODELS = {"qkeras_jettagging (6-bit QKeras)": ("qonnx_model_zoo/qkeras_jettaggin
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", default="xcu250")
-    ap.add_argument("--rtl", action="store_true", help="also time Verilator and Yosys on the jet tagger")
+    ap.add_argument("--rtl", action="store_true", help="also build RTL_MODELS as Verilog: Verilator and Yosys")
     args = ap.parse_args()
     part = find_part(args.part)
     print(f"| model | strategy | solve s | adders | DSP | LUT | FF | latency (cycles at 5 ns) |\n"
@@ -51,26 +54,63 @@ def main() -> None:
         rtl_row(ROOT / "build" / "bench_da")
 
 
+# the Verilog backend's models: (label, corpus path, input type, where to cut the graph (None: the
+# whole model), --stage-adders)
+RTL_MODELS = [("qkeras_jettagging before Softmax", "qonnx_model_zoo/qkeras_jettagging.onnx", "ap_fixed<8,3>",
+               ("before", "Softmax"), 0),
+              ("the same, --stage-adders 3", "qonnx_model_zoo/qkeras_jettagging.onnx", "ap_fixed<8,3>",
+               ("before", "Softmax"), 3),
+              ("brevitas_mlp_16_64_32_5", "brevitas/brevitas_mlp_16_64_32_5.onnx", "ap_fixed<8,3>", None, 0),
+              ("TFC_2W2A up to its last MatMul (thresholds)", "qonnx_model_zoo/TFC_2W2A.onnx", "ap_fixed<8,3>",
+               ("after", "MatMul"), 0)]
+
+
+def cut(model, where: str, op_type: str):
+    """The nodes before the first `op_type` node (its input the graph's output), or up to the last
+    one (its output the graph's output); the nodes are a topologically sorted chain."""
+    nodes = list(model.graph.node)
+    if where == "before":
+        first = next(n for n in nodes if n.op_type == op_type)
+        keep, output = nodes[:nodes.index(first)], first.input[0]
+    else:
+        last = [n for n in nodes if n.op_type == op_type][-1]
+        keep, output = nodes[:nodes.index(last) + 1], last.output[0]
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, None))
+    return model
+
+
 def rtl_row(out: Path) -> None:
-    """The jet tagger before its Softmax as Verilog: Verilator and Yosys times and counts."""
+    """Each RTL_MODELS entry as Verilog: build (da4ml's solve included), Verilator and Yosys times,
+    the co-simulation's check, Yosys' counts next to the cost model's estimate."""
+    import json
+
     import onnx
 
     from qconv.backend.cosim import run_cosim
     from qconv.backend.synth import run_synth
     from qconv.cli import main as cli
-    model = onnx.load(str(ROOT.parent / "shared" / "models" / MODELS["qkeras_jettagging (6-bit QKeras)"][0]))
-    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
-    model.graph.node.remove(softmax)
-    model.graph.output[0].name = softmax.input[0]
-    out.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out / "jet_before_softmax.onnx"))
-    cli(["build", str(out / "jet_before_softmax.onnx"), "--input-type", "ap_fixed<8,3>", "--backend", "verilog",
-         "-o", str(out / "prj"), "--samples", "1000"], standalone_mode=False)
-    c = run_cosim(out / "prj")
-    print(f"Verilator: build {c.build_seconds:.1f} s, bit-exact {c.matching}/{c.samples}, latency {c.latency} cycles")
-    s = run_synth(out / "prj")
-    t = s.totals
-    print(f"Yosys synth_xilinx: {s.seconds:.0f} s; LUT {t['lut']:,} FF {t['ff']:,} CARRY {t['carry']:,} DSP {t['dsp']:,}")
+    print("\n| model | build s (DA solve) | latency cycles | Verilator build s | co-simulation | Yosys s | "
+          "LUT (estimate) | FF (estimate) | CARRY4 | DSP |\n|---|---|---|---|---|---|---|---|---|---|")
+    for k, (label, rel, input_type, where, stage_adders) in enumerate(RTL_MODELS):
+        model = onnx.load(str(ROOT.parent / "shared" / "models" / rel))
+        path, prj = out / f"m{k}.onnx", out / f"prj{k}"
+        shutil.rmtree(prj, ignore_errors=True)  # (Verilator's build time from scratch)
+        out.mkdir(parents=True, exist_ok=True)
+        onnx.save(cut(model, *where) if where else model, str(path))
+        t0 = time.perf_counter()
+        cli(["build", str(path), "--input-type", input_type, "--backend", "verilog", "-o", str(prj), "--samples",
+             "1000", "--stage-adders", str(stage_adders)], standalone_mode=False)
+        t_build = time.perf_counter() - t0
+        c = run_cosim(prj)
+        s = run_synth(prj)
+        est = json.loads((prj / "report.json").read_text())["design"]
+        t = s.totals
+        print(f"| {label} | {t_build:.1f} | {c.latency} | {c.build_seconds:.1f} | {c.matching}/{c.samples} bit-exact | "
+              f"{s.seconds:.0f} | {t['lut']:,} ({est['lut']:,}) | {t['ff']:,} ({est['ff']:,}) | {t['carry']:,} | "
+              f"{t['dsp']} |", flush=True)
 
 
 if __name__ == "__main__":

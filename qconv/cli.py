@@ -269,11 +269,14 @@ def _report_overflow(graph, result):
 @click.option("--ap-types", type=click.Path(file_okay=False), help="folder holding the Xilinx ap_fixed.h")
 @click.option("--backend", type=click.Choice(["hls", "verilog"]), default="hls", show_default=True,
               help="hls: an HLS C++ project; verilog: synthesizable Verilog of a fully parallel network (Dense as "
-                   "adder graphs, Relu, casts) with a Verilator testbench (qconv cosim)")
+                   "adder graphs, Relu, casts, thresholds, lookup tables) with a Verilator testbench (qconv cosim)")
+@click.option("--stage-adders", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Verilog backend: a pipeline register after every N adder levels inside a Dense layer (more "
+                   "latency, a shorter critical path); 0: one register at each layer's output")
 @_type_options
 @_design_options
 @_user_errors
-def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend, types, design):
+def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend, stage_adders, types, design):
     """Write the HLS project for a model (and optionally run its C simulation), or its Verilog."""
     from .backend.project import HlsOptions, write_project
     from .report import test_data_section
@@ -288,6 +291,9 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
             raise click.UsageError("--csim runs the HLS C simulation; a Verilog project runs with `qconv cosim`")
         if design["io"] == "stream":
             raise click.UsageError("--io stream is an HLS architecture; the Verilog backend is fully parallel")
+    elif stage_adders:
+        raise click.UsageError("--stage-adders places the Verilog backend's registers; give --backend verilog")
+    if backend == "verilog":
         from .backend.rtl import check_ops
         check_ops(graph)
         design = {**design, "io": "parallel", "strategy": design["strategy"] or "da", "unroll_limit": 0,
@@ -310,7 +316,8 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
     n = next(iter(mantissas.values())).shape[0]
     if backend == "verilog":
         from .backend.project import write_rtl_project
-        write_rtl_project(graph, out_dir, mantissas, result.outputs, plan, meta, test_data_section(result, n))
+        write_rtl_project(graph, out_dir, mantissas, result.outputs, plan, meta, test_data_section(result, n),
+                          stage_adders)
         click.echo(f"wrote {out_dir} (Verilog, {len(graph) - len(graph.inputs)} layers, {n} test samples) in "
                    f"{time.perf_counter() - t0:.2f} s")
         _report_overflow(graph, result)

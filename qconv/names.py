@@ -32,6 +32,28 @@ private protected public register reinterpret_cast requires return short signed 
 static_cast struct switch template this thread_local throw true try typedef typeid typename union unsigned
 using virtual void volatile wchar_t while xor xor_eq
 """.split())
+# reserved words of Verilog (IEEE 1364-2005) and SystemVerilog (IEEE 1800-2017, Annex B), which
+# Verilator reads .v files as: the top function's name is also the Verilog backend's top module
+VERILOG_KEYWORDS = frozenset("""
+accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin bind
+bins binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle checker class clocking cmos config
+const constraint context continue cover covergroup coverpoint cross deassign default defparam design disable dist
+do edge else end endcase endchecker endclass endclocking endconfig endfunction endgenerate endgroup endinterface
+endmodule endpackage endprimitive endprogram endproperty endsequence endspecify endtable endtask enum event
+eventually expect export extends extern final first_match for force foreach forever fork forkjoin function
+generate genvar global highz0 highz1 if iff ifnone ignore_bins illegal_bins implements implies import incdir
+include initial inout input inside instance int integer interconnect interface intersect join join_any
+join_none large let liblist library local localparam logic longint macromodule matches medium modport module
+nand negedge nettype new nexttime nmos nor noshowcancelled not notif0 notif1 null or output package packed
+parameter pmos posedge primitive priority program property protected pull0 pull1 pulldown pullup
+pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase randsequence rcmos real realtime ref reg
+reject_on release repeat restrict return rnmos rpmos rtran rtranif0 rtranif1 s_always s_eventually s_nexttime
+s_until s_until_with scalared sequence shortint shortreal showcancelled signed small soft solve specify
+specparam static string strong strong0 strong1 struct super supply0 supply1 sync_accept_on sync_reject_on table
+tagged task this throughout time timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1 triand trior trireg
+type typedef union unique unique0 unsigned until until_with untyped use uwire var vectored virtual void wait
+wait_order wand weak weak0 weak1 while wildcard wire with within wor xnor xor
+""".split())
 # names of the headers, libraries and macros a project uses, and the locals that the generated top
 # function (templates/layers, templates/firmware) and testbench (hls_testbench) declare
 PROJECT_NAMES = frozenset("""
@@ -84,6 +106,8 @@ class CppNames:
 
     def __init__(self, function: str):
         self.function = sanitize(function)
+        if self.function in VERILOG_KEYWORDS:  # (a Verilog top module of that name would not parse)
+            self.function = "t_" + self.function
         self.function_ids = _function_identifiers(self.function)
         self.taken: set[str] = set()  # node names and the identifiers derived from them
 

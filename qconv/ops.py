@@ -111,10 +111,10 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Cast", "y = (out type) x, a quantizer that could not be merged into its producer", (), (),
         (ELEMENTWISE, QUANTIZER, RTL), header="activation", typing="quantizer"),
     _op("Table", "y = fn(x) by a precomputed lookup table", ("fn", "params", "monotone", "quantizer", "lo", "hi"),
-        ("table",), (ELEMENTWISE,), header="activation", levels="table"),
+        ("table",), (ELEMENTWISE, RTL), header="activation", levels="table"),
     _op("Thresholds", "y = levels[number of thresholds x reaches], per channel (MultiThreshold, fused "
         "requantizers, monotone tables)", ("inner", "period", "float_thresholds", "chain"),
-        ("thresholds", "levels"), (ELEMENTWISE, QUANTIZER), header="threshold", typing="quantizer",
+        ("thresholds", "levels"), (ELEMENTWISE, QUANTIZER, RTL), header="threshold", typing="quantizer",
         levels="levels"),
     _op("ArgMax", "the index of the largest value", (), (), (), header="eltwise", typing="index"),
     _op("PRelu", "y = x if x >= 0 else slope x (PRelu, LeakyRelu)", ("inner", "period", "slope_values"),

@@ -90,6 +90,27 @@ def test_weight_bits_zero_in_every_weight_are_left_out_of_the_graph():
 
 
 @pytest.mark.slow
+def test_a_matrix_with_all_zero_rows_is_solved_exactly():
+    """TFC_2W2A's first layer (784x64 ternary weights; 231 rows are all zero: border pixels): da4ml
+    0.6 returned a graph that was not x @ W for it (input 2^127 shifts); solve_dense gives da4ml the
+    nonzero rows only and maps the inputs back; here checked on 64 random inputs as well."""
+    g = compile_model(shared_path("models", "qonnx_model_zoo", "TFC_2W2A.onnx"), input_type="ap_fixed<8,3>")
+    node = next(n for n in g.topo() if n.op == "Dense")
+    w = node.consts["W"].values
+    assert int((~w.any(axis=1)).sum()) == 231
+    adders = da.solve_dense(w, -2, 1, "tfc")  # (raises DAError when not exact)
+    x = np.random.default_rng(0).integers(-2, 2, (64, 784))
+    assert np.array_equal(da.evaluate(adders, x).astype(np.int64), x @ w)
+    assert adders.n_in == 784 and {n.a for n in adders.nodes if n.kind == "in"} == set(np.flatnonzero(w.any(axis=1)))
+
+
+def test_an_all_zero_matrix_is_a_graph_without_nodes():
+    g = da.solve_dense(np.zeros((3, 2), np.int64), -4, 3, "zero")
+    assert g.nodes == () and g.outputs == ((-1, 0, False), (-1, 0, False))
+    assert da.evaluate(g, np.ones((5, 3), np.int64)).tolist() == [[0, 0]] * 5
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("model,types", [
     (("qonnx_model_zoo", "qkeras_jettagging.onnx"), ("--input-type", "ap_fixed<8,3>")),
     (("brevitas", "brevitas_mlp_16_64_32_5.onnx"), ("--input-type", "ap_fixed<8,3>")),

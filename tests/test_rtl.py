@@ -82,6 +82,12 @@ def test_every_rtl_cast_is_ap_fixeds_on_every_value(tmp_path):
         assert [got[n][int(v)] for v in raw] == want.tolist(), f"{src.to_cpp()} -> {dst.to_cpp()}"
 
 
+def _verilog(project) -> str:
+    import json
+    name = json.loads((project / "qconv_project.json").read_text())["name"]
+    return (project / "rtl" / f"{name}.v").read_text()
+
+
 def _jet_before_softmax(path):
     """The jet tagger without its Softmax (the Verilog backend builds Dense, Relu and casts)."""
     m = onnx.load(str(JET))
@@ -94,14 +100,15 @@ def _jet_before_softmax(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model,layers", [("jet", 7), (("brevitas", "brevitas_mlp_16_64_32_5.onnx"), 5),
-                                          (("qonnx", "qkeras_tests", "model_test_qkeras_qdense_3.onnx"), 3)],
-                         ids=["jet_tagger_before_softmax", "brevitas_mlp", "qkeras_qdense_3"])
+                                          (("qonnx", "qkeras_tests", "model_test_qkeras_qdense_3.onnx"), 3),
+                                          (("example-models", "bnn_model_fc_1layer.onnx"), 3)],
+                         ids=["jet_tagger_before_softmax", "brevitas_mlp", "qkeras_qdense_3", "bnn_thresholds"])
 def test_verilator_cosim_is_bit_exact_at_the_reported_latency(tmp_path, model, layers):
     path = _jet_before_softmax(tmp_path / "jet.onnx") if model == "jet" else shared_path("models", *model)
     r = cli("build", path, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "-o", tmp_path / "p",
             "--samples", "1000")
     assert r.exit_code == 0, r.output
-    verilog = next((tmp_path / "p" / "rtl").glob("*.v")).read_text()
+    verilog = _verilog(tmp_path / "p")
     assert "*" not in verilog.replace("/*", "").replace("*/", "")  # no multiplier: adder graphs
     r = cli("cosim", tmp_path / "p")
     assert r.exit_code == 0, r.output
@@ -111,7 +118,8 @@ def test_verilator_cosim_is_bit_exact_at_the_reported_latency(tmp_path, model, l
 def test_what_the_verilog_backend_does_not_build_is_one_error_line(tmp_path):
     r = cli("build", JET, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "-o", tmp_path / "a")
     assert r.exit_code == 2 and r.output.strip().splitlines() == [
-        "error: ONNX node 'Softmax_0' (Softmax): the Verilog backend builds Dense, Relu, Cast layers; cut the model "
+        "error: ONNX node 'Softmax_0' (Softmax): the Verilog backend builds Dense, Relu, Cast, Table, Thresholds "
+        "layers; cut the model "
         "before this Softmax (make its input the graph's output) or build it for HLS (--backend hls)"]
     cut = _jet_before_softmax(tmp_path / "jet.onnx")
     r = cli("build", cut, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "--strategy", "latency",
@@ -123,6 +131,62 @@ def test_what_the_verilog_backend_does_not_build_is_one_error_line(tmp_path):
                        (("--io", "stream"), "--io stream is an HLS architecture")):
         r = cli("build", cut, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", *flag, "-o", tmp_path / "c")
         assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, r.output
+    r = cli("build", cut, "--input-type", "ap_fixed<8,3>", "--stage-adders", "2", "-o", tmp_path / "d")
+    assert r.exit_code == 2 and "give --backend verilog" in r.output
+
+
+@pytest.mark.slow
+def test_thresholds_and_tables_in_rtl_on_every_input_value(tmp_path):
+    """A MultiThreshold (per-channel thresholds, some beyond the input's range) and a Tanh table
+    (clipped inside the input's range) on every mantissa of their ap_fixed<7,4> input."""
+    from onnx import helper
+
+    from .randmodels import QD, Builder
+    b = Builder(5)
+    x = b.quant(b.input([6]), 7, 3)
+    thr = b.const(np.sort(b.rng.integers(-70, 70, (6, 3)) / 8.0, axis=1))
+    out = b.name("mt")
+    b.nodes.append(helper.make_node("MultiThreshold", [x, thr], [out], name=out, domain=QD, out_dtype="INT2",
+                                    out_bias=-2.0, data_layout="NC"))
+    b.output(out)
+    b.output(b.node("Tanh", [x]))
+    onnx.save(b.model(), str(tmp_path / "m.onnx"))
+    np.save(tmp_path / "x.npy", np.repeat(np.arange(-64, 64)[:, None] / 8.0, 6, axis=1).reshape(128, 1, 6))
+    r = cli("build", tmp_path / "m.onnx", "--backend", "verilog", "-o", tmp_path / "p", "-i", tmp_path / "x.npy")
+    assert r.exit_code == 0, r.output
+    verilog = _verilog(tmp_path / "p")
+    assert "function [16:0] lookup;" in verilog and verilog.count(">= ") == 18  # 6 channels x 3 thresholds
+    r = cli("cosim", tmp_path / "p")
+    assert r.exit_code == 0 and "latency 1 cycles (report: 1)" in r.output and "bit-exact: 128/128" in r.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage_adders", [1, 3])
+def test_pipeline_registers_inside_adder_graphs(tmp_path, stage_adders):
+    """--stage-adders N: a register after every N adder levels of a Dense layer's adder graph
+    (delay registers for values used later); still bit-exact, latency (depth - 1) // N + 1 for
+    the Dense layer plus 1 for its Relu."""
+    from qconv.design.folding import DesignOptions, plan
+    from qconv.design.parts import find_part
+    from qconv.pipeline import compile_model
+
+    from .randmodels import Builder
+    b = Builder(7)
+    x = b.quant(b.input([8]), 6, 3)
+    w = b.quant(b.const(b.rng.normal(0, 1, (8, 6))), 4, 2)
+    b.output(b.quant(b.node("Relu", [b.node("MatMul", [x, w])]), 6, 3, signed=False))
+    onnx.save(b.model(), str(tmp_path / "m.onnx"))
+    d = plan(compile_model(tmp_path / "m.onnx"), DesignOptions(find_part("xcu250-figd2104-2L-e"), strategy="da"))
+    depth = next(ld.adder_graph.depth for ld in d.layers.values() if ld.adder_graph is not None)
+    assert depth == 4
+    latency = (depth - 1) // stage_adders + 2
+    r = cli("build", tmp_path / "m.onnx", "--backend", "verilog", "--stage-adders", stage_adders, "-o", tmp_path / "p",
+            "--samples", "300")
+    assert r.exit_code == 0, r.output
+    assert "always @(posedge clk) v" in _verilog(tmp_path / "p")
+    r = cli("cosim", tmp_path / "p")
+    assert r.exit_code == 0 and f"latency {latency} cycles (report: {latency})" in r.output, r.output
+    assert "bit-exact: 300/300 samples" in r.output
 
 
 @pytest.mark.slow
@@ -174,3 +238,11 @@ def test_review_cases_are_bit_exact_in_rtl_and_csim(tmp_path, case):
     assert r.exit_code == 0 and "bit-exact: 200/200 samples" in r.output, r.output
     from .helpers import build_and_csim
     assert build_and_csim(path, tmp_path / "h", "--strategy", "da", samples=200) == 200
+
+
+def test_a_top_named_like_a_verilog_keyword_is_renamed():
+    """The top function is the Verilog top module: a model named `small` (a Verilog charge
+    strength) once wrote `module small (`, which no tool parses."""
+    from qconv.names import CppNames
+    assert [CppNames(n).function for n in ("small", "wire", "logic", "always_ff", "jet")] == [
+        "t_small", "t_wire", "t_logic", "t_always_ff", "jet"]

@@ -162,18 +162,27 @@ def read_rows(path: Path) -> np.ndarray:
 
 
 def write_rtl_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray],
-                      design: Design, meta: dict | None = None, test_data: dict | None = None) -> Path:
+                      design: Design, meta: dict | None = None, test_data: dict | None = None,
+                      stage_adders: int = 0) -> Path:
     """The Verilog backend's project (backend/rtl.py): rtl/<name>.v, rtl/tb_<name>.cpp (Verilator),
-    tb_data/ as the HLS project's, qconv_project.json (with the latency) and report.json/md."""
+    tb_data/ as the HLS project's, qconv_project.json (with the latency) and report.json/md.
+    `stage_adders` > 0: a pipeline register after every that many adder levels in Dense layers."""
     from .rtl import rtl_context
     out = Path(out)
     for sub in (out / "rtl", out / "tb_data"):
         sub.mkdir(parents=True, exist_ok=True)
-    ctx = {**rtl_context(graph, design), "version": __version__}
-    # the report describes this design: a register stage per layer, a sample every cycle
+    ctx = {**rtl_context(graph, design, stage_adders), "version": __version__, "stage_adders": stage_adders}
+    # the report describes this design: its register stages, a sample every cycle, the flip-flops
+    # written (each layer's output and delay registers, the valid bits), not the HLS estimate's
     design.latency, design.interval = ctx["latency"], 1
-    design.note = ("Verilog backend: one register stage per layer (latency = layers on the longest path), a new "
-                   "sample every cycle; resources are the cost model's estimate (qconv synth: Yosys' counts)")
+    for layer in ctx["layers"]:
+        cost = design.layers[layer["name"]].cost
+        cost.ff, cost.latency = layer["registers"], layer["stages"] + 1
+    design.totals["ff"] = sum(layer["registers"] for layer in ctx["layers"]) + ctx["latency"]
+    design.note = ("Verilog backend: a register stage at each layer's output" +
+                   (f" and after every {stage_adders} adder levels in Dense layers" if stage_adders else "") +
+                   f" (latency {ctx['latency']} cycles), a new sample every cycle; resources are the cost model's "
+                   "estimate (qconv synth: Yosys' counts)")
     env = _env()
     name = graph.name
     (out / "rtl" / f"{name}.v").write_text(env.get_template("verilog/network.v.j2").render(**ctx))
@@ -181,6 +190,7 @@ def write_rtl_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarra
     _write_rows(out / "tb_data" / "inputs.dat", [inputs[n] for n in graph.inputs])
     _write_rows(out / "tb_data" / "expected.dat", [expected[n] for n in graph.output_names])
     info = {"name": name, "qconv_version": __version__, "backend": "verilog", "latency_cycles": ctx["latency"],
+            "stage_adders": stage_adders,
             "inputs": ctx["inputs"],
             "outputs": [{k: p[k] for k in ("onnx_name", "size", "cpp")} for p in ctx["outputs"]],
             "layers": [layer["name"] for layer in ctx["layers"]], **(meta or {})}

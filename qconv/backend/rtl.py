@@ -24,6 +24,8 @@ context-sized signed arithmetic never drops a bit it should keep.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import ops
 from ..design.da import signed_bits
 from ..errors import ModelError
@@ -131,14 +133,31 @@ def check_supported(graph: Graph, adder_graphs: dict) -> None:
             raise ModelError(f"{node.describe()}: the Verilog backend builds chains of one-input layers")
 
 
-def layer_lines(graph: Graph, node: Node, adders) -> list[str]:
-    """The body of a layer's module: input bus `x` -> output bus `y`, element by element."""
+@dataclass
+class LayerRTL:
+    """A layer's module body (input bus `x` -> output bus `y`, element by element), its register
+    stages before the top module's output register and their bits (Dense with `stage_adders`)."""
+
+    lines: list[str]
+    stages: int = 0
+    register_bits: int = 0
+
+
+def layer_lines(graph: Graph, node: Node, adders, stage_adders: int = 0) -> LayerRTL:
+    """The layer's module body: LayerRTL."""
     x = graph.node(node.inputs[0]).out.fixed
     out = node.out.fixed
     n_in, n_out = graph.node(node.inputs[0]).out.size, node.out.size
     lines = [unpack("x", i, x, f"x{i}") for i in range(n_in)]
+    rtl = LayerRTL(lines)
     if node.op == "Dense":
-        lines += _dense_lines(node, x, adders)
+        dense = _dense_lines(node, x, adders, stage_adders)
+        lines += dense.lines
+        rtl = LayerRTL(lines, dense.stages, dense.register_bits)
+    elif node.op == "Thresholds":
+        lines += _thresholds_lines(node, x, n_out)
+    elif node.op == "Table":
+        lines += _table_lines(node, x, n_out)
     else:
         for j in range(n_out):
             src = f"x{j}"
@@ -148,30 +167,85 @@ def layer_lines(graph: Graph, node: Node, adders) -> list[str]:
                 src = f"r{j}"
             lines += cast_lines(src, signed_width(x), x.frac, out, f"o{j}")
     lines += [f"assign y[{j * out.width + out.width - 1}:{j * out.width}] = o{j};" for j in range(n_out)]
+    return rtl
+
+
+def _thresholds_lines(node: Node, x: FixedType, n_out: int) -> list[str]:
+    """sim/threshold.py's kernel: o_j = levels[k][#{t : x_j >= thr[k][t]}], k = (j // inner) % period;
+    the count is a sum of comparisons (exact for thresholds in any order), the level a mux on it."""
+    thr, levels = node.consts["thresholds"].values, node.consts["levels"].values  # (P, T), (P, T + 1)
+    wd, wx = node.out.fixed.width, signed_width(x)
+    wc = max([wx] + [signed_bits(int(t), int(t)) for t in thr.reshape(-1)]) + 1  # x and every threshold
+    cw = max(1, thr.shape[1].bit_length())
+    lines = []
+    for j in range(n_out):
+        k = (j // node.attrs["inner"]) % node.attrs["period"]
+        lines.append(f"wire signed [{wc - 1}:0] xc{j} = x{j};")
+        # (1-bit comparisons, zero-extended to the sum's width by Verilog's context sizing)
+        terms = " + ".join(f"(xc{j} >= {lit(int(t), wc)})" for t in thr[k]) or f"{cw}'d0"
+        lines.append(f"wire [{cw - 1}:0] n{j} = {terms};")
+        mux = _bits(int(levels[k][-1]), wd)
+        for c in range(thr.shape[1] - 1, -1, -1):
+            mux = f"n{j} == {cw}'d{c} ? {_bits(int(levels[k][c]), wd)} : {mux}"
+        lines.append(f"wire [{wd - 1}:0] o{j} = {mux};")
     return lines
 
 
-def _dense_lines(node: Node, x: FixedType, g) -> list[str]:
+def _table_lines(node: Node, x: FixedType, n_out: int) -> list[str]:
+    """sim/activation.py's table kernel: o_j = table[clip(x_j, lo, hi) - lo], the table a function
+    (a case over the input mantissas the type can hold, the clipped ends as its default)."""
+    table, lo, hi = node.consts["table"].values.reshape(-1), int(node.attrs["lo"]), int(node.attrs["hi"])
+    wd, wx = node.out.fixed.width, signed_width(x)
+    first, last = max(lo, x.min_mantissa), min(hi, x.max_mantissa)
+    lines = [f"function [{wd - 1}:0] lookup;", f"    input signed [{wx - 1}:0] v;", "    case (v)"]
+    lines += [f"        {lit(m, wx)}: lookup = {_bits(int(table[m - lo]), wd)};" for m in range(first, last + 1)]
+    lines += [f"        default: lookup = v < {lit(first, wx)} ? {_bits(int(table[first - lo]), wd)} : "
+              f"{_bits(int(table[last - lo]), wd)};", "    endcase", "endfunction"]
+    return lines + [f"wire [{wd - 1}:0] o{j} = lookup(x{j});" for j in range(n_out)]
+
+
+def _levels(g) -> list[int]:
+    """Each adder-graph node's adder depth from the inputs (a copy: its source's)."""
+    d: list[int] = []
+    for n in g.nodes:
+        d.append(0 if n.kind == "in" or n.a < 0 else d[n.a] if n.kind == "copy" else 1 + max(d[n.a], d[n.b]))
+    return d
+
+
+def _dense_lines(node: Node, x: FixedType, g, stage_adders: int = 0) -> LayerRTL:
     """The adder graph (design/da.py nodes), each output's sum y_j (mantissa with x.frac + w.frac
-    fraction bits), then acc_j = accum(accum(bias_j) + y_j) and the cast into the layer's type."""
+    fraction bits), then acc_j = accum(accum(bias_j) + y_j) and the cast into the layer's type.
+    With `stage_adders` N > 0 a register follows every N adder levels: node values used in a later
+    stage pass through delay registers (v<i>_d<k>: k cycles late), and the bias, accumulator and
+    casts follow the last stage."""
     w, acc, out = node.consts["W"].fixed, node.attrs["accum"], node.out.fixed
+    level = _levels(g)
+    stage = [0 if not stage_adders or lv == 0 else (lv - 1) // stage_adders for lv in level]
+    used = [i for i, _, _ in g.outputs if i >= 0]
+    last = max((stage[i] for i in used), default=0)
+    delays = [0] * len(g.nodes)  # the longest delay chain each node needs
+
+    def at(i: int, s: int) -> str:  # node i's value in stage s
+        delays[i] = max(delays[i], s - stage[i])
+        return f"v{i}" if s == stage[i] else f"v{i}_d{s - stage[i]}"
+
     lines = []
     for i, n in enumerate(g.nodes):
         t = f"wire signed [{n.width - 1}:0] v{i}"
         if n.kind == "in":
             lines.append(f"{t} = x{n.a};")
         elif n.kind == "copy":
-            lines.append(f"{t} = {'0' if n.a < 0 else ('-' if n.sub else '') + f'v{n.a}'};")
+            lines.append(f"{t} = {'0' if n.a < 0 else ('-' if n.sub else '') + at(n.a, stage[i])};")
         else:
             a, b = g.nodes[n.a], g.nodes[n.b]
-            lines.append(f"{t} = (v{n.a} <<< {a.exp - n.exp}) {'-' if n.sub else '+'} "
-                         f"(v{n.b} <<< {b.exp + n.shift - n.exp});")
+            lines.append(f"{t} = ({at(n.a, stage[i])} <<< {a.exp - n.exp}) {'-' if n.sub else '+'} "
+                         f"({at(n.b, stage[i])} <<< {b.exp + n.shift - n.exp});")
     b = node.consts.get("b")
     frac = x.frac + w.frac - g.weight_shift  # the graph's sums (weights without their common 2^weight_shift)
     for j, ((idx, shift, neg), (lo, hi)) in enumerate(zip(g.outputs, g.output_bounds())):
         wy = signed_bits(lo, hi) + 1
-        v = "0" if idx < 0 else (f"(v{idx} <<< {shift})" if shift > 0 else f"(v{idx} >>> {-shift})" if shift < 0
-                                 else f"v{idx}")
+        v = "0" if idx < 0 else at(idx, last)
+        v = f"({v} <<< {shift})" if idx >= 0 and shift > 0 else f"({v} >>> {-shift})" if shift < 0 else v
         lines.append(f"wire signed [{wy - 1}:0] s{j} = {'-' if neg else ''}{v};")
         start = 0 if b is None else int(acc.cast([int(b.values[j])], b.fixed)[0])  # acc = (accum_t)bias
         wa = max(wy + acc.frac - frac, acc.width) + 1  # start + s_j at the accumulator's fraction bits
@@ -180,29 +254,30 @@ def _dense_lines(node: Node, x: FixedType, g) -> list[str]:
         lines.append(f"wire signed [{acc.width - 1}:0] as{j} = a{j};" if acc.signed else
                      f"wire signed [{acc.width}:0] as{j} = {{1'b0, a{j}}};")
         lines += cast_lines(f"as{j}", signed_width(acc), acc.frac, out, f"o{j}")
-    return lines
+    for i, d in enumerate(delays):
+        for k in range(1, d + 1):
+            lines += [f"reg signed [{g.nodes[i].width - 1}:0] v{i}_d{k};",
+                      f"always @(posedge clk) v{i}_d{k} <= {f'v{i}' if k == 1 else f'v{i}_d{k - 1}'};"]
+    return LayerRTL(lines, last, sum(g.nodes[i].width * d for i, d in enumerate(delays)))
 
 
 # ---------------------------------------------------------------------------------------------
 # the project
 
-def _depths(graph: Graph) -> dict[str, int]:
-    """Register stages from the inputs to each node's register (one per layer)."""
-    depth: dict[str, int] = {}
-    for node in graph.topo():
-        depth[node.name] = 0 if node.op == "Input" else 1 + max(depth[i] for i in node.inputs)
-    return depth
-
-
-def rtl_context(graph: Graph, design) -> dict:
-    """The template context of templates/verilog/: layers, ports, latency, testbench elements."""
+def rtl_context(graph: Graph, design, stage_adders: int = 0) -> dict:
+    """The template context of templates/verilog/: layers, ports, latency, testbench elements.
+    `stage_adders` > 0: a pipeline register after every that many adder levels inside Dense layers."""
     adders = {n: ld.adder_graph for n, ld in design.layers.items() if ld.adder_graph is not None}
     check_supported(graph, adders)
-    depth = _depths(graph)
+    bodies = {n.name: layer_lines(graph, n, adders.get(n.name), stage_adders) for n in graph.topo() if n.op != "Input"}
+    depth: dict[str, int] = {}  # register stages from the inputs to each layer's output register
+    for node in graph.topo():
+        depth[node.name] = (0 if node.op == "Input" else
+                            1 + bodies[node.name].stages + max(depth[i] for i in node.inputs))
     latencies = {depth[o] for o in graph.outputs}
     if len(latencies) != 1:
-        raise ModelError("the Verilog backend's outputs must all be the same number of layers from the inputs "
-                         f"(here {sorted(latencies)}): one valid signal serves them")
+        raise ModelError("the Verilog backend's outputs must all be the same number of register stages from the "
+                         f"inputs (here {sorted(latencies)}): one valid signal serves them")
     ports_in = {name: f"in{p}" for p, name in enumerate(graph.inputs)}
     layers = []
     for node in graph.topo():
@@ -213,8 +288,10 @@ def rtl_context(graph: Graph, design) -> dict:
             "name": node.name, "op": node.op, "origin": node.describe(), "in_cpp": src.out.fixed.to_cpp(),
             "out_cpp": node.out.fixed.to_cpp(), "n_in": src.out.size, "n_out": node.out.size,
             "in_bits": src.out.size * src.out.fixed.width, "out_bits": node.out.size * node.out.fixed.width,
-            "src": ports_in.get(src.name, f"n_{src.name}_r"), "lines": layer_lines(graph, node, adders.get(node.name)),
-            "adders": adders[node.name].adders if node.name in adders else None})
+            "src": ports_in.get(src.name, f"n_{src.name}_r"), "lines": bodies[node.name].lines,
+            "stages": bodies[node.name].stages, "adders": adders[node.name].adders if node.name in adders else None,
+            # flip-flops as written: the output register and the delay registers inside
+            "registers": node.out.size * node.out.fixed.width + bodies[node.name].register_bits})
     inputs = [{"var": ports_in[n], "node": n, "size": graph.node(n).out.size, "width": graph.node(n).out.fixed.width,
                "cpp": graph.node(n).out.fixed.to_cpp(), "onnx_name": graph.node(n).attrs.get("onnx_name", n)}
               for n in graph.inputs]

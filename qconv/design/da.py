@@ -21,13 +21,18 @@ Pipeline's stages run one after another, each stage's outputs the next one's inp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import QconvError
 
 MAX_WEIGHT_BITS = 24  # da4ml takes the kernel as float32: integers up to 2^24 are exact
+# da4ml's search over every delay-constraint decomposition (search_all_decompose_dc) is for small
+# matrices only: it saved up to 7% of the adders on the jet tagger's and a Brevitas MLP's layers
+# (<= 2,048 weights, 0.01-0.45 s), but took 60 s instead of 5.8 s for the same 5,676 adders on a
+# TFC's 553x64 layer, and more than 4 minutes on a 490x256 one
+SEARCH_ALL_MAX_WEIGHTS = 4096
 
 
 class DAError(QconvError):
@@ -202,8 +207,16 @@ def solve_dense(weights: np.ndarray, x_lo: int, x_hi: int, where: str) -> AdderG
     except ImportError:
         raise DAError("strategy da needs the da4ml package: pip install da4ml (the project's dependencies "
                       "list it; `make venv` installs it)") from None
-    pipeline = solve(w.astype(np.float32), qintervals=[(float(x_lo), float(x_hi), 1.0)] * w.shape[0])
-    g = build(pipeline, w.shape[0], x_lo, x_hi)
+    # only the inputs with a nonzero weight go to da4ml: with all-zero rows in the matrix (a TFC's
+    # border pixels) da4ml 0.6 gave the input 2^127 and outputs that were not x @ W (measured)
+    keep = np.flatnonzero(w.any(axis=1))
+    if keep.size == 0:
+        return AdderGraph(w.shape[0], (), tuple((-1, 0, False) for _ in range(w.shape[1])), 0)
+    pipeline = solve(w[keep].astype(np.float32), qintervals=[(float(x_lo), float(x_hi), 1.0)] * keep.size,
+                     search_all_decompose_dc=keep.size * w.shape[1] <= SEARCH_ALL_MAX_WEIGHTS)
+    g = build(pipeline, keep.size, x_lo, x_hi)
+    g = replace(g, n_in=w.shape[0], nodes=tuple(replace(n, a=int(keep[n.a])) if n.kind == "in" else n
+                                                for n in g.nodes))
     # linear in x: exact on every input iff exact on the unit vectors, and a right-shifted output
     # node is divisible for every input iff its unit-vector values (its coefficients) are
     eye = np.eye(w.shape[0], dtype=np.int64)
