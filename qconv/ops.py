@@ -27,6 +27,8 @@ Traits (`Op.traits`, asked through `ops.has(op, TRAIT)` or the frozensets below)
                 MatMul) and a parallelization counts the output pixels/rows done at once (Conv,
                 Pool, MatMul)
   rtl           the Verilog backend writes it (backend/rtl.py; Dense as an adder graph, strategy da)
+  da            strategy da builds it as an adder graph (design/da.py: Dense's matrix, Conv's filter
+                bank; the `<kernel>_da` kernel)
 
 `Op.stage`: "layer" (simulated, generated), "input" (a graph input), "transient" (the frontend
 emits it and a pass removes it before validation: Quant). `Op.typing`: "rule" (a type rule in
@@ -51,8 +53,8 @@ from dataclasses import dataclass
 MAC, WEIGHTED, ACCUMULATOR, SPATIAL = "mac", "weighted", "accumulator", "spatial"
 LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS = "layout", "alias", "elementwise", "homogeneous"
 FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG = "float_chain", "selects", "quantizer", "activation_arg"
-FOLDS, RTL = "folds", "rtl"
-TRAITS = frozenset({RTL, MAC, WEIGHTED, ACCUMULATOR, SPATIAL, LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS,
+FOLDS, RTL, DA = "folds", "rtl", "da"
+TRAITS = frozenset({RTL, DA, MAC, WEIGHTED, ACCUMULATOR, SPATIAL, LAYOUT, ALIAS, ELEMENTWISE, HOMOGENEOUS,
                     FLOAT_CHAIN, SELECTS, QUANTIZER, ACTIVATION_ARG, FOLDS})
 
 # the op families (= kernel headers), in the order parameters.h includes the headers
@@ -83,13 +85,13 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("Input", "a graph input; out.fixed is the type the user's values are quantized to",
         ("onnx_name", "input_quant"), stage="input"),
     _op("Dense", "y = x @ W (+ b)", ("accum", "exact_output", "qkeras"), ("W", "b"),
-        (MAC, WEIGHTED, ACCUMULATOR, HOMOGENEOUS, ACTIVATION_ARG, FOLDS, RTL), header="dense",
+        (MAC, WEIGHTED, ACCUMULATOR, HOMOGENEOUS, ACTIVATION_ARG, FOLDS, RTL, DA), header="dense",
         kernel="dense"),
     _op("MatMul", "y = a @ b of two activations, batched over leading axes: a [..., m, k], b [..., k, n]",
         ("k", "accum"), (), (MAC, ACCUMULATOR, FOLDS), header="dense", kernel="matmul"),
-    _op("Conv", "2-D (or 1-D) convolution, channels last, grouped; W (O, kh, kw, I/g)",
+    _op("Conv", "2-D (or 1-D) convolution, channels last, grouped; W (O, I/g, kh, kw) as in ONNX",
         ("in_hwc", "out_hwc", "kernel", "strides", "pads", "group", "accum", "folded_bn"), ("W", "b"),
-        (MAC, WEIGHTED, ACCUMULATOR, SPATIAL, HOMOGENEOUS, ACTIVATION_ARG, FOLDS), header="conv",
+        (MAC, WEIGHTED, ACCUMULATOR, SPATIAL, HOMOGENEOUS, ACTIVATION_ARG, FOLDS, DA), header="conv",
         kernel="conv2d"),
     _op("Pool", "max or average pooling, channels last", ("mode", "in_hwc", "out_hwc", "kernel", "strides",
                                                           "dilations", "pads", "count_include_pad", "counts",

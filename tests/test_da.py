@@ -62,16 +62,18 @@ def test_da_limits_are_one_line_errors(tmp_path):
         plan(lossy, DesignOptions(VU13P, strategy="da"))
     with pytest.raises(da.DAError, match="weights wider than 24 bits"):
         da.solve_dense(np.array([[1 << 30]]), -1, 1, "ONNX node 'x' (Gemm)")
-    conv = shared_path("models", "example-models", "conv2d_small_keras.onnx")
-    types = ("--input-type", "ap_fixed<8,3>", "--default-type", "ap_fixed<18,8,AP_RND_CONV,AP_SAT>")
-    r = cli("report", conv, *types, "--strategy", "da", "--json")
-    assert r.exit_code == 0, r.output  # --strategy da: the Dense layers; the Conv keeps the latency strategy
+    conv = shared_path("models", "example-models", "conv2d_small_mp_keras.onnx")
+    types = ("--input-type", "ap_fixed<8,3>", "--default-type", "ap_fixed<12,6,AP_RND_CONV,AP_SAT>")
+    r = cli("report", conv, *types, "--strategy", "da", "--io", "parallel", "--json")
+    assert r.exit_code == 0, r.output  # --strategy da: the Dense and Conv layers; the Pool keeps its own
     rows = {row["op"]: row["strategy"] for row in json.loads(r.output[r.output.index("{"):])["layers"]}
-    assert (rows["Conv"], rows["Dense"]) == ("latency", "da")
-    (tmp_path / "c.yaml").write_text("Conv: {strategy: da}\n")
+    assert (rows["Conv"], rows["Dense"], rows["Pool"]) == ("da", "da", "latency")
+    (tmp_path / "c.yaml").write_text("MaxPool: {strategy: da}\n")
     r = cli("report", conv, *types, "--config", tmp_path / "c.yaml")
-    assert r.exit_code == 2 and "strategy da builds Dense layers in this release" in r.output
+    assert r.exit_code == 2 and "strategy applies to no layer" in r.output and "strategy Dense and Conv" in r.output
     assert len(r.output.strip().splitlines()) == 1
+    r = cli("report", conv, *types, "--strategy", "da", "--io", "stream")
+    assert r.exit_code == 2 and "strategy da builds a Conv's filter bank in io_parallel" in r.output
     with pytest.raises(DesignError, match="strategy da computes every product at once"):
         plan(graph, DesignOptions(VU13P, strategy="da", reuse_factor=2))
     d = plan(graph, DesignOptions(VU13P, strategy="da", target_ii=4))  # the search keeps da layers at R 1
@@ -120,3 +122,38 @@ def test_da_csim_is_bit_exact(tmp_path, model, types):
     build_and_csim(shared_path("models", *model), tmp_path / "prj", *types, "--strategy", "da", samples=200)
     top = next((tmp_path / "prj" / "firmware").glob("*.cpp")).read_text()
     assert "qconv::dense_da<" in top and "qconv::dense<" not in top
+
+
+@pytest.mark.slow
+def test_conv_filter_banks_as_adder_graphs_are_bit_exact(tmp_path):
+    """Strategy da on ten random Conv layers (1-D and 2-D; groups, strides, dilations, pads; design/
+    da.py filter_bank, conv2d_da): g++ C simulation bit-exact with the simulator, one pixel per
+    step (io_parallel's default P 1) and, under --target-ii 3, P pixels per step (P adder graphs)."""
+    import onnx
+
+    from .randmodels import Builder, conv_branch
+    b = Builder(21)
+    for i in range(10):
+        conv_branch(b, 1 + i % 2)
+    onnx.save(b.model(), str(tmp_path / "convs.onnx"))
+    for k, extra in enumerate([(), ("--target-ii", "3")]):
+        prj = tmp_path / f"p{k}"
+        build_and_csim(tmp_path / "convs.onnx", prj, "--strategy", "da", "--io", "parallel", *extra, samples=100)
+        top = next((prj / "firmware").glob("*.cpp")).read_text()
+        assert top.count("qconv::conv2d_da<") == 10 and "qconv::conv2d<" not in top
+        params = (prj / "firmware" / "parameters.h").read_text()
+        parallel = sorted(int(line.split("=")[1].split(";")[0]) for line in params.splitlines()
+                          if "static const unsigned parallel = " in line)
+        assert len(parallel) == 10 and (max(parallel) == 1) == (not extra), parallel
+
+
+def test_a_filter_bank_is_the_conv_at_one_pixel():
+    """filter_bank's matrix times a pixel's window (ky, kx, channel order) is the grouped Conv's
+    output there, computed directly from ONNX's W (O, C/g, kh, kw)."""
+    rng = np.random.default_rng(4)
+    groups, cpg, o, kh, kw = 3, 2, 6, 2, 3
+    w = rng.integers(-8, 8, (o, cpg, kh, kw))
+    window = rng.integers(-16, 16, (kh, kw, groups * cpg))
+    direct = [sum(int(w[f, c, ky, kx]) * int(window[ky, kx, (f // (o // groups)) * cpg + c])
+                  for c in range(cpg) for ky in range(kh) for kx in range(kw)) for f in range(o)]
+    assert (window.reshape(-1) @ da.filter_bank(w, groups * cpg, groups)).tolist() == direct

@@ -195,6 +195,20 @@ def evaluate(g: AdderGraph, x: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=1) if out else np.zeros((len(zero), 0), dtype=object)
 
 
+def filter_bank(w: np.ndarray, n_chan: int, groups: int) -> np.ndarray:
+    """A Conv's filter bank as one constant matrix: W (O, C/g, kh, kw), ONNX's order -> M (kh * kw *
+    C, O) with M[(ky * kw + kx) * C + c, f] = W[f, c - g(f) * C/g, ky, kx] for the channels c of
+    filter f's group g(f), else 0: one output pixel is window @ M, the window its kh x kw x C
+    inputs in that order (padding: zeros, which add nothing to a linear graph)."""
+    o, cpg, kh, kw = w.shape
+    m = np.zeros((kh, kw, n_chan, o), dtype=np.int64)
+    fpg = o // groups
+    for f in range(o):
+        g = f // fpg
+        m[:, :, g * cpg:(g + 1) * cpg, f] = w[f].transpose(1, 2, 0)
+    return m.reshape(kh * kw * n_chan, o)
+
+
 def solve_dense(weights: np.ndarray, x_lo: int, x_hi: int, where: str) -> AdderGraph:
     """The adder graph of x @ weights for integer weights (n_in, n_out) and integer inputs in
     [x_lo, x_hi], checked exact (module docstring)."""

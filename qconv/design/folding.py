@@ -428,7 +428,11 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
             if r != 1:
                 raise DesignError(f"{node.describe()}: strategy da computes every product at once as an adder "
                                   f"graph: reuse factor 1 (got {r}); choose strategy latency or resource to fold it")
-            return layer_cost(graph, node, clock_ns=options.clock_period, adders=adders[node.name])
+            if node.name in flows and node.op == "Conv":
+                raise DesignError(f"{node.describe()}: strategy da builds a Conv's filter bank in io_parallel in this "
+                                  "release (P output pixels per step, each through the adder graph); choose --io "
+                                  "parallel, or strategy latency or resource for this layer")
+            return layer_cost(graph, node, 1, p, "da", options.clock_period, adders=adders[node.name])
         if node.name in flows:
             return dataflow.stream_cost(graph, node, flows[node.name], r, p, s, options.clock_period, facts)
         return layer_cost(graph, node, r, p, s, options.clock_period, facts)
@@ -439,8 +443,8 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
         if node.op == "Input":
             continue
         given = _settings(node, options, used)  # (an error for a design field on a layer that has none)
-        if given.get("strategy") == "da" and node.op != "Dense" and not _entry_sets(options, node, "strategy"):
-            given = {k: v for k, v in given.items() if k != "strategy"}  # --strategy da: the Dense layers
+        if given.get("strategy") == "da" and not ops.has(node.op, ops.DA) and not _entry_sets(options, node, "strategy"):
+            given = {k: v for k, v in given.items() if k != "strategy"}  # --strategy da: the Dense and Conv layers
         pixels = node.name in flows and flows[node.name].kind == dataflow.LINE_BUFFER
         if pixels:  # a line buffer computes one output pixel per step: P is io_parallel's (default/op-type
             named = options.config.design_for(*node.source)[0] if options.config and node.source[0] else {}
@@ -481,10 +485,11 @@ def _entry_sets(options: DesignOptions, node: Node, key: str) -> bool:
 
 
 def _adder_graph(graph: Graph, node: Node) -> da.AdderGraph:
-    """Strategy da: the Dense layer's adder graph over its input type's mantissa range."""
-    if node.op != "Dense":
-        raise DesignError(f"{node.describe()}: strategy da builds Dense layers in this release (Conv's filter bank "
-                          "is next); give it to Dense layers only (config: Dense: {strategy: da})")
+    """Strategy da: the layer's adder graph over its input type's mantissa range (Dense: its
+    matrix; Conv: its filter bank, da.filter_bank, one graph every output pixel evaluates)."""
+    if not ops.has(node.op, ops.DA):
+        raise DesignError(f"{node.describe()}: strategy da builds Dense and Conv layers; give it to those only "
+                          "(config: Dense: {strategy: da})")
     x, acc = graph.node(node.inputs[0]).out.fixed, node.attrs["accum"]
     w = node.consts["W"]
     drop = max(0, x.frac + w.fixed.frac - acc.frac)  # (the tight accumulator drops weight bits that are all 0)
@@ -492,7 +497,9 @@ def _adder_graph(graph: Graph, node: Node) -> da.AdderGraph:
         raise DesignError(f"{node.describe()}: strategy da sums exactly, but the accumulator {acc.to_cpp()} drops "
                           f"product bits (it has {acc.frac} fraction bits, the products {x.frac + w.fixed.frac}); "
                           "use qconv's tight accumulator (the default, --accumulator tight) or strategy latency")
-    g = da.solve_dense(w.values >> drop, x.min_mantissa, x.max_mantissa, node.describe())
+    m = (w.values if node.op == "Dense" else
+         da.filter_bank(w.values, int(node.attrs["in_hwc"][2]), int(node.attrs["group"])))
+    g = da.solve_dense(m >> drop, x.min_mantissa, x.max_mantissa, node.describe())
     return replace(g, weight_shift=drop)
 
 

@@ -12,6 +12,7 @@
 
 #include "hls_stream.h"
 #include "qconv_common.h"
+#include "qconv_dense.h"  // da_matvec (conv2d_da)
 
 namespace qconv {
 
@@ -101,6 +102,47 @@ Steps:
                 if (r == R - 1)
                     cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_filt>(acc[p], res + pix * CONFIG_T::n_filt);
             }
+        }
+    }
+}
+
+// Convolution, strategy da: the filter bank as one adder graph (qconv/design/da.py filter_bank:
+// W as a (kern_h * kern_w * n_chan) x n_filt matrix, zero outside a filter's group), evaluated
+// on each output pixel's window: its inputs in (ky, kx, channel) order, 0 where the window lies
+// in the padding (a linear graph adds nothing for it), through da_matvec (qconv_dense.h: the sums,
+// the bias, the one cast). P = CONFIG_T::parallel pixels per step of a pipelined loop (P copies of
+// the graph), ceil(pixels / P) steps; pixels >= out_h * out_w (P not a divisor) are skipped. The
+// same exact sums as conv2d: the same integers.
+template <class data_T, class res_T, class CONFIG_T>
+void conv2d_da(const data_T data[CONFIG_T::in_h * CONFIG_T::in_w * CONFIG_T::n_chan],
+               res_T res[CONFIG_T::out_h * CONFIG_T::out_w * CONFIG_T::n_filt],
+               const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_filt]) {
+#pragma HLS INLINE off
+    const unsigned P = CONFIG_T::parallel, PIXELS = CONFIG_T::out_h * CONFIG_T::out_w, C = CONFIG_T::n_chan;
+Steps:
+    for (unsigned s = 0; s < (PIXELS + P - 1) / P; s++) {
+#pragma HLS PIPELINE II = 1
+    Pixels:
+        for (unsigned q = 0; q < P; q++) {
+#pragma HLS UNROLL
+            const unsigned pixel = s * P + q;
+            if (pixel >= PIXELS) continue;
+            const unsigned oh = pixel / CONFIG_T::out_w, ow = pixel % CONFIG_T::out_w;
+            typename CONFIG_T::x_raw_t x[CONFIG_T::da_in];
+#pragma HLS ARRAY_PARTITION variable = x complete
+        Window:
+            for (unsigned ky = 0; ky < CONFIG_T::kern_h; ky++) {
+                const int ih = int(oh * CONFIG_T::stride_h + ky * CONFIG_T::dil_h) - CONFIG_T::pad_top;
+                for (unsigned kx = 0; kx < CONFIG_T::kern_w; kx++) {
+                    const int iw = int(ow * CONFIG_T::stride_w + kx * CONFIG_T::dil_w) - CONFIG_T::pad_left;
+                    const bool inside = ih >= 0 && ih < int(CONFIG_T::in_h) && iw >= 0 && iw < int(CONFIG_T::in_w);
+                    for (unsigned c = 0; c < C; c++)
+                        x[(ky * CONFIG_T::kern_w + kx) * C + c] =
+                            inside ? typename CONFIG_T::x_raw_t(to_raw(data[(ih * CONFIG_T::in_w + iw) * C + c]))
+                                   : typename CONFIG_T::x_raw_t(0);
+                }
+            }
+            da_matvec<res_T, CONFIG_T, CONFIG_T::da_in, CONFIG_T::n_filt>(x, &res[pixel * CONFIG_T::n_filt], biases);
         }
     }
 }

@@ -35,11 +35,30 @@ Product:
     cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_out>(acc, res);
 }
 
-// Fully connected layer, strategy da (distributed arithmetic): the same exact sums x @ W as
-// dense(), computed without multipliers by the layer's adder graph (CONFIG_T::cmvm, written by
-// qconv from da4ml's solution: shifts, additions and subtractions of the integer mantissas, each
-// node wide enough for its range; qconv/design/da.py checks it computes W exactly), then the bias
-// and the one cast, as dense(). y[j] is the mantissa of sum_i x[i] * w[i][j] in sum_t.
+// Strategy da (distributed arithmetic): the exact sums y = x @ W of N_IN input mantissas computed
+// without multipliers by the layer's adder graph (CONFIG_T::cmvm, written by qconv from da4ml's
+// solution: shifts, additions and subtractions of the integer mantissas, each node wide enough for
+// its range; qconv/design/da.py checks it computes W exactly), then the bias and the one cast, as
+// dense(). y[j] is the mantissa of sum_i x[i] * w[i][j] in sum_t. Shared by dense_da and
+// conv2d_da (qconv_conv.h: W its filter bank, x an output pixel's window).
+template <class res_T, class CONFIG_T, unsigned N_IN, unsigned N_OUT>
+void da_matvec(const typename CONFIG_T::x_raw_t x[N_IN], res_T res[N_OUT],
+               const typename CONFIG_T::bias_raw_t biases[N_OUT]) {
+#pragma HLS INLINE
+    typename CONFIG_T::sum_raw_t y[N_OUT];
+#pragma HLS ARRAY_PARTITION variable = y complete
+    CONFIG_T::cmvm(x, y);
+    typename CONFIG_T::accum_t acc[N_OUT];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+    init_with_bias<CONFIG_T, N_OUT>(acc, biases);
+    for (unsigned j = 0; j < N_OUT; j++) {
+#pragma HLS UNROLL
+        acc[j] += from_raw<typename CONFIG_T::sum_t>(y[j].to_int64());
+    }
+    cast_all<res_T, typename CONFIG_T::accum_t, N_OUT>(acc, res);
+}
+
+// Fully connected layer, strategy da: da_matvec on the input mantissas.
 template <class data_T, class res_T, class CONFIG_T>
 void dense_da(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
               const typename CONFIG_T::bias_raw_t biases[CONFIG_T::n_out]) {
@@ -50,17 +69,7 @@ void dense_da(const data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
 #pragma HLS UNROLL
         x[i] = to_raw(data[i]);
     }
-    typename CONFIG_T::sum_raw_t y[CONFIG_T::n_out];
-#pragma HLS ARRAY_PARTITION variable = y complete
-    CONFIG_T::cmvm(x, y);
-    typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
-#pragma HLS ARRAY_PARTITION variable = acc complete
-    init_with_bias<CONFIG_T, CONFIG_T::n_out>(acc, biases);
-    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-#pragma HLS UNROLL
-        acc[j] += from_raw<typename CONFIG_T::sum_t>(y[j].to_int64());
-    }
-    cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_out>(acc, res);
+    da_matvec<res_T, CONFIG_T, CONFIG_T::n_in, CONFIG_T::n_out>(x, res, biases);
 }
 
 // Folded fully connected layer, reuse factor R = CONFIG_T::reuse_factor (any R >= 1): block =
