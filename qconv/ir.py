@@ -34,6 +34,7 @@ from .names import CppNames
 TYPE_SOURCES = {
     "quantizer": "a declared quantizer",
     "option": "--input-type/--default-type",
+    "annotation": "the model's FINN datatype annotation",
     "inferred": "inferred by qconv",
     "accumulator_cap": "the --accumulator cap",
 }

@@ -115,6 +115,9 @@ def cut_at(model: onnx.ModelProto | str | Path, tensors: list[str], out_path: st
     inputs = [v for v in graph.input if v.name in needed]
     inits = [i for i in graph.initializer if i.name in needed]
     infos = [v for v in graph.value_info if v.name in needed and v.name not in tensors]
+    notes = [onnx.TensorAnnotation.FromString(a.SerializeToString())  # (FINN datatypes are types; copies:
+             for a in graph.quantization_annotation if a.tensor_name in needed]  # CopyFrom below clears graph)
     model.graph.CopyFrom(helper.make_graph(nodes, graph.name, inputs, outputs, inits, value_info=infos))
+    model.graph.quantization_annotation.extend(notes)
     onnx.save(model, str(out_path))
     return Path(out_path)

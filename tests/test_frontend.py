@@ -17,6 +17,7 @@ from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
 from .conftest import qonnx_reference
+from .helpers import cli
 
 QD = "qonnx.custom_op.general"
 
@@ -109,3 +110,53 @@ def test_topk_k1_is_the_first_argmax(tmp_path):
     y = simulate(graph, {"x": x}).outputs["y"].reshape(-1)
     np.testing.assert_array_equal(y, np.argmax(x, axis=1))  # the first of equal maxima, as ONNX
     assert graph.node(graph.outputs[0]).out.fixed == FixedType(3, 3, signed=False)
+
+
+def _annotated_model(path, w_values, w_datatype="INT4", x_datatype="UINT8"):
+    """x [1, 3] (annotated x_datatype) @ W (an initializer annotated w_datatype): no Quant node."""
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "annotated",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [numpy_helper.from_array(np.asarray(w_values, np.float32), "W")])
+    for name, dt in (("x", x_datatype), ("W", w_datatype)):
+        a = graph.quantization_annotation.add()
+        a.tensor_name = name
+        entry = a.quant_parameter_tensor_names.add()
+        entry.key, entry.value = "finn_datatype", dt
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def test_finn_datatype_annotations_type_inputs_and_weights(tmp_path):
+    """FINN-ONNX annotates tensors (graph.quantization_annotation, finn_datatype) instead of
+    quantizing them: UINT8 pixels and INT4 weights are their exact types, no option needed; the
+    simulation is x @ W on every input value."""
+    from qconv.frontend.annotation import fixed_type
+    from qconv.pipeline import compile_model
+    from qconv.sim import run
+    assert [fixed_type(n) and fixed_type(n).to_cpp() for n in (
+        "BINARY", "BIPOLAR", "TERNARY", "INT4", "UINT8", "FIXED<8,3>", "FLOAT32", "SCALEDINT<8>")] == [
+        "ap_ufixed<1,1>", "ap_fixed<2,2>", "ap_fixed<2,2>", "ap_fixed<4,4>", "ap_ufixed<8,8>", "ap_fixed<8,3>",
+        None, None]
+    w = np.array([[-8, 7], [3, 0], [-1, 5]])
+    g = compile_model(_annotated_model(tmp_path / "m.onnx", w))
+    x_node, mm = g.node(g.inputs[0]), next(n for n in g.topo() if n.op == "Dense")
+    assert (x_node.out.fixed.to_cpp(), x_node.attrs["type_source"]) == ("ap_ufixed<8,8>", "annotation")
+    assert mm.consts["W"].fixed.to_cpp() == "ap_fixed<4,4>" and mm.consts["W"].values.tolist() == w.tolist()
+    x = np.stack([np.arange(256)] * 3, axis=1)
+    out = run(g, {g.inputs[0]: x}).outputs[g.output_names[0]]
+    assert out.tolist() == (x @ w).tolist()
+    assert "type_source = annotation" in cli("inspect", tmp_path / "m.onnx").output
+
+
+@pytest.mark.parametrize("values,datatype,bad", [([[-8, 7], [3, 0], [0.5, 5]], "INT4", "0.5"),
+                                                 ([[-9, 7], [3, 0], [1, 5]], "INT4", "-9.0"),
+                                                 ([[-1, 1], [1, 0], [1, -1]], "BIPOLAR", "0.0")])
+def test_a_tensor_its_annotation_cannot_hold_is_one_error_line(tmp_path, values, datatype, bad):
+    r = cli("inspect", _annotated_model(tmp_path / "m.onnx", values, datatype))
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp_path / 'm.onnx'}: initializer 'W' is annotated {datatype} "
+        f"({'ap_fixed<4,4>' if datatype == 'INT4' else 'ap_fixed<2,2>'}) but holds {bad}, which that type cannot; "
+        "fix the annotation or quantize the tensor"], r.output

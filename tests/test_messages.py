@@ -201,3 +201,22 @@ def test_build_report_has_the_test_datas_clipping(tmp_path):
     assert data["layers"]["relu0"] == {"clipped_low": 0, "clipped_high": 15, "values": 12800}
     assert "- relu0: quantizer clipped 15 of 12800 values (0.12%; 0 low, 15 high)" in \
         (tmp_path / "prj/report.md").read_text()
+
+
+def test_a_product_wider_than_64_bits_names_its_node(tmp_path):
+    """A 32-bit activation times a 33-bit one (or a 33-bit weight) needs 65 bits: the error names
+    the ONNX node and what to change (it once named only the two types)."""
+    from .helpers import cli
+    from .randmodels import Builder
+    for kind in ("Mul", "MatMul"):
+        b = Builder(3)
+        x = b.quant(b.input([4]), 32, 8)
+        other = b.quant(b.input([4]), 33, 8) if kind == "Mul" else b.quant(b.const(b.rng.normal(0, 1, (4, 4))), 33, 8)
+        b.output(b.node(kind, [x, other]))
+        onnx.save(b.model(), str(tmp_path / "m.onnx"))
+        r = cli("inspect", tmp_path / "m.onnx")
+        assert r.exit_code == 2 and r.output.strip().splitlines() == [
+            f"error: ONNX node '{kind.lower()}5' ({kind}): ap_fixed<32,24,AP_RND_CONV,AP_SAT> * "
+            f"ap_fixed<33,25{',AP_RND_CONV,AP_SAT' if kind == 'Mul' else ''}> needs ap_fixed<65,49>: wider than the 64 "
+            "bits qconv can simulate exactly; quantize its inputs to fewer bits (a quantizer before it) or its weights, "
+            "so that its exact products and sums fit in 64 bits"], r.output

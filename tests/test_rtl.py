@@ -212,6 +212,23 @@ def test_yosys_counts_a_small_network_into_its_report(tmp_path):
     assert any("yosys" in row for row in rep["layers"])
 
 
+@pytest.mark.slow
+def test_yosys_counts_a_corpus_network_as_the_report_says(tmp_path):
+    """qconv synth on the QKeras qdense model (3 layers, about 30 s): no DSP, Yosys keeps every
+    flip-flop the report counts (the RTL's registers, exact), and its LUTs are within 0.8-1.25x of
+    the cost model's adder-graph estimate (README 'Verilog backend': 0.94-1.15x on four networks)."""
+    import json
+    path = shared_path("models", "qonnx", "qkeras_tests", "model_test_qkeras_qdense_3.onnx")
+    assert cli("build", path, "--input-type", "ap_fixed<8,3>", "--backend", "verilog", "-o", tmp_path / "p",
+               "--samples", "20").exit_code == 0
+    r = cli("synth", tmp_path / "p", "--json")
+    assert r.exit_code == 0, r.output
+    counts = json.loads(r.output)["totals"]
+    design = json.loads((tmp_path / "p" / "report.json").read_text())["design"]
+    assert counts["dsp"] == 0 and counts["ff"] == design["ff"]
+    assert 0.8 <= counts["lut"] / design["lut"] <= 1.25, (counts, design["lut"])
+
+
 def _one_dense(path, weights, out_bits, out_frac, seed):
     """x (6-bit) @ W (4-bit quantized `weights`) -> an out_bits-bit quantizer with out_frac fraction bits."""
     from .randmodels import Builder

@@ -23,6 +23,7 @@ from onnx import numpy_helper
 
 from ..errors import BatchAxisError, ModelError, UnsupportedError
 from ..ir import Const, Graph, Node, TensorType
+from .annotation import annotated_mantissas, annotations
 
 HANDLERS: dict[str, Callable] = {}
 
@@ -100,9 +101,15 @@ class Importer:
         self.views: dict[str, tuple[str, tuple[int, ...]]] = {}  # ONNX name -> (IR node, order)
         self.qdq: dict[str, object] = {}  # integer tensors between QuantizeLinear and DequantizeLinear
         read = {i for n in model.graph.node for i in n.input}
+        self.annotations = annotations(model)  # FINN datatypes of inputs and initializers (frontend/annotation.py)
         for init in model.graph.initializer:
             if init.name in read:  # (validate.py checked these; unread ones may hold anything)
-                self.consts[init.name] = Const(numpy_helper.to_array(init).astype(np.float64))
+                values = numpy_helper.to_array(init).astype(np.float64)
+                if init.name in self.annotations:  # typed exactly, as a Quant of the constant would be
+                    datatype, t = self.annotations[init.name]
+                    self.consts[init.name] = Const(annotated_mantissas(init.name, values, datatype, t, source), t)
+                else:
+                    self.consts[init.name] = Const(values)
 
     # -- helpers for handlers ---------------------------------------------------------------
     def check_size(self, where: str, shape) -> None:
@@ -303,6 +310,8 @@ class Importer:
                                  f"[batch, ...], got {shape}")
             node = Node(self.graph.fresh_name(vi.name, is_input=True), "Input", [], TensorType(tuple(shape[1:])),
                         attrs={"onnx_name": vi.name}, origin=f"graph input '{vi.name}'")
+            if vi.name in self.annotations:  # its type, unless a quantizer on it declares one (infer_types)
+                node.attrs["annotation"] = self.annotations[vi.name][1]
             self.graph.add(node)
             self.graph.inputs.append(node.name)
             self.alias(vi.name, node, identity(len(shape) - 1))

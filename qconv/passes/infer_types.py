@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .. import ops
-from ..errors import UnsupportedError
+from ..errors import TypeOverflowError, UnsupportedError
 from ..fixed import FixedType, accumulate_type, product_type, sum_type, union_type
 from ..ir import Const, Graph
 from ..numeric import po2_exponents
@@ -46,6 +46,8 @@ RECIP_EXTRA_BITS = 18  # fraction bits beyond log2(count) for 1/count when count
 def _input(graph, node, ins, options):
     if node.out.fixed is not None:  # a quantizer on the input
         return node.out.fixed
+    if node.attrs.get("annotation") is not None:  # a FINN datatype annotation (frontend/annotation.py)
+        return node.attrs["annotation"]
     t = options.input_type or options.default_type
     if t is None:
         raise UnsupportedError(f"{node.describe()}: no single quantizer gives this input a fixed-point type "
@@ -159,7 +161,12 @@ def apply(graph: Graph, options: Options) -> Graph:
         # a value read exactly downstream (integer sums scaled later, a fused requantizer's
         # input, a merged tail multiply: `exact_output`) keeps its lossless type
         opts = lossless if node.attrs.get("exact_output") else options
-        t = rule(graph, node, ins, opts)
+        try:
+            t = rule(graph, node, ins, opts)
+        except TypeOverflowError as exc:  # (the type arithmetic does not know which layer asks)
+            raise TypeOverflowError(f"{node.describe()}: {exc}; quantize its inputs to fewer bits (a quantizer "
+                                    "before it) or its weights, so that its exact products and sums fit in 64 "
+                                    "bits") from None
         if node.out.fixed is None or ops.has(node.op, ops.LAYOUT):
             node.out.fixed = t
             node.attrs["type_source"] = _source(node, t, opts)
@@ -170,6 +177,8 @@ def apply(graph: Graph, options: Options) -> Graph:
 
 def _source(node, t: FixedType, options) -> str:
     """Who chose the type a rule returned (rules return the option's own object when they use it)."""
+    if node.op == "Input" and t is not None and t is node.attrs.get("annotation"):
+        return "annotation"
     if t is not None and (t is options.default_type or t is options.input_type):
         return "option"
     if t is node.attrs.get("accum") and options.accumulator.kind == "fixed":
