@@ -96,7 +96,7 @@ def rtl_row(out: Path) -> None:
     from qconv.backend.synth import run_synth
     from qconv.cli import main as cli
     print("\n| model | build s (DA solve) | latency cycles | Verilator build s | co-simulation | Yosys s | "
-          "LUT (estimate) | FF (estimate) | CARRY4 | DSP |\n|---|---|---|---|---|---|---|---|---|---|")
+          "LUT (estimate) | FF (RTL registers) | SRL | CARRY4 | DSP |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for k, (label, rel, input_type, where, stage_adders) in enumerate(RTL_MODELS):
         model = onnx.load(str(ROOT.parent / "shared" / "models" / rel))
         path, prj = out / f"m{k}.onnx", out / f"prj{k}"
@@ -112,7 +112,7 @@ def rtl_row(out: Path) -> None:
         est = json.loads((prj / "report.json").read_text())["design"]
         t = s.totals
         print(f"| {label} | {t_build:.1f} | {c.latency} | {c.build_seconds:.1f} | {c.matching}/{c.samples} bit-exact | "
-              f"{s.seconds:.0f} | {t['lut']:,} ({est['lut']:,}) | {t['ff']:,} ({est['ff']:,}) | {t['carry']:,} | "
+              f"{s.seconds:.0f} | {t['lut']:,} ({est['lut']:,}) | {t['ff']:,} ({est['ff']:,}) | {t['srl']:,} | {t['carry']:,} | "
               f"{t['dsp']} |", flush=True)
 
 

@@ -413,7 +413,7 @@ def synth(project, as_json):
         click.echo(json.dumps(r.as_dict(), indent=2))
         return
     t = r.totals
-    click.echo(f"LUT {t['lut']:,}  FF {t['ff']:,}  CARRY {t['carry']:,}  DSP {t['dsp']:,}  MUXF {t['mux']:,}  "
+    click.echo(f"LUT {t['lut']:,}  FF {t['ff']:,}  SRL {t['srl']:,}  CARRY {t['carry']:,}  DSP {t['dsp']:,}  "
                f"(Yosys synth_xilinx cells, not Vivado; {r.seconds:.0f} s)")
 
 

@@ -72,8 +72,14 @@ def test_da_limits_are_one_line_errors(tmp_path):
     r = cli("report", conv, *types, "--config", tmp_path / "c.yaml")
     assert r.exit_code == 2 and "strategy applies to no layer" in r.output and "strategy Dense and Conv" in r.output
     assert len(r.output.strip().splitlines()) == 1
-    r = cli("report", conv, *types, "--strategy", "da", "--io", "stream")
+    r = cli("report", conv, *types, "--strategy", "da", "--io", "stream", "--json")
+    assert r.exit_code == 0, r.output  # io_stream: --strategy da leaves the Conv (a line buffer) to latency
+    rows = {row["op"]: row["strategy"] for row in json.loads(r.output[r.output.index("{"):])["layers"]}
+    assert (rows["Conv"], rows["Dense"]) == ("latency", "da")
+    (tmp_path / "c.yaml").write_text("Conv: {strategy: da}\n")  # asked for by name: one error line
+    r = cli("report", conv, *types, "--io", "stream", "--config", tmp_path / "c.yaml")
     assert r.exit_code == 2 and "strategy da builds a Conv's filter bank in io_parallel" in r.output
+    assert len(r.output.strip().splitlines()) == 1
     with pytest.raises(DesignError, match="strategy da computes every product at once"):
         plan(graph, DesignOptions(VU13P, strategy="da", reuse_factor=2))
     d = plan(graph, DesignOptions(VU13P, strategy="da", target_ii=4))  # the search keeps da layers at R 1

@@ -223,6 +223,13 @@ def _dense_lines(node: Node, x: FixedType, g, stage_adders: int = 0) -> LayerRTL
     stage = [0 if not stage_adders or lv == 0 else (lv - 1) // stage_adders for lv in level]
     used = [i for i, _, _ in g.outputs if i >= 0]
     last = max((stage[i] for i in used), default=0)
+    live, stack = set(), list(used)  # the nodes an output reads (da4ml may leave others)
+    while stack:
+        i = stack.pop()
+        if i not in live:
+            live.add(i)
+            n = g.nodes[i]
+            stack += [] if n.kind == "in" or n.a < 0 else [n.a] if n.kind == "copy" else [n.a, n.b]
     delays = [0] * len(g.nodes)  # the longest delay chain each node needs
 
     def at(i: int, s: int) -> str:  # node i's value in stage s
@@ -231,6 +238,8 @@ def _dense_lines(node: Node, x: FixedType, g, stage_adders: int = 0) -> LayerRTL
 
     lines = []
     for i, n in enumerate(g.nodes):
+        if i not in live:
+            continue
         t = f"wire signed [{n.width - 1}:0] v{i}"
         if n.kind == "in":
             lines.append(f"{t} = x{n.a};")
@@ -254,11 +263,10 @@ def _dense_lines(node: Node, x: FixedType, g, stage_adders: int = 0) -> LayerRTL
         lines.append(f"wire signed [{acc.width - 1}:0] as{j} = a{j};" if acc.signed else
                      f"wire signed [{acc.width}:0] as{j} = {{1'b0, a{j}}};")
         lines += cast_lines(f"as{j}", signed_width(acc), acc.frac, out, f"o{j}")
-    for i, d in enumerate(delays):
-        for k in range(1, d + 1):
-            lines += [f"reg signed [{g.nodes[i].width - 1}:0] v{i}_d{k};",
-                      f"always @(posedge clk) v{i}_d{k} <= {f'v{i}' if k == 1 else f'v{i}_d{k - 1}'};"]
-    return LayerRTL(lines, last, sum(g.nodes[i].width * d for i, d in enumerate(delays)))
+    regs = [(i, k) for i, d in enumerate(delays) for k in range(1, d + 1)]  # (declared before use)
+    decls = [f"reg signed [{g.nodes[i].width - 1}:0] v{i}_d{k};" for i, k in regs]
+    clocked = [f"always @(posedge clk) v{i}_d{k} <= {f'v{i}' if k == 1 else f'v{i}_d{k - 1}'};" for i, k in regs]
+    return LayerRTL(decls + lines + clocked, last, sum(g.nodes[i].width for i, _ in regs))
 
 
 # ---------------------------------------------------------------------------------------------

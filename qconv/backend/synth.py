@@ -8,7 +8,9 @@ carry and SRL inference) give different numbers; README 'Verilog backend' compar
 The LUT mapping is classic ABC (`abc -lut 6`) in place of synth_xilinx's default ABC9: ABC9 in
 the WebAssembly build ran more than 15 minutes on the adder graphs of a 16-64-32-5 MLP, where
 classic ABC takes 35 s; on a small Dense + Relu the two counted 268 and 263 LUTs (INV included),
-53 and 55 CARRY4, the same 104 FDRE. The rest of synth_xilinx runs as it is, before and after."""
+53 and 55 CARRY4, the same 104 FDRE. The rest of synth_xilinx runs as it is, before and after, and
+so does the rest of its map_luts step (SRL inference on delay chains, LUT and FF clean-ups).
+Classic ABC maps no wide LUTs (MUXF7/8): the mux count stays 0."""
 
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ def run_synth(project: str | Path) -> SynthResult:
     script = "; ".join([
         f"read_verilog rtl/{name}.v", f"{synth} -run begin:map_luts",
         # synth_xilinx's map_luts step with classic ABC (module docstring)
-        "opt_expr -mux_undef -noclkinv", "abc -lut 6", "clean",
+        "opt_expr -mux_undef -noclkinv", "abc -lut 6", "clean", "xilinx_srl -fixed -minlen 3",
         "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6", "xilinx_dffopt",
         "opt_lut_ins -tech xilinx", f"{synth} -run finalize:check", f"tee -q -o rtl/{stat.name} stat -json"])
     t0 = time.perf_counter()

@@ -226,8 +226,12 @@ def solve_dense(weights: np.ndarray, x_lo: int, x_hi: int, where: str) -> AdderG
     keep = np.flatnonzero(w.any(axis=1))
     if keep.size == 0:
         return AdderGraph(w.shape[0], (), tuple((-1, 0, False) for _ in range(w.shape[1])), 0)
-    pipeline = solve(w[keep].astype(np.float32), qintervals=[(float(x_lo), float(x_hi), 1.0)] * keep.size,
-                     search_all_decompose_dc=keep.size * w.shape[1] <= SEARCH_ALL_MAX_WEIGHTS)
+    try:
+        pipeline = solve(w[keep].astype(np.float32), qintervals=[(float(x_lo), float(x_hi), 1.0)] * keep.size,
+                         search_all_decompose_dc=keep.size * w.shape[1] <= SEARCH_ALL_MAX_WEIGHTS)
+    except (MemoryError, RuntimeError) as exc:  # (da4ml's C++ solver: std::bad_alloc on a 16384x4 matrix)
+        raise DAError(f"{where}: da4ml could not solve its {keep.size}x{w.shape[1]} matrix ({type(exc).__name__}: "
+                      f"{exc}); use strategy latency or resource for this layer") from None
     g = build(pipeline, keep.size, x_lo, x_hi)
     g = replace(g, n_in=w.shape[0], nodes=tuple(replace(n, a=int(keep[n.a])) if n.kind == "in" else n
                                                 for n in g.nodes))

@@ -423,15 +423,15 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
 
     def cost_of(node: Node, r: int = 1, p: int = 1, s: str = "latency", facts=None) -> LayerCost:
         if s == "da":
-            if node.name not in adders:
-                adders[node.name] = _adder_graph(graph, node)
             if r != 1:
                 raise DesignError(f"{node.describe()}: strategy da computes every product at once as an adder "
                                   f"graph: reuse factor 1 (got {r}); choose strategy latency or resource to fold it")
-            if node.name in flows and node.op == "Conv":
+            if node.name in flows and node.op == "Conv":  # (a config entry's da; --strategy da leaves it out)
                 raise DesignError(f"{node.describe()}: strategy da builds a Conv's filter bank in io_parallel in this "
                                   "release (P output pixels per step, each through the adder graph); choose --io "
                                   "parallel, or strategy latency or resource for this layer")
+            if node.name not in adders:
+                adders[node.name] = _adder_graph(graph, node)
             return layer_cost(graph, node, 1, p, "da", options.clock_period, adders=adders[node.name])
         if node.name in flows:
             return dataflow.stream_cost(graph, node, flows[node.name], r, p, s, options.clock_period, facts)
@@ -443,8 +443,9 @@ def plan(graph: Graph, options: DesignOptions, strict: bool = True) -> Design:
         if node.op == "Input":
             continue
         given = _settings(node, options, used)  # (an error for a design field on a layer that has none)
-        if given.get("strategy") == "da" and not ops.has(node.op, ops.DA) and not _entry_sets(options, node, "strategy"):
-            given = {k: v for k, v in given.items() if k != "strategy"}  # --strategy da: the Dense and Conv layers
+        da_here = ops.has(node.op, ops.DA) and not (node.op == "Conv" and node.name in flows)
+        if given.get("strategy") == "da" and not da_here and not _entry_sets(options, node, "strategy"):
+            given = {k: v for k, v in given.items() if k != "strategy"}  # --strategy da: Dense, io_parallel Conv
         pixels = node.name in flows and flows[node.name].kind == dataflow.LINE_BUFFER
         if pixels:  # a line buffer computes one output pixel per step: P is io_parallel's (default/op-type
             named = options.config.design_for(*node.source)[0] if options.config and node.source[0] else {}
