@@ -14,12 +14,16 @@ import numpy as np
 import onnx
 
 from ..errors import UnsupportedError
+from ..ir import Const
 from .importer import Importer, handler
 from .activation import clip as activation_clip
 from .quant import quant
 
 _DTYPE_RANGE = {onnx.TensorProto.INT8: (-128, 127), onnx.TensorProto.UINT8: (0, 255),
                 onnx.TensorProto.INT16: (-32768, 32767), onnx.TensorProto.UINT16: (0, 65535)}
+# integer initializers a DequantizeLinear may read directly (biases are int32)
+_STORED_RANGE = {**_DTYPE_RANGE, onnx.TensorProto.INT32: (-(1 << 31), (1 << 31) - 1),
+                 onnx.TensorProto.INT4: (-8, 7), onnx.TensorProto.UINT4: (0, 15)}
 
 
 @dataclass
@@ -88,17 +92,45 @@ def _int_range_to_quant(imp: Importer, n, lo: int, hi: int) -> tuple[int, int, i
                            "(signed/unsigned, narrow or not)")
 
 
+def _stored_integers(imp: Importer, n, attrs) -> _Pending | None:
+    """A DequantizeLinear of an integer initializer (weights and biases as onnxruntime's QDQ format
+    and Brevitas' export_onnx_qcdq store them): its dequantized values (q - z) * s, exact in float64
+    (a small integer times a float32 scale), then quantized again by the same scale and zero point
+    over the integer type's range, which gives back q: the QuantizeLinear the file leaves out."""
+    init = next((i for i in imp.model.graph.initializer if i.name == n.input[0]), None)
+    if init is None or init.data_type not in _STORED_RANGE:
+        return None
+    lo, hi = _STORED_RANGE[init.data_type]
+    q = imp.consts[n.input[0]].values
+    if len(n.input) < 3 or not n.input[2]:  # (ONNX: zero point 0 of the integer's type)
+        zp_name = f"{n.output[0]}@zero"
+        imp.consts[zp_name] = Const(np.zeros(np.shape(imp.const(n, n.input[1], "scale").values)))
+    else:
+        zp_name = n.input[2]
+    axis = int(attrs.get("axis", 1)) % max(q.ndim, 1)
+    s, z = imp.const(n, n.input[1], "scale").values, imp.const(n, zp_name, "zero point").values
+    shape = [1] * q.ndim
+    if np.size(s) > 1:
+        shape[axis] = np.size(s)
+    values = (q - z.reshape(shape if np.size(z) > 1 else ())) * s.reshape(shape if np.size(s) > 1 else ())
+    name = f"{n.output[0]}@dequantized"
+    imp.consts[name] = Const(values.astype(np.float64))
+    return _Pending(name, n.input[1], zp_name, lo, hi, axis)
+
+
 @handler("DequantizeLinear")
 def _dequantize_linear(imp: Importer, n, attrs):
     pending = imp.qdq.get(n.input[0])
+    if pending is None and imp.is_const(n.input[0]):
+        pending = _stored_integers(imp, n, attrs)
     if pending is None:
-        raise UnsupportedError(f"{imp.where(n)}: a DequantizeLinear must follow a QuantizeLinear (and Clip)")
+        raise UnsupportedError(f"{imp.where(n)}: a DequantizeLinear must follow a QuantizeLinear (and Clip) or "
+                               "read an integer initializer (int8/uint8/int16/uint16/int32, int4/uint4)")
     if list(n.input[1:3]) != [pending.scale, pending.zero_point] and not np.array_equal(
             imp.const(n, n.input[1], "scale").values, imp.const(n, pending.scale, "scale").values):
         raise UnsupportedError(f"{imp.where(n)}: DequantizeLinear with another scale than its QuantizeLinear")
     bits, signed, narrow = _int_range_to_quant(imp, n, pending.lo, pending.hi)
     bits_name = f"{n.output[0]}@bits"
-    from ..ir import Const
     imp.consts[bits_name] = Const(np.array(float(bits)))
     scale_name, zp_name = pending.scale, pending.zero_point
     scale = imp.const(n, scale_name, "scale").values

@@ -35,27 +35,28 @@ Product:
     cast_all<res_T, typename CONFIG_T::accum_t, CONFIG_T::n_out>(acc, res);
 }
 
-// Strategy da (distributed arithmetic): the exact sums y = x @ W of N_IN input mantissas computed
+// Strategy da (distributed arithmetic): the exact sums y = x @ W of kIn input mantissas computed
 // without multipliers by the layer's adder graph (CONFIG_T::cmvm, written by qconv from da4ml's
 // solution: shifts, additions and subtractions of the integer mantissas, each node wide enough for
 // its range; qconv/design/da.py checks it computes W exactly), then the bias and the one cast, as
 // dense(). y[j] is the mantissa of sum_i x[i] * w[i][j] in sum_t. Shared by dense_da and
-// conv2d_da (qconv_conv.h: W its filter bank, x an output pixel's window).
-template <class res_T, class CONFIG_T, unsigned N_IN, unsigned N_OUT>
-void da_matvec(const typename CONFIG_T::x_raw_t x[N_IN], res_T res[N_OUT],
-               const typename CONFIG_T::bias_raw_t biases[N_OUT]) {
+// conv2d_da (qconv_conv.h: W its filter bank, x an output pixel's window). (kIn, kOut: no name of
+// the N_<NODE> form, which a project's size macros take: a layer named `out` defines N_OUT.)
+template <class res_T, class CONFIG_T, unsigned kIn, unsigned kOut>
+void da_matvec(const typename CONFIG_T::x_raw_t x[kIn], res_T res[kOut],
+               const typename CONFIG_T::bias_raw_t biases[kOut]) {
 #pragma HLS INLINE
-    typename CONFIG_T::sum_raw_t y[N_OUT];
+    typename CONFIG_T::sum_raw_t y[kOut];
 #pragma HLS ARRAY_PARTITION variable = y complete
     CONFIG_T::cmvm(x, y);
-    typename CONFIG_T::accum_t acc[N_OUT];
+    typename CONFIG_T::accum_t acc[kOut];
 #pragma HLS ARRAY_PARTITION variable = acc complete
-    init_with_bias<CONFIG_T, N_OUT>(acc, biases);
-    for (unsigned j = 0; j < N_OUT; j++) {
+    init_with_bias<CONFIG_T, kOut>(acc, biases);
+    for (unsigned j = 0; j < kOut; j++) {
 #pragma HLS UNROLL
         acc[j] += from_raw<typename CONFIG_T::sum_t>(y[j].to_int64());
     }
-    cast_all<res_T, typename CONFIG_T::accum_t, N_OUT>(acc, res);
+    cast_all<res_T, typename CONFIG_T::accum_t, kOut>(acc, res);
 }
 
 // Fully connected layer, strategy da: da_matvec on the input mantissas.
