@@ -1,8 +1,8 @@
 """The Verilog backend (`qconv build --backend verilog`): a fully parallel network as synthesizable
-Verilog, one combinational module per layer and a top module that registers every layer's output
-(latency: one cycle per layer on the longest path) and carries a valid bit alongside; plus a
-Verilator testbench that reads the same tb_data files as the C simulation
-(templates/verilog/).
+Verilog, one module per layer and a top module that registers every layer's output and carries a
+valid bit alongside (latency: one cycle per layer on the longest path, plus the register stages
+`--stage-adders` puts inside Dense adder graphs); plus a Verilator testbench that reads the same
+tb_data files as the C simulation (templates/verilog/).
 
 Every value on a wire is a mantissa of its qconv type, held in a signed wire one bit wider than
 an unsigned type needs. The arithmetic is written here, by qconv, from qconv's own semantics
@@ -14,8 +14,12 @@ an unsigned type needs. The arithmetic is written here, by qconv, from qconv's o
   SAT, SAT_ZERO, SAT_SYM) to the rounded value;
 - Dense (strategy da): the adder graph of design/da.py, then the bias and the accumulator as the
   HLS kernel dense_da adds them (bias cast into the accumulator type, the exact sum cast into it
-  again), then the one cast into the layer's type;
-- Relu: max(x, 0), then the cast; Cast: the cast.
+  again), then the one cast into the layer's type; with `stage_adders` N, a register after every
+  N adder levels (values read later pass through delay registers);
+- Relu: max(x, 0), then the cast; Cast: the cast;
+- Thresholds: the number of thresholds the input reaches (a sum of comparisons) selects a level;
+  Table: a `case` over the input mantissas, clipped at the table's ends (sim/threshold.py,
+  sim/activation.py).
 
 Every intermediate is declared wide enough for the exact value it holds (the adder graph's
 interval bounds; a cast's aligned and rounded value gets the bits it can need), so Verilog's
