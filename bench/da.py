@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from qconv.design.folding import DesignOptions, plan  # noqa: E402
 from qconv.design.parts import find_part  # noqa: E402
 from qconv.pipeline import compile_model  # noqa: E402
-from onnx import TensorProto, helper  # noqa: E402
+from qconv.onnx_tools import cut_at  # noqa: E402
 
 MODELS = {"qkeras_jettagging (6-bit QKeras)": ("qonnx_model_zoo/qkeras_jettagging.onnx", "ap_fixed<8,3>", None),
           "three_layer_keras at <16,6>": ("example-models/three_layer_keras.onnx", "ap_fixed<16,6>", "ap_fixed<16,6>"),
@@ -68,21 +68,11 @@ RTL_MODELS = [("qkeras_jettagging before Softmax", "qonnx_model_zoo/qkeras_jetta
                ("after", "MatMul"), 0)]
 
 
-def cut(model, where: str, op_type: str):
-    """The nodes before the first `op_type` node (its input the graph's output), or up to the last
-    one (its output the graph's output); the nodes are a topologically sorted chain."""
-    nodes = list(model.graph.node)
-    if where == "before":
-        first = next(n for n in nodes if n.op_type == op_type)
-        keep, output = nodes[:nodes.index(first)], first.input[0]
-    else:
-        last = [n for n in nodes if n.op_type == op_type][-1]
-        keep, output = nodes[:nodes.index(last) + 1], last.output[0]
-    del model.graph.node[:]
-    model.graph.node.extend(keep)
-    del model.graph.output[:]
-    model.graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, None))
-    return model
+def cut_tensor(model, where: str, op_type: str) -> str:
+    """Where to cut (onnx_tools.cut_at): the first `op_type` node's input ("before") or the last
+    one's output ("after")."""
+    nodes = [n for n in model.graph.node if n.op_type == op_type]
+    return nodes[0].input[0] if where == "before" else nodes[-1].output[0]
 
 
 def rtl_row(out: Path) -> None:
@@ -102,7 +92,10 @@ def rtl_row(out: Path) -> None:
         path, prj = out / f"m{k}.onnx", out / f"prj{k}"
         shutil.rmtree(prj, ignore_errors=True)  # (Verilator's build time from scratch)
         out.mkdir(parents=True, exist_ok=True)
-        onnx.save(cut(model, *where) if where else model, str(path))
+        if where:
+            cut_at(model, [cut_tensor(model, *where)], path)
+        else:
+            onnx.save(model, str(path))
         t0 = time.perf_counter()
         cli(["build", str(path), "--input-type", input_type, "--backend", "verilog", "-o", str(prj), "--samples",
              "1000", "--stage-adders", str(stage_adders)], standalone_mode=False)

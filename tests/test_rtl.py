@@ -90,12 +90,9 @@ def _verilog(project) -> str:
 
 def _jet_before_softmax(path):
     """The jet tagger without its Softmax (the Verilog backend builds Dense, Relu and casts)."""
+    from qconv.onnx_tools import cut_at
     m = onnx.load(str(JET))
-    softmax = next(n for n in m.graph.node if n.op_type == "Softmax")
-    m.graph.node.remove(softmax)
-    m.graph.output[0].name = softmax.input[0]
-    onnx.save(m, str(path))
-    return path
+    return cut_at(m, [next(n for n in m.graph.node if n.op_type == "Softmax").input[0]], path)
 
 
 @pytest.mark.slow

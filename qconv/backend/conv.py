@@ -8,7 +8,7 @@ import numpy as np
 from ..fixed import FixedType
 from ..ir import Const, Graph, Node
 from .context import array, context, raw_ctype
-from .dense import adder_graph_context, weights_and_bias
+from .dense import weights_and_bias
 
 
 def _geometry(node: Node, d: dict) -> None:
@@ -23,9 +23,7 @@ def _geometry(node: Node, d: dict) -> None:
 def _conv(graph: Graph, node: Node, d: dict) -> None:
     _geometry(node, d)
     d["groups"] = node.attrs["group"]
-    weights_and_bias(node, d, "weights[((f * chan_per_group + c) * kern_h + ky) * kern_w + kx] (ONNX order)")
-    if d["adder_graph"] is not None:  # strategy da: the filter bank's graph (conv2d_da)
-        d["da"] = adder_graph_context(d["adder_graph"], graph.node(node.inputs[0]).out.fixed, node.consts["W"].fixed)
+    weights_and_bias(graph, node, d, "weights[((f * chan_per_group + c) * kern_h + ky) * kern_w + kx] (ONNX order)")
 
 
 @context("Pool")

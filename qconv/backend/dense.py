@@ -12,7 +12,11 @@ from ..ir import Const, Graph, Node
 from .context import array, context, raw_ctype, var_of
 
 
-def weights_and_bias(node: Node, d: dict, weight_doc: str) -> None:
+def weights_and_bias(graph: Graph, node: Node, d: dict, weight_doc: str) -> None:
+    """A weighted layer's weight and bias arrays and types; with strategy da also its adder graph's
+    C++ (`d["da"]`, which the kernels read instead of the weights)."""
+    if d["adder_graph"] is not None:
+        d["da"] = adder_graph_context(d["adder_graph"], graph.node(node.inputs[0]).out.fixed, node.consts["W"].fixed)
     w, b = d["arch"].weight_layout(node, "W", node.consts["W"], d), node.consts.get("b")
     n_out = node.consts["W"].values.shape[1] if node.op == "Dense" else node.consts["W"].values.shape[0]
     d.update(has_bias=b is not None, weight_cpp=w.fixed.to_cpp(), accum_cpp=node.attrs["accum"].to_cpp(),
@@ -28,10 +32,8 @@ def weights_and_bias(node: Node, d: dict, weight_doc: str) -> None:
 def _dense(graph: Graph, node: Node, d: dict) -> None:
     n_in, n_out = node.consts["W"].values.shape
     d.update(n_in=n_in, n_out=n_out)
-    weights_and_bias(node, d, "weights[j * n_in + i] (output-major, dense_folded)" if d["folded"] else
+    weights_and_bias(graph, node, d, "weights[j * n_in + i] (output-major, dense_folded)" if d["folded"] else
                      "weights[i * n_out + j]: from input i to output j")
-    if d["adder_graph"] is not None:
-        d["da"] = adder_graph_context(d["adder_graph"], graph.node(node.inputs[0]).out.fixed, node.consts["W"].fixed)
 
 
 def adder_graph_context(g: AdderGraph, x: FixedType, w: FixedType) -> dict:

@@ -208,14 +208,6 @@ def _table_lines(node: Node, x: FixedType, n_out: int) -> list[str]:
     return lines + [f"wire [{wd - 1}:0] o{j} = lookup(x{j});" for j in range(n_out)]
 
 
-def _levels(g) -> list[int]:
-    """Each adder-graph node's adder depth from the inputs (a copy: its source's)."""
-    d: list[int] = []
-    for n in g.nodes:
-        d.append(0 if n.kind == "in" or n.a < 0 else d[n.a] if n.kind == "copy" else 1 + max(d[n.a], d[n.b]))
-    return d
-
-
 def _dense_lines(node: Node, x: FixedType, g, stage_adders: int = 0) -> LayerRTL:
     """The adder graph (design/da.py nodes), each output's sum y_j (mantissa with x.frac + w.frac
     fraction bits), then acc_j = accum(accum(bias_j) + y_j) and the cast into the layer's type.
@@ -223,8 +215,7 @@ def _dense_lines(node: Node, x: FixedType, g, stage_adders: int = 0) -> LayerRTL
     stage pass through delay registers (v<i>_d<k>: k cycles late), and the bias, accumulator and
     casts follow the last stage."""
     w, acc, out = node.consts["W"].fixed, node.attrs["accum"], node.out.fixed
-    level = _levels(g)
-    stage = [0 if not stage_adders or lv == 0 else (lv - 1) // stage_adders for lv in level]
+    stage = [0 if not stage_adders or lv == 0 else (lv - 1) // stage_adders for lv in g.levels]
     used = [i for i, _, _ in g.outputs if i >= 0]
     last = max((stage[i] for i in used), default=0)
     live, stack = set(), list(used)  # the nodes an output reads (da4ml may leave others)

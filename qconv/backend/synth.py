@@ -7,8 +7,8 @@ carry and SRL inference) give different numbers; README 'Verilog backend' compar
 
 The LUT mapping is classic ABC (`abc -lut 6`) in place of synth_xilinx's default ABC9: ABC9 in
 the WebAssembly build ran more than 15 minutes on the adder graphs of a 16-64-32-5 MLP, where
-classic ABC takes 35 s; on a small Dense + Relu the two counted 268 and 263 LUTs (INV included),
-53 and 55 CARRY4, the same 104 FDRE. The rest of synth_xilinx runs as it is, before and after, and
+classic ABC takes 35 s; on a small Dense + Relu classic ABC counted 268 LUTs (INV included) and 55
+CARRY4, ABC9 263 and 53, both the same 104 FDRE. The rest of synth_xilinx runs as it is, before and after, and
 so does the rest of its map_luts step (SRL inference on delay chains, LUT and FF clean-ups).
 Classic ABC maps no wide LUTs (MUXF7/8): the mux count stays 0."""
 

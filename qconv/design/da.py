@@ -87,11 +87,17 @@ class AdderGraph:
         return sum(n.width for n in self.nodes if n.kind == "add")
 
     @property
-    def depth(self) -> int:
-        """The longest chain of adders from an input to an output (the combinational depth)."""
+    def levels(self) -> list[int]:
+        """Each node's adder depth from the inputs (a copy: its source's)."""
         d: list[int] = []
         for n in self.nodes:
             d.append(0 if n.kind == "in" or n.a < 0 else d[n.a] if n.kind == "copy" else 1 + max(d[n.a], d[n.b]))
+        return d
+
+    @property
+    def depth(self) -> int:
+        """The longest chain of adders from an input to an output (the combinational depth)."""
+        d = self.levels
         return max((d[i] for i, _, _ in self.outputs if i >= 0), default=0)
 
     @property

@@ -36,6 +36,7 @@ class _Pending:
     lo: int
     hi: int
     axis: int = 1
+    stored: bool = False  # an integer initializer itself: no QuantizeLinear made it (_stored_integers)
 
 
 def _zero_point_range(imp: Importer, n, name: str) -> tuple[int, int]:
@@ -94,28 +95,19 @@ def _int_range_to_quant(imp: Importer, n, lo: int, hi: int) -> tuple[int, int, i
 
 def _stored_integers(imp: Importer, n, attrs) -> _Pending | None:
     """A DequantizeLinear of an integer initializer (weights and biases as onnxruntime's QDQ format
-    and Brevitas' export_onnx_qcdq store them): its dequantized values (q - z) * s, exact in float64
-    (a small integer times a float32 scale), then quantized again by the same scale and zero point
-    over the integer type's range, which gives back q: the QuantizeLinear the file leaves out."""
+    and Brevitas' export_onnx_qcdq store them): the integers over their type's range, as if a
+    QuantizeLinear had made them (the file leaves it out); _dequantize_linear quantizes their
+    dequantized values (q - z) * s again, which gives back q."""
     init = next((i for i in imp.model.graph.initializer if i.name == n.input[0]), None)
     if init is None or init.data_type not in _STORED_RANGE:
         return None
-    lo, hi = _STORED_RANGE[init.data_type]
-    q = imp.consts[n.input[0]].values
     if len(n.input) < 3 or not n.input[2]:  # (ONNX: zero point 0 of the integer's type)
         zp_name = f"{n.output[0]}@zero"
         imp.consts[zp_name] = Const(np.zeros(np.shape(imp.const(n, n.input[1], "scale").values)))
     else:
         zp_name = n.input[2]
-    axis = int(attrs.get("axis", 1)) % max(q.ndim, 1)
-    s, z = imp.const(n, n.input[1], "scale").values, imp.const(n, zp_name, "zero point").values
-    shape = [1] * q.ndim
-    if np.size(s) > 1:
-        shape[axis] = np.size(s)
-    values = (q - z.reshape(shape if np.size(z) > 1 else ())) * s.reshape(shape if np.size(s) > 1 else ())
-    name = f"{n.output[0]}@dequantized"
-    imp.consts[name] = Const(values.astype(np.float64))
-    return _Pending(name, n.input[1], zp_name, lo, hi, axis)
+    return _Pending(n.input[0], n.input[1], zp_name, *_STORED_RANGE[init.data_type], int(attrs.get("axis", 1)),
+                    stored=True)
 
 
 @handler("DequantizeLinear")
@@ -144,7 +136,12 @@ def _dequantize_linear(imp: Importer, n, attrs):
         imp.consts[scale_name] = Const(scale.reshape(shape))
         imp.consts[zp_name] = Const(imp.const(n, pending.zero_point, "zero point").values.reshape(
             shape if imp.consts[pending.zero_point].values.size > 1 else ()))
-    quant_node = onnx.helper.make_node("Quant", [pending.source, scale_name, zp_name, bits_name],
+    source = pending.source
+    if pending.stored:  # the dequantized values (q - z) * s: exact in float64 (small integers, a float32 scale)
+        source = f"{n.output[0]}@dequantized"
+        imp.consts[source] = Const((imp.consts[pending.source].values - imp.consts[zp_name].values)
+                                   * imp.consts[scale_name].values)
+    quant_node = onnx.helper.make_node("Quant", [source, scale_name, zp_name, bits_name],
                                        [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
                                        rounding_mode="ROUND")
     quant(imp, quant_node, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND"})
