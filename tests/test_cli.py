@@ -141,9 +141,9 @@ def _quant_model(tmp_path, scale, zeropt=0.0):
     return _model(tmp_path, [q], inits, opsets=(("", 13), ("qonnx.custom_op.general", 1)))
 
 
-def test_error_nonzero_zero_point(tmp_path):
-    _assert_clean_error(_qconv("build", _quant_model(tmp_path, 0.125, zeropt=3.0), "-o", tmp_path / "out"),
-                        "'q_in'", "zero point")
+def test_error_non_integer_zero_point(tmp_path):
+    _assert_clean_error(_qconv("build", _quant_model(tmp_path, 0.125, zeropt=2.5), "-o", tmp_path / "out"),
+                        "'q_in'", "zero point [2.5] is not an integer")
 
 
 def test_non_power_of_two_scale_input_is_integers_times_the_float_scale(tmp_path):

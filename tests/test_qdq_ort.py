@@ -11,6 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from qconv.analysis import float32_error
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
@@ -31,7 +32,9 @@ def _float_mlp(path):
     return path
 
 
-def _quantized(tmp_path, per_channel: bool, symmetric: bool = True):
+def _quantized(tmp_path, per_channel: bool, symmetric: bool = True, uint8: bool = False):
+    """`symmetric` False: asymmetric activations (zero points); `uint8`: onnxruntime's default
+    types, uint8 activations and uint8 asymmetric weights (zero points on the weights too)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -42,20 +45,26 @@ def _quantized(tmp_path, per_channel: bool, symmetric: bool = True):
         def get_next(self):
             return next(self.data, None)
 
-    out = tmp_path / f"mlp_{'pc' if per_channel else 'pt'}_{'sym' if symmetric else 'asym'}.onnx"
+    out = tmp_path / f"mlp_{'pc' if per_channel else 'pt'}_{'sym' if symmetric else 'asym'}{'_u8' * uint8}.onnx"
+    qtype = QuantType.QUInt8 if uint8 else QuantType.QInt8
     quantize_static(str(_float_mlp(tmp_path / "mlp.onnx")), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=per_channel, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+                    per_channel=per_channel, activation_type=qtype, weight_type=qtype,
+                    extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": not uint8})
     return out
 
 
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
-def test_onnxruntime_qdq_models_equal_onnxruntime(tmp_path, per_channel):
+@pytest.mark.parametrize("symmetric,uint8", [(True, False), (False, False), (False, True)],
+                         ids=["int8_symmetric", "int8_asymmetric", "uint8_asymmetric"])
+def test_onnxruntime_qdq_models_equal_onnxruntime(tmp_path, per_channel, symmetric, uint8):
     """Every output element equals onnxruntime's once rounded to float32 (the reference's output is
-    float32(q * s), qconv's the exact q * s), on 500 inputs; the weights are int8 initializers read
-    by DequantizeLinear, the model has no QuantizeLinear for them."""
+    float32(q * s), qconv's the exact q * s), on 500 inputs, except on samples where a requantizer
+    read an accumulator value within float32 error of its rounding boundary (reported ambiguous,
+    float32_error.near_boundary; at most 2 here); the weights are int8/uint8 initializers
+    read by DequantizeLinear, the model has no QuantizeLinear for them. Asymmetric: the activation
+    zero points (and uint8 weights' zero points) are exact integer offsets."""
     import onnxruntime as ort
-    path = _quantized(tmp_path, per_channel)
+    path = _quantized(tmp_path, per_channel, symmetric, uint8)
     model = onnx.load(str(path))
     weights = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in ("w1_quantized", "w2_quantized")]
     assert len(weights) == 2 and "QuantizeLinear" not in {n.op_type for n in model.graph.node
@@ -64,19 +73,20 @@ def test_onnxruntime_qdq_models_equal_onnxruntime(tmp_path, per_channel):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
     g = compile_model(path)
-    got = simulate(g, {"x": x.astype(np.float64)}).as_float()[g.output_names[0]].reshape(ref.shape)
-    assert np.array_equal(got.astype(np.float32), ref) and len(np.unique(ref)) > 200
+    result = simulate(g, {"x": x.astype(np.float64)}, trace=True)
+    got = result.as_float()[g.output_names[0]].reshape(ref.shape)
+    differ = (got.astype(np.float32) != ref).any(axis=1)
+    near = float32_error.near_boundary(g, result.trace)
+    assert not np.any(differ & ~near) and differ.sum() <= 2 and len(np.unique(ref)) > 200
     dense = [n for n in g.topo() if n.op == "Dense"]
-    assert [n.consts["W"].fixed.width for n in dense] == [8, 8]
+    widths = [n.consts["W"].fixed.width for n in dense]
+    assert widths == [8, 8] or (uint8 and max(widths) == 9)  # uint8 q - z: up to 9 bits signed
+    zero_points = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer if i.name.endswith("zero_point")}
+    assert any(np.any(z != 0) for z in zero_points.values()) == (not symmetric)
+    assert np.any(zero_points["w1_zero_point"] != 0) == uint8
 
 
 @pytest.mark.slow
-def test_onnxruntime_qdq_model_csim_is_bit_exact(tmp_path):
-    build_and_csim(_quantized(tmp_path, True), tmp_path / "prj", samples=200)
-
-
-def test_asymmetric_activations_are_one_error_line(tmp_path):
-    """onnxruntime's default asymmetric activations (non-zero zero points) are not built yet."""
-    r = cli("inspect", _quantized(tmp_path, False, symmetric=False))
-    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
-    assert "non-zero zero point is not supported yet" in r.output and "ONNX node '" in r.output
+@pytest.mark.parametrize("symmetric,uint8", [(True, False), (False, True)], ids=["int8_symmetric", "uint8_asymmetric"])
+def test_onnxruntime_qdq_model_csim_is_bit_exact(tmp_path, symmetric, uint8):
+    build_and_csim(_quantized(tmp_path, True, symmetric, uint8), tmp_path / "prj", samples=200)

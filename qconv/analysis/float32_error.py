@@ -94,3 +94,35 @@ def warnings(graph: Graph) -> list[str]:
                          "rounding error of a rounding boundary of this quantizer; qconv rounds the exact sum there, "
                          "a float32 evaluation of the model (PyTorch, qonnx) may round either way")
     return lines
+
+
+def near_codes(graph: Graph, trace: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per requantizer with ambiguous accumulator values (count_ambiguous), which elements of a traced
+    simulation (`sim.run(..., trace=True).trace`) read a code within its layer's float32 error bound
+    of one of its thresholds: where a float32 reference may differ from qconv (a superset: a code
+    near a threshold may still round the same way). Node name -> bool array (samples, elements)."""
+    out = {}
+    for node in graph.topo():
+        if not node.attrs.get("ambiguous", (0,))[0]:
+            continue
+        src = graph.producers(node)[0]
+        codes = np.asarray(trace[src.name]).reshape(len(trace[src.name]), -1)
+        layer, keeps_channels = scaled_layer(graph, src)
+        error = layer_error(graph, layer)
+        a, thr = node.attrs, node.consts["thresholds"].values
+        channel = (np.arange(codes.shape[1]) // a["inner"]) % a["period"]
+        per_channel = keeps_channels and a["inner"] == 1 and error.size == a["period"]
+        reach = np.ceil((error[channel] if per_channel else np.full(channel.size, error.max())) / src.out.fixed.lsb) + 1
+        near = np.zeros(codes.shape, bool)
+        for j in range(thr.shape[1]):
+            near |= np.abs(codes - thr[channel, j][None, :]) <= reach[None, :]
+        out[node.name] = near
+    return out
+
+
+def near_boundary(graph: Graph, trace: dict[str, np.ndarray]) -> np.ndarray:
+    """Per sample, whether any element is `near_codes`: the samples a float32 reference may differ on."""
+    flagged = np.zeros(len(next(iter(trace.values()))), bool)
+    for near in near_codes(graph, trace).values():
+        flagged |= near.any(axis=1)
+    return flagged

@@ -144,4 +144,4 @@ def _dequantize_linear(imp: Importer, n, attrs):
     quant_node = onnx.helper.make_node("Quant", [source, scale_name, zp_name, bits_name],
                                        [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
                                        rounding_mode="ROUND")
-    quant(imp, quant_node, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND"})
+    quant(imp, quant_node, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND", "onnx_zero_point": 1})

@@ -60,28 +60,36 @@ def quant(imp: Importer, n, attrs):
         bipolar(imp, n, params[0])  # qonnx runs a 1-bit signed Quant as BipolarQuant
         return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
-                             rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n))
+                             rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n),
+                             onnx_zero_point=attrs.get("onnx_zero_point", 0))
     po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
+    zero_point = np.any(q.zeropt != 0)
+    if zero_point and np.any(q.zeropt != np.round(q.zeropt)):
+        raise UnsupportedError(f"{imp.where(n)}: zero point {np.asarray(q.zeropt).reshape(-1)[:4].tolist()} is "
+                               "not an integer; only integer zero points keep the arithmetic exact")
     if imp.is_const(n.input[0]):
         src = imp.consts[n.input[0]]
         if src.quantized:
             raise UnsupportedError(f"{imp.where(n)}: re-quantizing a quantized constant is not supported")
-        if po2 or np.any(q.zeropt != 0):
+        if po2 and not zero_point:
             mant, ftype = q.quantize_constant(src.values)
             imp.consts[n.output[0]] = Const(mant, ftype)
-        else:  # integers q; the value q * scale is applied after the layer, in float
-            ints = q.integers(src.values).astype(np.int64)
+        else:  # integers q - z; the value (q - z) * scale is applied after the layer, in float
+            ints = q.centered(src.values).astype(np.int64)
+            t = q.with_scale_one_type()
             scale = np.broadcast_to(np.asarray(q.scale, np.float32), ints.shape).astype(np.float64)
-            imp.consts[n.output[0]] = Const(ints, FixedType(q.bitwidth, q.bitwidth, q.signed), scale.copy())
+            imp.consts[n.output[0]] = Const(ints, FixedType(t.width, t.integer, t.signed), scale.copy())
         return
     x = imp.act(n, n.input[0])
-    if po2 or np.any(q.zeropt != 0):
+    if po2 and not zero_point:
         imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
         return
-    # a float scale: the tensor carries the integers q, and a float multiply by the scale follows
-    # (fuse_requantizer folds it, with what comes next, into the next quantizer's thresholds)
-    if np.asarray(q.scale).size != 1:
-        raise UnsupportedError(f"{imp.where(n)}: per-channel float scales on an activation are not supported")
+    # a float scale or a zero point: the tensor carries the integers q - z, and a float multiply by
+    # the scale follows (fuse_requantizer folds it, with what comes next, into the next quantizer's
+    # thresholds)
+    if np.asarray(q.scale).size != 1 or np.asarray(q.zeropt).size != 1:
+        raise UnsupportedError(f"{imp.where(n)}: per-channel {'scales' if np.asarray(q.scale).size != 1 else 'zero points'}"
+                               " on an activation are not supported (per-tensor only)")
     ints = q.with_scale_one_type()
     qn = imp.add_node(f"{n.name or n.output[0]}_int", "Quant", [x], x.out.shape, origin=imp.where(n),
                       source=(n.name or n.output[0], n.op_type),

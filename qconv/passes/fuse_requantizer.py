@@ -116,7 +116,7 @@ def resolve(node: Node, graph: Graph) -> None:
     def outputs(codes: np.ndarray, k: int, shift: float = 0.0) -> np.ndarray:
         v = _float_chain(a["chain"], t_in.to_float(codes) + shift, k)
         if a["quantizer"] is not None and a.get("integer_output"):
-            y = np.asarray(a["quantizer"].integers(v), np.float64)  # the integers q (scale kept apart)
+            y = np.asarray(a["quantizer"].centered(v), np.float64)  # the integers q (scale kept apart)
         elif a["quantizer"] is not None:
             y = np.asarray(a["quantizer"](v), np.float64)
         else:  # bipolar sign / MultiThreshold on the float value

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..fixed import MAX_WIDTH, FixedType
-from ..numeric import po2_exponent, po2_exponents
+from ..numeric import codes_type, po2_exponent, po2_exponents
 from .hardware import Hardware
 
 # QONNX rounding mode -> (numpy rounding function, ap_fixed quantization mode or None)
@@ -48,9 +48,13 @@ class IntQuant:
     narrow: bool = False
     rounding_mode: str = "ROUND"
     where: str = "Quant"  # for error messages
+    # ONNX QuantizeLinear adds the zero point after rounding, saturate(RNE(x / s) + z); QONNX's
+    # Quant before it, RNE(clip(x / s + z)). They differ only at ties when z != 0 (float32 x / s + z).
+    onnx_zero_point: bool = False
 
     @classmethod
-    def from_inputs(cls, scale, zeropt, bitwidth, signed=1, narrow=0, rounding_mode="ROUND", where="Quant"):
+    def from_inputs(cls, scale, zeropt, bitwidth, signed=1, narrow=0, rounding_mode="ROUND", where="Quant",
+                    onnx_zero_point=False):
         bits = _scalar_int(bitwidth, "bitwidth", where)
         if bits < 1:
             raise UnsupportedError(f"{where}: bitwidth must be a positive integer scalar, got {bitwidth!r}")
@@ -60,7 +64,7 @@ class IntQuant:
         if mode not in _ROUNDING:
             raise UnsupportedError(f"{where}: unknown rounding_mode '{mode}' (known: {', '.join(_ROUNDING)})")
         return cls(np.asarray(scale, np.float32), np.asarray(zeropt, np.float32), int(bits),
-                   bool(signed), bool(narrow), mode, where)
+                   bool(signed), bool(narrow), mode, where, bool(onnx_zero_point))
 
     # -- integer range ----------------------------------------------------------------------
     @property
@@ -78,11 +82,20 @@ class IntQuant:
     # -- float reference (qonnx 1.0.0, float32) ---------------------------------------------
     def integers(self, x: np.ndarray) -> np.ndarray:
         """The clamped, rounded integers q of qonnx's Quant (before `* scale`), as float32."""
+        if self.onnx_zero_point:  # round(clip(x / s, lo - z, hi - z)) + z == saturate(round(x / s) + z)
+            v = np.asarray(x, np.float32) / self.scale
+            lo, hi = self.min_int - self.zeropt, self.max_int - self.zeropt
+            return (_ROUNDING[self.rounding_mode][0](np.clip(v, lo, hi)) + self.zeropt).astype(np.float32)
         v = np.asarray(x, np.float32) / self.scale + self.zeropt
         if self.bitwidth == 1 and self.signed:
             return np.where(v >= 0, np.float32(1), np.float32(-1))
         fn = _ROUNDING[self.rounding_mode][0]
         return fn(np.clip(v, self.min_int, self.max_int)).astype(np.float32)
+
+    def centered(self, x: np.ndarray) -> np.ndarray:
+        """q - zeropt: the integers whose multiple of the scale the dequantized value is (what a
+        tensor carries when its scale is kept apart; the zero point is an exact integer offset)."""
+        return self.integers(x) - self.zeropt
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return (self.integers(x) - self.zeropt) * self.scale
@@ -102,9 +115,13 @@ class IntQuant:
         return np.array(exps, dtype=np.int64).reshape(np.shape(self.scale))
 
     def with_scale_one_type(self) -> FixedType:
-        """The integer type of q = clamp(round(x / scale)) itself (any scale): ap_[u]fixed<b, b>
-        with this quantizer's rounding and clamp, for tensors that carry q and keep the scale apart."""
+        """The integer type of `centered` (any scale): for zero point 0, ap_[u]fixed<b, b> with this
+        quantizer's rounding and clamp; else the narrowest type holding [min - z, max - z] (its
+        values come from thresholds or the host, never from a cast)."""
         q_mode = _ROUNDING[self.rounding_mode][1] or "TRN"
+        if np.any(self.zeropt != 0):
+            z = np.asarray(self.zeropt, np.int64)
+            return codes_type(self.min_int - int(z.max()), self.max_int - int(z.min()), 0, q_mode, "SAT")
         overflow = "SAT_SYM" if (self.narrow and self.signed) else "SAT"
         return FixedType(self.bitwidth, self.bitwidth, self.signed, q_mode, overflow)
 
