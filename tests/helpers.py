@@ -48,3 +48,23 @@ def qonnx_reference_runs(path, inputs: dict[str, np.ndarray], batch_axis: bool =
     outs = [execute_onnx(model, {k: (v[i:i + 1] if batch_axis else v[i]).astype(np.float32)
                                  for k, v in zip(names, arrays)}) for i in range(arrays[0].shape[0])]
     return [np.stack([r[o.name] for r in outs]) for o in model.graph.output]
+
+
+def ort_quantize(source, target, calibration: list[dict[str, np.ndarray]], qformat: str, per_channel: bool,
+                 uint8: bool, activation_symmetric: bool, weight_symmetric: bool):
+    """onnxruntime's own quantization tool (quantize_static) on the float model `source`,
+    calibrated on `calibration` (one feed dict per run); qformat "QDQ" or "QOperator"."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter(calibration)
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    qtype = QuantType.QUInt8 if uint8 else QuantType.QInt8
+    quantize_static(str(source), str(target), Reader(), quant_format=getattr(QuantFormat, qformat),
+                    per_channel=per_channel, activation_type=qtype, weight_type=qtype,
+                    extra_options={"ActivationSymmetric": activation_symmetric, "WeightSymmetric": weight_symmetric})
+    return target

@@ -15,7 +15,7 @@ from qconv.analysis import float32_error
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import build_and_csim, cli
+from .helpers import build_and_csim, cli, ort_quantize
 
 
 def _float_mlp(path):
@@ -35,22 +35,11 @@ def _float_mlp(path):
 def _quantized(tmp_path, per_channel: bool, symmetric: bool = True, uint8: bool = False):
     """`symmetric` False: asymmetric activations (zero points); `uint8`: onnxruntime's default
     types, uint8 activations and uint8 asymmetric weights (zero points on the weights too)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            rng = np.random.default_rng(1)
-            self.data = iter([{"x": rng.normal(0, 1, (1, 16)).astype(np.float32)} for _ in range(16)])
-
-        def get_next(self):
-            return next(self.data, None)
-
+    rng = np.random.default_rng(1)
+    calibration = [{"x": rng.normal(0, 1, (1, 16)).astype(np.float32)} for _ in range(16)]
     out = tmp_path / f"mlp_{'pc' if per_channel else 'pt'}_{'sym' if symmetric else 'asym'}{'_u8' * uint8}.onnx"
-    qtype = QuantType.QUInt8 if uint8 else QuantType.QInt8
-    quantize_static(str(_float_mlp(tmp_path / "mlp.onnx")), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    per_channel=per_channel, activation_type=qtype, weight_type=qtype,
-                    extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": not uint8})
-    return out
+    return ort_quantize(_float_mlp(tmp_path / "mlp.onnx"), out, calibration, "QDQ", per_channel, uint8,
+                        activation_symmetric=symmetric, weight_symmetric=not uint8)
 
 
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])

@@ -41,6 +41,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     """Read and validate an ONNX file (frontend/validate.py); one clear line for any problem."""
     from onnx import external_data_helper
 
+    from . import qoperator
     from .validate import check_model
     path = Path(path)
     if not path.is_file():
@@ -62,6 +63,7 @@ def load_model(path: str | Path) -> onnx.ModelProto:
                              "data file(s) together in one folder") from None
     if not model.graph.node:
         raise ModelError(f"{path}: the ONNX graph has no nodes (is this an ONNX model?)")
+    model = qoperator.expand(model)
     check_model(model, str(path))
     return model
 

@@ -118,9 +118,18 @@ def _dequantize_linear(imp: Importer, n, attrs):
     if pending is None:
         raise UnsupportedError(f"{imp.where(n)}: a DequantizeLinear must follow a QuantizeLinear (and Clip) or "
                                "read an integer initializer (int8/uint8/int16/uint16/int32, int4/uint4)")
-    if list(n.input[1:3]) != [pending.scale, pending.zero_point] and not np.array_equal(
-            imp.const(n, n.input[1], "scale").values, imp.const(n, pending.scale, "scale").values):
-        raise UnsupportedError(f"{imp.where(n)}: DequantizeLinear with another scale than its QuantizeLinear")
+    extra = {}
+    dq_scale = imp.const(n, n.input[1], "scale").values
+    if n.input[1] != pending.scale and not np.array_equal(dq_scale, imp.const(n, pending.scale, "scale").values):
+        # (q - z) * s' with the QuantizeLinear's s: exact on the carried integers q - z when s' is one number
+        if dq_scale.size != 1 or pending.stored:
+            raise UnsupportedError(f"{imp.where(n)}: DequantizeLinear with another per-channel scale than its "
+                                   "QuantizeLinear")
+        extra["dequantize_scale"] = np.float32(dq_scale.reshape(-1)[0])
+    dq_zero = (imp.const(n, n.input[2], "zero point").values if len(n.input) > 2 and n.input[2] else np.zeros(()))
+    if not pending.stored and not np.array_equal(np.ravel(dq_zero), np.ravel(imp.const(n, pending.zero_point,
+                                                                                         "zero point").values)):
+        raise UnsupportedError(f"{imp.where(n)}: DequantizeLinear with another zero point than its QuantizeLinear")
     bits, signed, narrow = _int_range_to_quant(imp, n, pending.lo, pending.hi)
     bits_name = f"{n.output[0]}@bits"
     imp.consts[bits_name] = Const(np.array(float(bits)))
@@ -144,4 +153,5 @@ def _dequantize_linear(imp: Importer, n, attrs):
     quant_node = onnx.helper.make_node("Quant", [source, scale_name, zp_name, bits_name],
                                        [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
                                        rounding_mode="ROUND")
-    quant(imp, quant_node, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND", "onnx_zero_point": 1})
+    quant(imp, quant_node, {"signed": signed, "narrow": narrow, "rounding_mode": "ROUND", "onnx_zero_point": 1,
+                            **extra})

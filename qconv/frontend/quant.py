@@ -81,7 +81,8 @@ def quant(imp: Importer, n, attrs):
             imp.consts[n.output[0]] = Const(ints, FixedType(t.width, t.integer, t.signed), scale.copy())
         return
     x = imp.act(n, n.input[0])
-    if po2 and not zero_point:
+    dequantize_scale = attrs.get("dequantize_scale")  # a DequantizeLinear's own scale (qdq.py)
+    if po2 and not zero_point and dequantize_scale is None:
         imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
         return
     # a float scale or a zero point: the tensor carries the integers q - z, and a float multiply by
@@ -95,7 +96,7 @@ def quant(imp: Importer, n, attrs):
                       source=(n.name or n.output[0], n.op_type),
                       attrs={"type": ints, "quant": q, "integer_output": True})
     imp.views[n.output[0] + "@int"] = (qn.name, imp.order(n.input[0]))
-    s = np.float32(np.asarray(q.scale).reshape(-1)[0])
+    s = np.float32(np.asarray(q.scale).reshape(-1)[0] if dequantize_scale is None else dequantize_scale)
     imp.emit(n, "Eltwise", [qn], x.out.shape, order=imp.order(n.input[0]),
              consts={"c": Const(np.array([float(s)]))},
              attrs={"fn": "mul", "inner": 1, "period": 1, "float_op": ("mul", s), "scale_of": qn.name})

@@ -1,8 +1,9 @@
 """Fuse float arithmetic that ends in a quantizer into one exact threshold layer (FINN's way).
 
 Between an exact fixed-point tensor (an accumulator) and a quantizer, exported models often
-compute in float: BatchNorm, Mul/Add/Sub/Div by float constants, Relu (e.g. the TFC models:
-MatMul -> BatchNorm -> Quant). Such a chain followed by its quantizer is a function of the input
+compute in float: BatchNorm, Mul/Add/Sub/Div by float constants, Relu, monotone table
+activations (Sigmoid, Tanh, ... after a float scale, as onnxruntime's QLinearSigmoid and
+DQ -> Sigmoid -> Q are) (e.g. the TFC models: MatMul -> BatchNorm -> Quant). Such a chain followed by its quantizer is a function of the input
 mantissa alone, per channel: here it becomes a `Thresholds` node whose thresholds and levels
 are found, once the input type is known (build_tables), by evaluating the reference's own
 float32 arithmetic (onnxruntime's BatchNorm formula, float32 division...) on **every** reachable
@@ -19,6 +20,7 @@ import numpy as np
 
 from .. import ops
 from ..analysis import float32_error
+from ..analysis.activations import FUNCTIONS
 from ..analysis.steps import monotone_steps
 from ..ir import Const, Graph, Node, TensorType
 from .options import Options
@@ -31,6 +33,8 @@ def _chain_link(graph: Graph, node: Node) -> bool:
         return False
     if ops.has(node.op, ops.ALIAS):  # no data movement: the flat element index, hence the channel, is kept
         return True
+    if node.op == "Table":  # a monotone activation (Sigmoid, Tanh...): the reference's float32 f
+        return node.attrs.get("monotone", True)
     return node.op == "Relu" or (node.op == "Eltwise" and len(node.inputs) == 1 and "float_op" in node.attrs)
 
 
@@ -63,9 +67,11 @@ def apply(graph: Graph, options: Options) -> Graph:
 
 
 def _fuse(graph: Graph, chain: list[Node], q: Node, src: Node) -> None:
-    steps = [("relu",) if n.op == "Relu" else (n.attrs["float_op"], n.attrs["inner"], n.attrs["period"])
+    steps = [("relu",) if n.op == "Relu" else
+             ("table", n.attrs["fn"], n.attrs.get("params", {})) if n.op == "Table" else
+             (n.attrs["float_op"], n.attrs["inner"], n.attrs["period"])
              for n in chain if not ops.has(n.op, ops.ALIAS)]
-    patterns = {(s[1], s[2]) for s in steps if len(s) > 1 and s[2] > 1}
+    patterns = {(s[1], s[2]) for s in steps if s[0] not in ("relu", "table") and s[2] > 1}
     if len(patterns) > 1:
         return  # constants vary along different axes: leave the chain to the default types
     inner, period = patterns.pop() if patterns else (1, 1)
@@ -91,6 +97,9 @@ def _float_chain(steps, values: np.ndarray, k: int) -> np.ndarray:
     for step in steps:
         if step[0] == "relu":
             v = np.maximum(v, np.float32(0))
+            continue
+        if step[0] == "table":  # f correctly rounded to float32 (float64 evaluation, one rounding)
+            v = np.asarray(FUNCTIONS[step[1]](v.astype(np.float64), **step[2]), np.float32)
             continue
         op, *consts = step[0]
         if op == "muladd":
