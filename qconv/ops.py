@@ -124,7 +124,7 @@ TABLE: dict[str, Op] = {op.name: op for op in [
     _op("HardSigmoid", "y = clip(alpha x + beta, 0, 1)", ("alpha_value", "beta_value"), ("alpha", "beta"), (ELEMENTWISE,),
         header="activation"),
     _op("Clip", "y = min(max(x, lo), hi)", ("lo_const", "hi_const"), ("lo", "hi"), (ELEMENTWISE,), header="activation"),
-    _op("Softmax", "softmax along one axis by exp and reciprocal tables", ("outer", "n", "inner"),
+    _op("Softmax", "softmax along one axis by exp and reciprocal tables", ("outer", "n", "inner", "input_scale"),
         ("exp",), (), header="activation"),
 ]}
 

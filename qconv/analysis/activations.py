@@ -37,8 +37,10 @@ Ops (all computed exactly on mantissas, then one cast into the output type):
 Softmax algorithm (per vector of n logits x_k of type X with F fraction bits; output type O with
 Fo fraction bits; G = ceil(log2 n); FE = FR = Fo + 3 + G, within 8..26):
  1. m = max_k x_k (exact); d_k = m - x_k >= 0, an exact mantissa difference (< 2^Wx).
- 2. e_k = EXP[min(d_k, T-1)]: EXP[j] = ap_ufixed<FE+1,1,AP_RND,AP_SAT>(exp(-j * 2^-F)) for j >= 0,
-    except that entries j >= 1 are capped at 1 - 2^-FE, so only the maximum reads exactly 1.0.
+ 2. e_k = EXP[min(d_k, T-1)]: EXP[j] = ap_ufixed<FE+1,1,AP_RND,AP_SAT>(exp(-j * step)) for j >= 0,
+    step = 2^-F (times the scale s of logits carried as integers q with x = q s, attr
+    `input_scale`: commute_scales), except that entries j >= 1 are capped at 1 - 2^-FE, so only
+    the maximum reads exactly 1.0.
     T is the first j whose entry rounds to 0 (or the whole difference range 2^Wx - 1, if
     smaller): every d_k >= T-1 has entry 0, so the clamp changes nothing; every input bit counts.
  3. S = sum_k e_k, exact in ap_ufixed<FE+1+G, 1+G> (S >= 1: the maximum contributes 1.0).
@@ -257,8 +259,9 @@ def softmax_tables(node: Node, x_t: FixedType) -> None:
     fr = fe
     exp_t = FixedType(fe + 1, 1, signed=False, rounding="RND", overflow="SAT")
     d_max = x_t.max_mantissa - x_t.min_mantissa
-    # exp(-d) < 2^-(fe+1) rounds to 0: d > (fe+1) ln 2
-    bound = math.ceil((fe + 2) * math.log(2) * 2.0 ** x_t.frac) + 2
+    step = math.ldexp(node.attrs.get("input_scale", 1.0), -x_t.frac)  # one lsb of the logits (times a carried scale)
+    # exp(-d step) < 2^-(fe+1) rounds to 0: d step > (fe+1) ln 2
+    bound = math.ceil((fe + 2) * math.log(2) / step) + 2
     size = min(d_max, bound) + 1
     if size > SOFTMAX_MAX_TABLE:
         raise TypeOverflowError(
@@ -266,7 +269,7 @@ def softmax_tables(node: Node, x_t: FixedType) -> None:
             f"(limit {SOFTMAX_MAX_TABLE}); quantize the logits to fewer fractional bits "
             f"(at most {int(math.log2(SOFTMAX_MAX_TABLE / ((fe + 2) * math.log(2))))})")
     j = np.arange(size, dtype=np.int64)
-    entries = exp_t.from_float(np.exp(-np.ldexp(j.astype(np.float64), -x_t.frac)))
+    entries = exp_t.from_float(np.exp(-j.astype(np.float64) * step))
     entries[1:] = np.minimum(entries[1:], (1 << fe) - 1)
     zeros = np.flatnonzero(entries == 0)
     if zeros.size:

@@ -50,4 +50,4 @@ def _softmax(graph: Graph, node: Node, d: dict) -> None:
     d.update(outer=a["outer"], n=a["n"], inner=a["inner"], table_size=t.values.size, exp_cpp=t.fixed.to_cpp(),
              exp_raw=raw_ctype(t.fixed), sum_cpp=a["sum_t"].to_cpp(), recip_cpp=a["recip_t"].to_cpp(),
              num_bits=a["exp_frac"] + a["recip_frac"] + 1)
-    d["arrays"].append(array(f"{node.name}_exp", t, "exp(-d * 2^-F) for logit differences d = 0 .. size - 1 lsbs"))
+    d["arrays"].append(array(f"{node.name}_exp", t, "exp(-d * step) for logit differences d = 0 .. size - 1 lsbs (step: one lsb, times a carried scale)"))

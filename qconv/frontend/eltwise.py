@@ -113,8 +113,8 @@ def _batchnorm(imp: Importer, n, attrs):
     Conv/Dense with float weights, else it stays an Eltwise multiply-add."""
     if len(n.output) > 1 and any(n.output[1:]):
         raise UnsupportedError(f"{imp.where(n)}: BatchNormalization in training mode")
-    if any(imp.const(n, i, "parameter", quantized=True, scaled=True).quantized for i in n.input[1:5]):
-        raise UnsupportedError(f"{imp.where(n)}: quantized BatchNorm parameters are not supported")
+    # parameters stored quantized (onnxruntime's QDQ: int8 scale and int32 B through DequantizeLinear)
+    # are read as the float32 values the reference computes with, (q - z) * s
     gamma, beta, mean, var = (imp.const(n, i, "parameter").values for i in n.input[1:5])
     if any(p.ndim != 1 for p in (gamma, beta, mean, var)):
         raise ModelError(f"{imp.where(n)}: scale, B, mean and var must be 1-D (one value per channel), got shapes "

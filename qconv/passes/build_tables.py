@@ -72,8 +72,7 @@ def _steps(fn, t_in, t_out, lo: int, hi: int):
     ends = _entries(fn, t_in, t_out, [lo, hi])
     if ends[0] > ends[1]:
         return None
-    thresholds, levels = monotone_steps(lambda c: _entries(fn, t_in, t_out, c), lo, hi)
-    return None if len(thresholds) > MAX_LEVELS else (thresholds, levels)
+    return monotone_steps(lambda c: _entries(fn, t_in, t_out, c), lo, hi, max_levels=MAX_LEVELS)
 
 
 def _mantissa_thresholds(node, t_in: FixedType) -> None:

@@ -5,7 +5,10 @@ A tensor quantized with a float (non-power-of-two) scale s is carried as its int
 scalar multiply (`Dense(q * s) = Dense(q) * s`), and a MatMul of two activations with one on each
 operand, so the multiply moves after them: the layer
 computes exactly on integers, and the float multiplies end up next to the following quantizer,
-where fuse_requantizer turns the whole float computation into exact thresholds.
+where fuse_requantizer turns the whole float computation into exact thresholds. For the same
+reason a max pool moves before a monotone table activation (DQ -> Selu -> MaxPool -> Q, as
+onnxruntime quantizes Keras CNNs): max(f(x)) = f(max(x)). A scale multiply into a Softmax
+becomes the step of its exp table, and the model's last dequantize multiply is kept exact.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from .options import Options
 
 
 def _movable(graph: Graph, m: Node) -> Node | None:
-    """The layer after scalar multiply `m` that it can move past, or None."""
+    """The layer after scalar multiply `m` that it can move past, or None. A monotone
+    (nondecreasing) table activation moves past a max pool too: max(f(x)) = f(max(x)), also in
+    float32, whose correctly rounded f is nondecreasing as well."""
+    if _monotone_table(graph, m):
+        nxt = graph.consumers(m.name)[0]
+        return nxt if nxt.op == "Pool" and nxt.attrs.get("mode") == "max" and nxt.out.fixed is None else None
     if m.op != "Eltwise" or m.attrs.get("fn") != "mul" or "float_op" not in m.attrs or len(m.inputs) != 1:
         return None
     c = np.asarray(m.consts["c"].values).reshape(-1)
@@ -35,6 +43,11 @@ def _movable(graph: Graph, m: Node) -> Node | None:
     if nxt.op == "Pool" and nxt.attrs.get("mode") != "max":
         return None
     return nxt
+
+
+def _monotone_table(graph: Graph, t: Node) -> bool:
+    return (t.op == "Table" and t.attrs.get("monotone", True) and t.name not in graph.outputs
+            and t.out.fixed is None and len(graph.consumers(t.name)) == 1)
 
 
 def _scale_mul(graph: Graph, m: Node) -> bool:
@@ -104,6 +117,35 @@ def _move_after(graph: Graph, muls: list[Node], node: Node) -> None:
     node.attrs["exact_output"] = True  # integers (sums, maxima...), scaled afterwards: no cast between
 
 
+def _into_softmax(graph: Graph) -> None:
+    """softmax(q * s) for a positive scalar scale s: the Softmax reads the integers q and its exp
+    table steps by s (`input_scale`), a table over the quantizer's few codes instead of over the
+    wide exact product (onnxruntime's DQ -> Softmax -> Q and QLinearSoftmax)."""
+    for sm in list(graph.topo()):
+        if sm.op != "Softmax" or sm.out.fixed is not None:
+            continue
+        m = graph.producers(sm)[0]
+        if not (_scale_mul(graph, m) and np.asarray(m.consts["c"].values).size == 1
+                and ops.has(graph.producers(m)[0].op, ops.QUANTIZER)):
+            continue  # (float logits keep their --default-type cast: a table over a wide type would not fit)
+        c = float(np.asarray(m.attrs["float_op"][1], np.float32).reshape(-1)[0])
+        if m.attrs["float_op"][0] != "mul" or not c > 0:
+            continue
+        sm.attrs["input_scale"] = sm.attrs.get("input_scale", 1.0) * c
+        graph.bypass(m)
+
+
+def _exact_dequantize(graph: Graph) -> None:
+    """A graph output `q * s` right after a quantizer (the model's last DequantizeLinear) is
+    computed exactly (`exact_output`, never --default-type): one float32 rounding of it is the
+    reference's output."""
+    for name in graph.outputs:
+        m = graph.node(name)
+        if m.op == "Eltwise" and m.attrs.get("fn") == "mul" and "float_op" in m.attrs and len(m.inputs) == 1 \
+                and np.asarray(m.consts["c"].values).size == 1 and ops.has(graph.producers(m)[0].op, ops.QUANTIZER):
+            m.attrs["exact_output"] = True
+
+
 def apply(graph: Graph, options: Options) -> Graph:
     moved = True
     while moved:
@@ -118,4 +160,6 @@ def apply(graph: Graph, options: Options) -> Graph:
                 continue
             moved = True
     _merge_tail(graph)
+    _into_softmax(graph)
+    _exact_dequantize(graph)
     return graph

@@ -52,8 +52,9 @@ def apply(graph: Graph, options: Options) -> Graph:
         while _chain_link(graph, src):
             chain.insert(0, src)
             src = graph.producers(src)[0]
-        if q.attrs.get("integer_output") and src.op == "Input" and not chain and len(graph.consumers(src.name)) == 1:
-            src.out.fixed = q.attrs["type"]  # q = round(x / s) of the graph input: on the host
+        if (q.attrs.get("integer_output") and src.op == "Input" and len(graph.consumers(src.name)) == 1
+                and all(ops.has(n.op, ops.ALIAS) for n in chain)):
+            src.out.fixed = q.attrs["type"]  # q = round(x / s) of the graph input (maybe reshaped): on the host
             src.attrs["type_source"] = "quantizer"
             src.attrs["input_quant"] = q.attrs["quant"]
             graph.bypass(q)
