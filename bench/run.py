@@ -238,7 +238,7 @@ def bench_model(m: Model, run: Runner, rounds: int, sim_batch: int, quick: bool,
 
 def _count_params(path: Path) -> int:
     model = onnx.load(str(path))
-    quant_params = {i for n in model.graph.node if n.op_type in ("Quant", "IntQuant") for i in n.input[1:]}
+    quant_params = {i for n in model.graph.node if n.op_type in ("Quant", "IntQuant", "FloatQuant") for i in n.input[1:]}
     return int(sum(np.prod(i.dims) for i in model.graph.initializer
                    if i.name not in quant_params and len(i.dims) >= 1 and np.prod(i.dims) > 1))
 

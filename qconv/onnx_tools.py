@@ -30,7 +30,7 @@ def cut_before(path: str | Path, op_type: str, out_path: str | Path) -> Path:
     return Path(path) if node is None else cut_at(model, [node.input[0]], out_path)
 
 
-QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold"}  # qonnx / FINN domains
+QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "FloatQuant", "Trunc", "MultiThreshold"}  # qonnx / FINN domains
 DATA_MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"}
 
 

@@ -26,9 +26,11 @@ import numpy as np
 import onnx
 import onnx.version_converter
 
+from qconv import onnx_tools
+
 VARIANTS = {"qdq_u8_pt": ("QDQ", "QUInt8", False, False), "qdq_s8_pc": ("QDQ", "QInt8", True, True),
             "qop_u8_pt": ("QOperator", "QUInt8", False, False), "qop_s8_pc": ("QOperator", "QInt8", True, True)}
-QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "QuantizeLinear", "MultiThreshold", "Trunc"}
+QUANTIZERS = onnx_tools.QUANTIZERS | {"QuantizeLinear"}
 SAMPLES = 64
 
 

@@ -68,3 +68,16 @@ def ort_quantize(source, target, calibration: list[dict[str, np.ndarray]], qform
                     per_channel=per_channel, activation_type=qtype, weight_type=qtype,
                     extra_options={"ActivationSymmetric": activation_symmetric, "WeightSymmetric": weight_symmetric})
     return target
+
+
+def simulate_against(path, x: np.ndarray, ref: np.ndarray):
+    """Compile `path`, simulate its input "x" with a trace, and compare the first output with the
+    float32 reference `ref` (one sample per row): (graph, result, elements that differ,
+    samples a float32 reference may round the other way: float32_error.near_boundary)."""
+    from qconv.analysis import float32_error
+    from qconv.pipeline import compile_model
+    from qconv.sim import simulate
+    g = compile_model(path)
+    result = simulate(g, {"x": x.astype(np.float64)}, trace=True)
+    got = result.as_float()[g.output_names[0]].reshape(ref.shape)
+    return g, result, got.astype(np.float32) != ref, float32_error.near_boundary(g, result.trace)

@@ -11,11 +11,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from qconv.analysis import float32_error
-from qconv.pipeline import compile_model
-from qconv.sim import simulate
 
-from .helpers import build_and_csim, cli, ort_quantize
+from .helpers import build_and_csim, cli, ort_quantize, simulate_against
 
 
 def _float_mlp(path):
@@ -61,11 +58,8 @@ def test_onnxruntime_qdq_models_equal_onnxruntime(tmp_path, per_channel, symmetr
     x = np.random.default_rng(2).normal(0, 1.5, (500, 16)).astype(np.float32)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
-    g = compile_model(path)
-    result = simulate(g, {"x": x.astype(np.float64)}, trace=True)
-    got = result.as_float()[g.output_names[0]].reshape(ref.shape)
-    differ = (got.astype(np.float32) != ref).any(axis=1)
-    near = float32_error.near_boundary(g, result.trace)
+    g, result, differ, near = simulate_against(path, x, ref)
+    differ = differ.any(axis=1)
     assert not np.any(differ & ~near) and differ.sum() <= 2 and len(np.unique(ref)) > 200
     dense = [n for n in g.topo() if n.op == "Dense"]
     widths = [n.consts["W"].fixed.width for n in dense]

@@ -13,11 +13,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from qconv.analysis import float32_error
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 
-from .helpers import build_and_csim, cli, ort_quantize
+from .helpers import build_and_csim, cli, ort_quantize, simulate_against
 
 
 def _float_cnn(path):
@@ -68,11 +67,8 @@ def test_qoperator_cnn_equals_onnxruntime(tmp_path, per_channel, uint8):
             "MaxPool"} <= ops, ops
     x = np.random.default_rng(7).normal(0, 1.2, (300, 3, 8, 8)).astype(np.float32)
     ref = _onnxruntime(path, x)
-    g = compile_model(path)
-    result = simulate(g, {"x": x.astype(np.float64)}, trace=True)
-    got = result.as_float()[g.output_names[0]].reshape(ref.shape)
-    differ = (got.astype(np.float32) != ref).any(axis=1)
-    near = float32_error.near_boundary(g, result.trace)
+    g, result, differ, near = simulate_against(path, x, ref)
+    differ = differ.any(axis=1)
     assert not np.any(differ & ~near), np.nonzero(differ & ~near)[0][:5]
     assert differ.mean() < 0.02 and len(np.unique(ref)) > 50
 

@@ -12,10 +12,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from qconv.analysis import float32_error
-from qconv.pipeline import compile_model
-from qconv.sim import simulate
 
-from .helpers import build_and_csim, cli, qonnx_reference_runs
+from .helpers import build_and_csim, cli, qonnx_reference_runs, simulate_against
 
 QD = "qonnx.custom_op.general"
 
@@ -58,10 +56,7 @@ def test_zero_points_equal_qonnx(tmp_path, case):
     x = np.concatenate([rng.normal(0.3, 0.6, (40, 2, 6, 6)),
                         (rng.integers(-8, 30, (20, 2, 6, 6)) + 0.5) * x_scale]).astype(np.float32)
     ref = qonnx_reference_runs(path, {"x": x})[0].reshape(len(x), -1)
-    g = compile_model(path)
-    result = simulate(g, {"x": x.astype(np.float64)}, trace=True)
-    got = result.as_float()[g.output_names[0]].reshape(ref.shape)
-    differ = got.astype(np.float32) != ref
+    g, result, differ, _ = simulate_against(path, x, ref)
     near = float32_error.near_codes(g, result.trace)
     # only y's requantizer can be ambiguous (the input's quantizer runs on the host, exactly); its
     # elements are the outputs', channels last

@@ -27,7 +27,7 @@ from ..onnx_tools import constant_tensors
 
 UNCHANGED = {
     "Add", "Sub", "Mul", "Div", "Pow", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Clip", "Identity", "Dropout",
-    "Constant", "MatMul", "Quant", "IntQuant", "BipolarQuant", "Trunc", "Elu", "Selu", "HardSigmoid",
+    "Constant", "MatMul", "Quant", "IntQuant", "BipolarQuant", "FloatQuant", "Trunc", "Elu", "Selu", "HardSigmoid",
 }
 AXIS_ATTRIBUTE = {"Softmax", "Concat"}  # one `axis`; Softmax only from opset 13
 AXES = {"Squeeze", "Unsqueeze"}                   # `axes` attribute, or input 1 from opset 13

@@ -246,7 +246,7 @@ class Importer:
         self.relabel(inner.output[0], n.output[0], [0] + list(range(2, rank)) + [1])
 
     # operators whose constant inputs carry quantization meaning: handled by their importers
-    NOT_FOLDED = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "Constant", "Identity", "Dropout",
+    NOT_FOLDED = {"Quant", "IntQuant", "BipolarQuant", "FloatQuant", "Trunc", "Constant", "Identity", "Dropout",
                   "QuantizeLinear", "DequantizeLinear"}
     LAYOUT_OPS = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Gather", "Slice", "Concat"}
 

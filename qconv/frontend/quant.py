@@ -1,5 +1,5 @@
-"""Importers of quantizers and plain values: Quant, IntQuant, Trunc (IR op Quant, removed by the
-passes), Constant, Identity, Dropout."""
+"""Importers of quantizers and plain values: Quant, IntQuant, FloatQuant, Trunc (IR op Quant,
+removed by the passes), Constant, Identity, Dropout."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from onnx import numpy_helper
 from ..errors import ModelError, UnsupportedError
 from ..ir import Const
 from ..fixed import FixedType
-from ..quantizers import IntQuant
-from ..numeric import po2_exponent
+from ..quantizers import FloatQuant, IntQuant
+from ..numeric import constant_fixed, po2_exponent
 from .importer import Importer, handler
 from .threshold import bipolar
 
@@ -39,62 +39,93 @@ def _constant(imp: Importer, n, attrs):
     imp.consts[n.output[0]] = Const(np.asarray(forms[given[0]](attrs[given[0]]), np.float64))
 
 
-@handler("Quant", "IntQuant")
-def quant(imp: Importer, n, attrs):
-    params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
-    for what, p in zip(("scale", "zero point", "bitwidth"), params):
+def _check_shapes(imp: Importer, n, named: dict) -> None:
+    """Each quantizer parameter broadcasts to the quantized tensor (which is not empty)."""
+    for what, p in named.items():
         if np.size(p) == 0:
             raise ModelError(f"{imp.where(n)}: its {what} is an empty tensor")
     x_shape = (imp.consts[n.input[0]].values.shape if imp.is_const(n.input[0])
                else (1, *imp.semantic_shape(n, n.input[0])))
     if 0 in x_shape:
         raise ModelError(f"{imp.where(n)}: quantizes an empty tensor (shape {list(x_shape)})")
-    for what, p in zip(("scale", "zero point"), params):
+    for what in ("scale", "zero point"):
+        p = named.get(what)
+        if p is None:
+            continue
         try:
             if np.broadcast_shapes(np.shape(p), x_shape) != tuple(x_shape):
                 raise ValueError
         except ValueError:
             raise ModelError(f"{imp.where(n)}: {what} of shape {list(np.shape(p))} does not broadcast to the "
                              f"quantized tensor's {list(x_shape)}") from None
+
+
+@handler("Quant", "IntQuant")
+def quant(imp: Importer, n, attrs):
+    params = [imp.const(n, name, "quantizer parameter").values for name in n.input[1:4]]
+    _check_shapes(imp, n, dict(zip(("scale", "zero point", "bitwidth"), params)))
     if float(np.asarray(params[2]).reshape(-1)[0]) == 1 and attrs.get("signed", 1):
         bipolar(imp, n, params[0])  # qonnx runs a 1-bit signed Quant as BipolarQuant
         return
     q = IntQuant.from_inputs(*params, signed=attrs.get("signed", 1), narrow=attrs.get("narrow", 1),
                              rounding_mode=attrs.get("rounding_mode", "ROUND"), where=imp.where(n),
                              onnx_zero_point=attrs.get("onnx_zero_point", 0))
-    po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
-    zero_point = np.any(q.zeropt != 0)
-    if zero_point and np.any(q.zeropt != np.round(q.zeropt)):
+    if np.any(q.zeropt != 0) and np.any(q.zeropt != np.round(q.zeropt)):
         raise UnsupportedError(f"{imp.where(n)}: zero point {np.asarray(q.zeropt).reshape(-1)[:4].tolist()} is "
                                "not an integer; only integer zero points keep the arithmetic exact")
+    _quantized(imp, n, q, attrs.get("dequantize_scale"))
+
+
+@handler("FloatQuant")
+def _float_quant(imp: Importer, n, attrs):
+    """QONNX FloatQuant (minifloats): like a Quant with a float scale, the tensor carries the
+    minifloat values (dyadic, exact in with_scale_one_type()) and the scale multiplies after."""
+    if len(n.input) != 6:
+        raise ModelError(f"{imp.where(n)}: FloatQuant takes 6 inputs (X, scale, exponent_bitwidth, "
+                         f"mantissa_bitwidth, exponent_bias, max_val), got {len(n.input)}")
+    params = [imp.const(n, name, "FloatQuant parameter").values for name in n.input[1:6]]
+    _check_shapes(imp, n, {"scale": params[0]})
+    q = FloatQuant.from_inputs(*params, rounding_mode=attrs.get("rounding_mode", "ROUND"),
+                               saturation=attrs.get("saturation", 1), where=imp.where(n))
+    _quantized(imp, n, q, None)
+
+
+def _quantized(imp: Importer, n, q, dequantize_scale) -> None:
+    """The output of quantizer `q` (IntQuant or FloatQuant) on n's input: constants become exact
+    mantissas (with their float scale kept apart when it is not a power of two, or with a zero
+    point); an activation with a power-of-two scale and no zero point becomes a cast (IntQuant);
+    any other carries q's codes (integers q - z, or minifloat values), then a float multiply by
+    the scale (`dequantize_scale`: a DequantizeLinear's own, qdq.py), which fuse_requantizer folds
+    with what comes next into the next quantizer's thresholds."""
+    po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
+    zero_point = np.any(q.zeropt != 0)
+    cast = isinstance(q, IntQuant) and po2 and not zero_point
     if imp.is_const(n.input[0]):
         src = imp.consts[n.input[0]]
         if src.quantized:
             raise UnsupportedError(f"{imp.where(n)}: re-quantizing a quantized constant is not supported")
-        if po2 and not zero_point:
+        if cast:
             mant, ftype = q.quantize_constant(src.values)
             imp.consts[n.output[0]] = Const(mant, ftype)
-        else:  # integers q - z; the value (q - z) * scale is applied after the layer, in float
-            ints = q.centered(src.values).astype(np.int64)
+        elif po2 and not zero_point:  # a minifloat with a power-of-two scale: its exact values
+            imp.consts[n.output[0]] = Const(*constant_fixed(np.asarray(q(src.values), np.float64)))
+        else:  # codes; the value codes * scale is applied after the layer, in float
             t = q.with_scale_one_type()
-            scale = np.broadcast_to(np.asarray(q.scale, np.float32), ints.shape).astype(np.float64)
-            imp.consts[n.output[0]] = Const(ints, FixedType(t.width, t.integer, t.signed), scale.copy())
+            codes = t.from_float(np.asarray(q.centered(src.values), np.float64))
+            scale = np.broadcast_to(np.asarray(q.scale, np.float32), codes.shape).astype(np.float64)
+            imp.consts[n.output[0]] = Const(codes, FixedType(t.width, t.integer, t.signed), scale.copy())
         return
     x = imp.act(n, n.input[0])
-    dequantize_scale = attrs.get("dequantize_scale")  # a DequantizeLinear's own scale (qdq.py)
-    if po2 and not zero_point and dequantize_scale is None:
+    if cast and dequantize_scale is None:
         imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
         return
-    # a float scale or a zero point: the tensor carries the integers q - z, and a float multiply by
-    # the scale follows (fuse_requantizer folds it, with what comes next, into the next quantizer's
-    # thresholds)
     if np.asarray(q.scale).size != 1 or np.asarray(q.zeropt).size != 1:
         raise UnsupportedError(f"{imp.where(n)}: per-channel {'scales' if np.asarray(q.scale).size != 1 else 'zero points'}"
                                " on an activation are not supported (per-tensor only)")
-    ints = q.with_scale_one_type()
+    codes = q.with_scale_one_type()
     qn = imp.add_node(f"{n.name or n.output[0]}_int", "Quant", [x], x.out.shape, origin=imp.where(n),
                       source=(n.name or n.output[0], n.op_type),
-                      attrs={"type": ints, "quant": q, "integer_output": True})
+                      attrs={"type": codes, "quant": q, "integer_output": True})
     imp.views[n.output[0] + "@int"] = (qn.name, imp.order(n.input[0]))
     s = np.float32(np.asarray(q.scale).reshape(-1)[0] if dequantize_scale is None else dequantize_scale)
     imp.emit(n, "Eltwise", [qn], x.out.shape, order=imp.order(n.input[0]),

@@ -41,6 +41,8 @@ CUSTOM_OPS = {
     "Quant": (4, 4, {"signed": _INT, "narrow": _INT, "rounding_mode": _STRING}),
     "IntQuant": (4, 4, {"signed": _INT, "narrow": _INT, "rounding_mode": _STRING}),
     "BipolarQuant": (2, 2, {}),
+    "FloatQuant": (6, 6, {"rounding_mode": _STRING, "has_inf": _INT, "has_nan": _INT, "has_subnormal": _INT,
+                          "saturation": _INT}),
     "Trunc": (5, 6, {"rounding_mode": _STRING, "signed": _INT, "narrow": _INT}),
     "MultiThreshold": (2, 2, {"out_dtype": _STRING, "out_scale": _FLOAT, "out_bias": _FLOAT,
                               "data_layout": _STRING}),

@@ -25,7 +25,7 @@ from .qkeras_linear import quantized_linear
 from .qkeras_po2 import quantized_po2, quantized_relu_po2
 from .qkeras_relu import quantized_relu
 from .qkeras_ternary import stochastic_ternary, ternary
-from .qonnx import BipolarQuant, IntQuant, Trunc
+from .qonnx import BipolarQuant, FloatQuant, IntQuant, Trunc
 from .registry import QuantizerSyntaxError, get_quantizer
 
 __all__ = [
@@ -34,5 +34,5 @@ __all__ = [
     "quantized_relu_po2", "binary", "stochastic_binary", "bernoulli", "ternary", "stochastic_ternary",
     "quantized_tanh", "quantized_sigmoid", "quantized_ulaw", "hard_sigmoid", "hard_tanh", "smooth_sigmoid",
     "smooth_tanh", "binary_sigmoid", "binary_tanh", "stochastic_round", "stochastic_round_po2",
-    "set_internal_sigmoid", "HGQ", "IntQuant", "BipolarQuant", "Trunc", "QuantizeLinear", "DequantizeLinear",
+    "set_internal_sigmoid", "HGQ", "IntQuant", "FloatQuant", "BipolarQuant", "Trunc", "QuantizeLinear", "DequantizeLinear",
 ]

@@ -8,6 +8,10 @@
 * `BipolarQuant`: ``(x >= 0 ? +1 : -1) * scale``.
 * `Trunc` (v1 and v2): re-quantization of an integer grid to fewer bits (a right shift with a
   rounding mode; v2 also clamps and rescales to ``out_scale``).
+* `FloatQuant`: minifloats (OCP FP8 E4M3/E5M2, any exponent/mantissa widths and bias):
+  ``clip(round_to_minifloat(x / scale), -maxv, maxv) * scale``. Every minifloat is a dyadic
+  rational, so `with_scale_one_type()` holds every level exactly (the tensor carries them; the
+  scale is applied after the next layer, like an IntQuant's float scale).
 
 `__call__` reproduces qonnx 1.0.0's float reference (float32 in, float32 out).
 """
@@ -292,3 +296,91 @@ class Trunc:
         grid = FixedType(self.out_bitwidth, self.out_bitwidth + lsb, self.signed, q_mode or "TRN",
                          "SAT_SYM" if (self.narrow and self.signed) else "SAT")
         return Hardware("fixed", grid, source=self.where, exact=not problems, reason="; ".join(problems))
+
+
+@dataclass(frozen=True)
+class FloatQuant:
+    """QONNX ``FloatQuant`` (../shared/QONNX_SEMANTICS.md): with x = X / scale (float32),
+    e = max(floor(log2(|x| + FLT_MIN)) - m, 1 - bias - m) and xq = 2^e rounding(x / 2^e), the value
+    clip(xq, -maxv, maxv) * scale, maxv = min(max_val, (2 - 2^-m) 2^(2^E - 1 - bias)); evaluated
+    in float32 step by step as qonnx 1.0.0 does (signed always; has_inf/has_nan/has_subnormal are
+    informational, as there). `saturation` 0 sends out-of-range values to inf/nan, which no
+    fixed-point type holds: refused for activations, allowed for weights that stay in range."""
+
+    scale: np.ndarray
+    exponent_bitwidth: int
+    mantissa_bitwidth: int
+    exponent_bias: int
+    max_val: float
+    rounding_mode: str = "ROUND"
+    saturation: bool = True
+    where: str = "FloatQuant"
+    zeropt: np.ndarray = np.float32(0)  # (no zero point: the interface IntQuant's users read)
+
+    @classmethod
+    def from_inputs(cls, scale, exponent_bitwidth, mantissa_bitwidth, exponent_bias, max_val,
+                    rounding_mode="ROUND", saturation=1, where="FloatQuant"):
+        e_bits = _scalar_int(exponent_bitwidth, "exponent_bitwidth", where)
+        m_bits = _scalar_int(mantissa_bitwidth, "mantissa_bitwidth", where)
+        bias = np.asarray(exponent_bias, np.float64).reshape(-1)
+        if bias.size != 1 or bias[0] != np.round(bias[0]):
+            raise UnsupportedError(f"{where}: exponent_bias must be an integer scalar, got {bias[:4].tolist()}")
+        mv = np.asarray(max_val, np.float64).reshape(-1)
+        if mv.size != 1 or not mv[0] > 0:
+            raise UnsupportedError(f"{where}: max_val must be a positive scalar, got {mv[:4].tolist()}")
+        if e_bits < 1:
+            raise UnsupportedError(f"{where}: exponent_bitwidth must be at least 1, got {e_bits}")
+        _check_scale(scale, np.float32(0), where)
+        mode = rounding_mode.decode() if isinstance(rounding_mode, bytes) else str(rounding_mode)
+        if mode.upper() not in ("ROUND", "CEIL", "FLOOR"):
+            raise UnsupportedError(f"{where}: rounding_mode '{mode}' is not one of FloatQuant's ROUND, CEIL, FLOOR")
+        return cls(np.asarray(scale, np.float32), e_bits, m_bits, int(bias[0]), float(np.float32(mv[0])),
+                   mode.upper(), bool(saturation), where)
+
+    @property
+    def max_value(self) -> float:
+        """maxv: the largest magnitude, min(max_val, (2 - 2^-m) 2^(2^E - 1 - bias))."""
+        m, e = self.mantissa_bitwidth, self.exponent_bitwidth
+        return min(self.max_val, (2.0 - 2.0 ** -m) * 2.0 ** (2 ** e - 1 - self.exponent_bias))
+
+    def centered(self, x: np.ndarray) -> np.ndarray:
+        """The minifloat value xq (before `* scale`), float32, as qonnx computes it."""
+        f32 = np.float32
+        v = np.asarray(x, f32) / self.scale
+        m = f32(self.mantissa_bitwidth)
+        e = np.floor(np.log2(np.abs(v) + np.finfo(f32).tiny)) - m
+        e = np.exp2(np.maximum(e, f32(1 - self.exponent_bias) - m)).astype(f32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xq = (e * _ROUNDING[self.rounding_mode][0](v / e)).astype(f32)
+        top = f32(self.max_value)
+        if not self.saturation and np.any(np.abs(np.nan_to_num(xq, nan=np.inf)) > top):
+            raise UnsupportedError(f"{self.where}: saturation=0 maps values beyond {self.max_value:g} to inf/nan, "
+                                   "which fixed point has no code for; export with saturation=1")
+        return np.clip(xq, -top, top).astype(f32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (self.centered(x) * self.scale).astype(np.float32)
+
+    def with_scale_one_type(self) -> FixedType:
+        """The narrowest ap_fixed holding every level xq: fraction bits down to the subnormal step
+        2^(1 - bias - m) (and max_val's own), integer bits up to maxv."""
+        top = self.max_value
+        frac = max(self.mantissa_bitwidth + self.exponent_bias - 1, _frac_bits(top))
+        if frac + int(np.floor(np.log2(top))) + 2 > MAX_WIDTH:
+            raise UnsupportedError(
+                f"{self.where}: a minifloat with {self.exponent_bitwidth} exponent and {self.mantissa_bitwidth} "
+                f"mantissa bits (bias {self.exponent_bias}) spans 2^{1 - self.exponent_bias - self.mantissa_bitwidth}"
+                f" .. {top:g}, wider than the {MAX_WIDTH} bits of a fixed-point type; qconv takes minifloats up "
+                "to about 5 exponent bits (FP8 E4M3/E5M2)")
+        mant = int(round(top * 2.0 ** frac))
+        return codes_type(-mant, mant, frac)
+
+
+def _frac_bits(value: float) -> int:
+    """Fraction bits of a dyadic float (0 for integers)."""
+    mantissa, exponent = np.frexp(np.float64(value))
+    bits = 0
+    while mantissa != np.floor(mantissa):
+        mantissa *= 2
+        bits += 1
+    return max(0, bits - int(exponent))

@@ -102,8 +102,8 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
             else:
                 raise ModelError(f"input '{key}': expected shape (N, {', '.join(map(str, node.out.shape))}), "
                                  f"got {x.shape}")
-        if "input_quant" in node.attrs:  # a float-scale Quant on the input: q = round(x / s), on the host
-            out[name] = np.asarray(node.attrs["input_quant"].centered(x), np.int64)
+        if "input_quant" in node.attrs:  # a float-scale Quant on the input: its codes (q = round(x / s) - z, minifloats), on the host
+            out[name] = node.out.fixed.from_float(np.asarray(node.attrs["input_quant"].centered(x), np.float64))
         else:
             out[name], changed = node.out.fixed.from_float(x, return_overflow=True)
             if changes is not None:
