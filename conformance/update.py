@@ -1,10 +1,10 @@
 """Write conformance/expected.json's `expected` section from a `qconv conform --json` run,
 keeping its `options` and `expected_status`. Exactness floors are the measured values rounded down to 4 digits.
-With `--table`, print the README's Conformance table from the run instead."""
+With `--table`, print the README's Conformance table from the run instead; `--expected FILE` writes
+another expectations file (conformance/expected_ort.json for the onnxruntime-quantized corpus)."""
 
 import json
 import math
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -14,9 +14,8 @@ def _floor(value: float) -> float:
     return math.floor(value * 1e4) / 1e4
 
 
-def main(rows_path: str) -> None:
+def main(rows_path: str, path: Path = HERE / "expected.json") -> None:
     rows = json.loads(Path(rows_path).read_text())
-    path = HERE / "expected.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     expected = {}
     for r in rows:
@@ -57,7 +56,13 @@ def table(rows_path: str) -> str:
 
 
 if __name__ == "__main__":
-    if "--table" in sys.argv:
-        print(table(next(a for a in sys.argv[1:] if a != "--table")))
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("rows", help="a `qconv conform --json` file")
+    ap.add_argument("--table", action="store_true", help="print the README table instead")
+    ap.add_argument("--expected", type=Path, default=HERE / "expected.json", help="the expectations file to write")
+    a = ap.parse_args()
+    if a.table:
+        print(table(a.rows))
     else:
-        main(sys.argv[1])
+        main(a.rows, a.expected)

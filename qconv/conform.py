@@ -314,8 +314,9 @@ def _check(row: Row, path: Path, ref_path: Path, input_type: str, default_type: 
     from .frontend.importer import load_model
     from .pipeline import compile_model
 
-    model = load_model(path)
-    row.ops = ", ".join(sorted({n.op_type for n in model.graph.node}))
+    load_model(path)  # a clear error for a file that is no model
+    import onnx
+    row.ops = ", ".join(sorted({n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}))  # as written
     if not ref_path.is_file():
         compile_model(path, input_type=input_type, default_type=default_type)  # a clear error, if any
         row.status = "no reference"

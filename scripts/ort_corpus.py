@@ -9,8 +9,11 @@ model's reference inputs, in the forms users bring:
   qop_s8_pc      QOperator, int8, per-channel weights
 
 Each quantized model is written with a reference file (.ref.npz: x0 the inputs, y0... the outputs
-of onnxruntime running the quantized model, ORT_ENABLE_ALL as deployed), so `qconv conform` runs
-on the directory like on the corpus:
+of onnxruntime running the quantized model, ORT_ENABLE_ALL as deployed: its optimizer turns
+DQ -> Conv/Gemm -> Q into integer kernels, exact like qconv, where the unoptimized graph sums in
+float32 and flips outputs near rounding boundaries; it also fuses a uint8 DQ -> Softmax -> Q into
+its QLinearSoftmax, an integer approximation, where qconv follows the graph, float softmax then
+Q), so `qconv conform` runs on the directory like on the corpus:
 
     .venv/bin/python scripts/ort_corpus.py ../shared/models build/ort_corpus
     .venv/bin/qconv conform build/ort_corpus --options conformance/expected_ort.json
