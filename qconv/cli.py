@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .conform import DEFAULT_DEFAULT_TYPE, DEFAULT_INPUT_TYPE
-from .errors import MismatchError, QconvError
+from .errors import MismatchError, ModelError, QconvError
 from .toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 
 TYPE_HELP = "a C++ type, e.g. 'ap_fixed<8,3>' or 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'"
@@ -199,17 +199,25 @@ def inspect(model, types, design):
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-i", "--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
               help=".npz with one array per graph input (batch first), or .npy for one input")
-@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False), help="output .npz")
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="output .npz; or .npy (one-output model, .npy input): the dataset is streamed a chunk at a time, "
+                   "in bounded memory")
 @click.option("--raw", is_flag=True, help="write integer mantissas instead of float64 values")
 @click.option("--trace", is_flag=True, help="report per-layer ranges, quantizer clipping and overflow counts")
+@click.option("--chunk", default=None, type=click.IntRange(min=1),
+              help="samples per chunk when streaming .npy to .npy (the integers do not depend on it); default: "
+                   "what fits in 128 MiB of working memory")
 @_type_options
 @_user_errors
-def sim(model, inputs_path, output_path, raw, trace, types):
+def sim(model, inputs_path, output_path, raw, trace, chunk, types):
     """Run the bit-exact numpy simulator on a model."""
     from .pipeline import compile_model, load_inputs
     from .sim import simulate
     graph = compile_model(model, **types)
     _notes(graph)
+    if output_path.endswith(".npy"):
+        _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, types["max_memory"])
+        return
     result = simulate(graph, load_inputs(inputs_path, graph), trace=trace, budget=types["max_memory"])
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
@@ -231,6 +239,47 @@ def sim(model, inputs_path, output_path, raw, trace, types):
                 counts += f", accumulator {acc}: {result.accumulator_overflows[name]} wrapped"
             click.echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
                        f"(type range [{t.min_value}, {t.max_value}]){counts}")
+
+
+STREAM_MEMORY = 128 << 20  # bytes of working memory per chunk when streaming (qconv sim -o out.npy)
+
+
+def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget) -> None:
+    """`qconv sim -i data.npy -o out.npy`: the dataset a chunk at a time (sim/stream.py), with a
+    progress bar on stderr."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from .sim.stream import NpyReader, simulate_files
+    if trace:
+        raise ModelError("--trace keeps every layer's values: use an .npz output (in memory), not .npy streaming")
+    if not inputs_path.endswith(".npy") or len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ModelError("streaming (.npy output) takes a one-input, one-output model and an .npy input; "
+                         "give an .npz output otherwise")
+    from .sim import memory
+    reader = NpyReader(inputs_path)
+    # (converting float inputs to mantissas takes about 16 float64/int64 temporaries per value)
+    per_sample = 16 * 8 * sum(graph.node(n).out.size for n in graph.inputs)
+    chunk = chunk or max(1, min(memory.chunk_samples(graph, 65536, STREAM_MEMORY), STREAM_MEMORY // per_sample))
+    name = graph.node(graph.inputs[0]).attrs.get("onnx_name", graph.inputs[0])
+    columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} samples"),
+               TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
+    start = time.perf_counter()
+
+    def progress(done: int) -> None:
+        bar.update(task, completed=done, rate=f"{done / max(time.perf_counter() - start, 1e-9):,.0f} samples/s")
+    with Progress(*columns, console=_stderr_console(), transient=True) as bar:
+        task = bar.add_task("sim", total=reader.samples, rate="")
+        result = simulate_files(graph, {name: reader}, {graph.output_names[0]: Path(output_path)}, raw, chunk,
+                                budget, progress=progress)
+    rate = reader.samples / max(time.perf_counter() - start, 1e-9)
+    t = graph.node(graph.outputs[0]).out.fixed
+    click.echo(f"{graph.output_names[0]}: ({reader.samples}, {', '.join(map(str, graph.node(graph.outputs[0]).out.shape))})"
+               f" {t.to_cpp()}{' (mantissas)' if raw else ''} -> {output_path} ({rate:,.0f} samples/s)")
+    _report_overflow(graph, result)
+
+
+def _stderr_console():
+    from rich.console import Console
+    return Console(stderr=True)
 
 
 def _notes(graph) -> None:

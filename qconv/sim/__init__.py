@@ -78,6 +78,16 @@ class SimResult:
     def as_float(self) -> dict[str, np.ndarray]:
         return {k: self.types[k].to_float(v) for k, v in self.outputs.items()}
 
+    def add_counts(self, other: "SimResult") -> "SimResult":
+        """Add another chunk's overflow, wrap and clipping counts to these (in place)."""
+        for k, v in other.overflows.items():
+            self.overflows[k] = self.overflows.get(k, 0) + v
+        for k, v in other.accumulator_overflows.items():
+            self.accumulator_overflows[k] = self.accumulator_overflows.get(k, 0) + v
+        for k, c in other.clipped.items():
+            self.clipped[k] = self.clipped[k] + c if k in self.clipped else c
+        return self
+
     def add_input_changes(self, changes: "Changes") -> "SimResult":
         """Count the values quantize_inputs changed (inputs outside their types) with the layers'."""
         self.overflows = {**changes.overflows, **self.overflows}
@@ -146,12 +156,7 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
     if trace:
         merged.trace = {k: np.concatenate([p.trace[k] for p in parts]) for k in parts[0].trace}
     for p in parts:
-        for k, v in p.overflows.items():
-            merged.overflows[k] = merged.overflows.get(k, 0) + v
-        for k, v in p.accumulator_overflows.items():
-            merged.accumulator_overflows[k] = merged.accumulator_overflows.get(k, 0) + v
-        for k, c in p.clipped.items():
-            merged.clipped[k] = merged.clipped[k] + c if k in merged.clipped else c
+        merged.add_counts(p)
     return merged
 
 
