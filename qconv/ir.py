@@ -74,6 +74,13 @@ class Const:
     def as_float(self) -> np.ndarray:
         return self.fixed.to_float(self.values) if self.fixed else np.asarray(self.values, np.float64)
 
+    def dequantized(self) -> np.ndarray:
+        """The float32 value a reference computes with, float32(codes * scale) for a scaled
+        constant (codes: integers, or minifloat values with fraction bits), as float64."""
+        if self.scale is None:
+            return self.as_float()
+        return (self.as_float() * self.scale).astype(np.float32).astype(np.float64)
+
     def __str__(self) -> str:
         shape = "x".join(str(d) for d in self.values.shape) or "scalar"
         return f"{shape} {self.fixed.to_cpp() if self.fixed else 'float'}"

@@ -49,13 +49,13 @@ def test_minifloat_types():
 
 def _model(path, scales: dict):
     """x -> FloatQuant(E4M3) -> Conv 3x3 (E4M3 weights, per-channel scale) -> Relu ->
-    FloatQuant(E4M3) -> Flatten -> Gemm (E5M2 weights) -> FloatQuant(E5M2) -> y."""
+    FloatQuant(E4M3) -> Flatten -> Gemm (E5M2 weights, an E4M3 bias) -> FloatQuant(E5M2) -> y."""
     rng = np.random.default_rng(5)
     f32 = np.float32
     inits = {"w1": rng.normal(0, 0.4, (4, 2, 3, 3)).astype(f32),
              "w1s": np.asarray(scales["w1"], f32).reshape(4, 1, 1, 1),
              "w2": rng.normal(0, 0.1, (3, 4 * 5 * 5)).astype(f32), "w2s": f32(scales["w2"]),
-             "xs": f32(scales["x"]), "hs": f32(scales["h"]), "ys": f32(scales["y"]), "shape": np.array([1, -1])}
+             "b2": rng.normal(0, 0.5, 3).astype(f32), "b2s": f32(scales["b2"]), "xs": f32(scales["x"]), "hs": f32(scales["h"]), "ys": f32(scales["y"]), "shape": np.array([1, -1])}
     for name, (e, m, bias, max_val) in (("e4m3", E4M3), ("e5m2", E5M2)):
         inits.update({f"{name}_e": f32(e), f"{name}_m": f32(m), f"{name}_b": f32(bias), f"{name}_max": f32(max_val)})
 
@@ -66,7 +66,8 @@ def _model(path, scales: dict):
              helper.make_node("Conv", ["xq", "w1q"], ["c"], kernel_shape=[3, 3]),
              helper.make_node("Relu", ["c"], ["r"]), fq("r", "hs", "h", "e4m3"),
              helper.make_node("Reshape", ["h", "shape"], ["f"]), fq("w2", "w2s", "w2q", "e5m2"),
-             helper.make_node("Gemm", ["f", "w2q"], ["l"], transB=1), fq("l", "ys", "y", "e5m2")]
+             fq("b2", "b2s", "b2q", "e4m3"), helper.make_node("Gemm", ["f", "w2q", "b2q"], ["l"], transB=1),
+             fq("l", "ys", "y", "e5m2")]
     g = helper.make_graph(nodes, "fp8", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 7, 7])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
                           [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
@@ -75,8 +76,10 @@ def _model(path, scales: dict):
     return path
 
 
-CASES = {"po2_scales": {"x": 0.0625, "w1": [0.125, 0.25, 0.0625, 0.125], "h": 0.5, "w2": 0.03125, "y": 0.25},
-         "float_scales": {"x": 0.0311, "w1": [0.0213, 0.017, 0.0402, 0.03], "h": 0.061, "w2": 0.0023, "y": 0.0137}}
+CASES = {"po2_scales": {"x": 0.0625, "w1": [0.125, 0.25, 0.0625, 0.125], "h": 0.5, "w2": 0.03125, "b2": 0.0625,
+                        "y": 0.25},
+         "float_scales": {"x": 0.0311, "w1": [0.0213, 0.017, 0.0402, 0.03], "h": 0.061, "w2": 0.0023, "b2": 0.037,
+                          "y": 0.0137}}
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -73,3 +73,30 @@ def test_onnxruntime_qdq_models_equal_onnxruntime(tmp_path, per_channel, symmetr
 @pytest.mark.parametrize("symmetric,uint8", [(True, False), (False, True)], ids=["int8_symmetric", "uint8_asymmetric"])
 def test_onnxruntime_qdq_model_csim_is_bit_exact(tmp_path, symmetric, uint8):
     build_and_csim(_quantized(tmp_path, True, symmetric, uint8), tmp_path / "prj", samples=200)
+
+
+@pytest.mark.parametrize("q_scale", [0.02, 0.015625])
+def test_weights_dequantized_with_another_scale_equal_onnxruntime(tmp_path, q_scale):
+    """Q(w, s1) -> DQ(s2): the weights' codes are round(w / s1), their value codes * s2 (a QDQ
+    pair that rescales), with s1 a power of two or not."""
+    import onnxruntime as ort
+    rng = np.random.default_rng(11)
+    f32 = np.float32
+    inits = {"w": rng.normal(0, 0.5, (4, 3)).astype(f32), "s1": f32(q_scale), "s2": f32(0.03), "z": np.int8(0),
+             "xs": f32(0.05), "ys": f32(0.04)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "z"], ["xd"]),
+             helper.make_node("QuantizeLinear", ["w", "s1", "z"], ["wq"]),
+             helper.make_node("DequantizeLinear", ["wq", "s2", "z"], ["wd"]), helper.make_node("MatMul", ["xd", "wd"], ["a"]),
+             helper.make_node("QuantizeLinear", ["a", "ys", "z"], ["aq"]),
+             helper.make_node("DequantizeLinear", ["aq", "ys", "z"], ["y"])]
+    g = helper.make_graph(nodes, "rescale", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    path = tmp_path / "rescale.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    x = rng.normal(0, 2, (300, 4)).astype(f32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    _, _, differ, near = simulate_against(path, x, ref)
+    assert not np.any(differ.any(axis=1) & ~near) and differ.mean() < 0.01 and len(np.unique(ref)) > 100

@@ -115,3 +115,51 @@ def test_dynamic_quantization_is_one_error_line(tmp_path):
     r = cli("inspect", str(out))
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert "(DynamicQuantizeLinear): dynamic quantization" in r.output and "quantize_static" in r.output
+
+
+def _pad_model(path, pad_inputs: list[str], attrs: dict | None = None, op: str = "QLinearSigmoid"):
+    """x -> QuantizeLinear (uint8, zero point 100) -> Pad on the integers -> a com.microsoft
+    QLinear op -> DequantizeLinear: a QOperator model whose Pad pads integer codes."""
+    inits = {"s": np.float32(0.05), "z": np.uint8(100), "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
+             "ys": np.float32(1 / 256), "yz": np.uint8(0)}
+    q_op = (helper.make_node(op, ["pq", "s", "z", "ys", "yz"], ["p"], domain="com.microsoft", **(attrs or {}))
+            if op == "QLinearSigmoid" else
+            helper.make_node(op, ["pq", "s", "z", "ys", "yz"], ["p"], domain="com.microsoft", name="pool", **(attrs or {})))
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("Pad", pad_inputs, ["pq"], name="pad"),
+             q_op, helper.make_node("DequantizeLinear", ["p", "ys", "yz"], ["y"])]
+    g = helper.make_graph(nodes, "pad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def test_pad_on_integers_pads_with_the_zero_points_value(tmp_path):
+    """onnxruntime's tool pads integer tensors with the zero point as constant_value: the real value
+    0, exact zero padding (not the float pad value 100)."""
+    path = _pad_model(tmp_path / "pad.onnx", ["q", "pads", "z"])
+    x = np.random.default_rng(10).normal(0, 1, (50, 2, 4, 4)).astype(np.float32)
+    ref = _onnxruntime(path, x).reshape(len(x), -1)
+    g = compile_model(path)
+    got = simulate(g, {"x": x.astype(np.float64)}).as_float()[g.output_names[0]].reshape(ref.shape)
+    assert np.array_equal(got.astype(np.float32), ref) and np.all(ref.reshape(-1, 2, 6, 6)[:, :, 0] == np.float32(0.5))
+
+
+@pytest.mark.parametrize("case,message", [
+    ("no_constant", "ONNX node 'pad' (Pad): only zero constant padding is supported (mode constant, value -5.0)"),
+    ("channels_last", "ONNX node 'pool' (QLinearGlobalAveragePool): channels_last=1 (onnxruntime's NHWC layout"),
+    ("ceil_include_pad", "ONNX node 'pool' (QLinearAveragePool): ceil_mode=1 with count_include_pad=1 is not supported"),
+])
+def test_qoperator_forms_qconv_cannot_match_are_one_error_line(tmp_path, case, message):
+    """Pad without constant_value pads the integer 0, the real value (0 - 100) * 0.05; an NHWC
+    pool (saved after onnxruntime's layout optimizer); a pool whose onnxruntime kernel disagrees
+    with its own float AveragePool."""
+    path = {"no_constant": lambda p: _pad_model(p, ["q", "pads"]),
+            "channels_last": lambda p: _pad_model(p, ["q", "pads", "z"], {"channels_last": 1}, "QLinearGlobalAveragePool"),
+            "ceil_include_pad": lambda p: _pad_model(p, ["q", "pads", "z"], {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                                              "ceil_mode": 1, "count_include_pad": 1},
+                                                     "QLinearAveragePool")}[case](tmp_path / "m.onnx")
+    r = cli("inspect", str(path))
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output

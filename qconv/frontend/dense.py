@@ -86,7 +86,7 @@ def emit_scaled_layer(imp: Importer, n, op: str, inputs, shape, consts: dict, b:
                             attrs={"fn": "mul", "inner": 1, "period": channels,
                                    "float_op": ("mul", sw.astype(np.float32)), "scale_of": layer.name})
     if b is not None:
-        bv = b.values * b.scale if b.scale is not None else b.as_float()
+        bv = b.dequantized()
         bv = per_channel(imp, n, Const(np.asarray(bv, np.float32).astype(np.float64)), channels, "bias").values
         last = imp.add_node(f"{layer.name}_bias", "Eltwise", [last], shape, origin=imp.where(n),
                             consts={"c": Const(bv)},

@@ -136,7 +136,7 @@ class Importer:
             raise UnsupportedError(f"{self.where(n)}: {what} '{name}' must be a constant")
         c = self.consts[name]
         if c.scale is not None and not scaled:
-            return Const((c.values * c.scale).astype(np.float32).astype(np.float64))
+            return Const(c.dequantized())
         if c.fixed is not None and c.scale is None and not quantized:
             return Const(c.as_float())
         return c

@@ -109,8 +109,15 @@ class _Rewriter:
 
     def qlinear(self, node) -> None:
         op, operands, out_q = _QLINEAR[node.op_type]
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute
-                 if a.name not in _DROP.get(node.op_type, set())}
+        given = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        where = f"ONNX node '{node.name or node.output[0]}' ({node.op_type})"
+        if given.get("channels_last", 0):
+            raise UnsupportedError(f"{where}: channels_last=1 (onnxruntime's NHWC layout, from a saved optimized "
+                                   "model) is not supported; save the model before onnxruntime optimizes it")
+        if node.op_type == "QLinearAveragePool" and given.get("ceil_mode", 0) and given.get("count_include_pad", 0):
+            raise UnsupportedError(f"{where}: ceil_mode=1 with count_include_pad=1 is not supported (onnxruntime's "
+                                   "kernel averages those windows differently from its own AveragePool)")
+        attrs = {k: v for k, v in given.items() if k not in _DROP.get(node.op_type, set())}
         inputs = []
         for tensor, scale, zero in operands:
             x = node.input[tensor]
@@ -140,7 +147,7 @@ class _Rewriter:
             self.int32.update([node.output[0]] if out_q is None else [])
             return
         y = self.fresh(f"{node.output[0]}_float")
-        self.nodes.append(helper.make_node(op, inputs, [y], name=node.name, **attrs))
+        self.nodes.append(helper.make_node(op, inputs, [y], name=node.name or node.output[0], **attrs))
         self.q(y, node.output[0], node.input[out_q[0]], node.input[out_q[1]])
 
     def concat(self, node) -> None:
@@ -148,7 +155,7 @@ class _Rewriter:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         inputs = [self.dq(*node.input[i:i + 3]) for i in range(2, len(node.input), 3)]
         y = self.fresh(f"{node.output[0]}_float")
-        self.nodes.append(helper.make_node("Concat", inputs, [y], name=node.name, **attrs))
+        self.nodes.append(helper.make_node("Concat", inputs, [y], name=node.name or node.output[0], **attrs))
         self.q(y, node.output[0], node.input[0], node.input[1])
 
     def on_integers(self, node) -> None:
@@ -158,11 +165,22 @@ class _Rewriter:
             raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' ({node.op_type}): runs on the integers "
                                    f"of a QOperator tensor; only {', '.join(sorted(_ON_INTEGERS))} can")
         inputs = [self.dq(node.input[0], scale, zero)] + list(node.input[1:])
-        outs = [self.fresh(f"{o}_float") for o in node.output]
-        self.nodes.append(helper.make_node(node.op_type, inputs, outs, name=node.name, domain=node.domain,
-                                           **{a.name: helper.get_attribute_value(a) for a in node.attribute}))
-        for o, f in zip(node.output, outs):
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Pad" and attrs.get("mode", "constant") == "constant":
+            inputs[2:3] = [self.pad_value(node, scale, zero)]  # its constant_value is an integer code
+        data = node.output[:1] if node.op_type == "MaxPool" else node.output  # (not MaxPool's Indices)
+        outs = [self.fresh(f"{o}_float") for o in data] + list(node.output[len(data):])
+        self.nodes.append(helper.make_node(node.op_type, inputs, outs, name=node.name or node.output[0], domain=node.domain,
+                                           **attrs))
+        for o, f in zip(data, outs):
             self.q(f, o, scale, zero)
+
+    def pad_value(self, node, scale: str, zero: str) -> str:
+        """A Pad's integer constant_value c (0 when absent) as the float it stands for, (c - z) * s."""
+        c = self.value(node, node.input[2]).astype(np.int64) if len(node.input) > 2 and node.input[2] else 0
+        z = self.value(node, zero).astype(np.int64) if zero else 0
+        value = (np.float32(np.asarray(c - z).reshape(-1)[0]) * self.value(node, scale).astype(np.float32)).reshape(())
+        return self.constant(f"{node.output[0]}_pad", value.astype(np.float32))
 
     def run(self) -> onnx.ModelProto:
         for node in self.model.graph.node:

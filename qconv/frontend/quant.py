@@ -99,7 +99,8 @@ def _quantized(imp: Importer, n, q, dequantize_scale) -> None:
     with what comes next into the next quantizer's thresholds."""
     po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
     zero_point = np.any(q.zeropt != 0)
-    cast = isinstance(q, IntQuant) and po2 and not zero_point
+    own_scale = dequantize_scale is None  # (else a DequantizeLinear multiplies by a scale of its own)
+    cast = isinstance(q, IntQuant) and po2 and not zero_point and own_scale
     if imp.is_const(n.input[0]):
         src = imp.consts[n.input[0]]
         if src.quantized:
@@ -107,16 +108,17 @@ def _quantized(imp: Importer, n, q, dequantize_scale) -> None:
         if cast:
             mant, ftype = q.quantize_constant(src.values)
             imp.consts[n.output[0]] = Const(mant, ftype)
-        elif po2 and not zero_point:  # a minifloat with a power-of-two scale: its exact values
+        elif po2 and not zero_point and own_scale:  # a minifloat with a power-of-two scale: its exact values
             imp.consts[n.output[0]] = Const(*constant_fixed(np.asarray(q(src.values), np.float64)))
         else:  # codes; the value codes * scale is applied after the layer, in float
             t = q.with_scale_one_type()
             codes = t.from_float(np.asarray(q.centered(src.values), np.float64))
-            scale = np.broadcast_to(np.asarray(q.scale, np.float32), codes.shape).astype(np.float64)
+            scale = np.broadcast_to(np.asarray(q.scale if own_scale else dequantize_scale, np.float32),
+                                    codes.shape).astype(np.float64)
             imp.consts[n.output[0]] = Const(codes, FixedType(t.width, t.integer, t.signed), scale.copy())
         return
     x = imp.act(n, n.input[0])
-    if cast and dequantize_scale is None:
+    if cast:
         imp.emit(n, "Quant", [x], x.out.shape, attrs={"type": q.fixed_type(), "quant": q})
         return
     if np.asarray(q.scale).size != 1 or np.asarray(q.zeropt).size != 1:
