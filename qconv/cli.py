@@ -205,20 +205,32 @@ def inspect(model, types, design):
 @click.option("--raw", is_flag=True, help="write integer mantissas instead of float64 values")
 @click.option("--trace", is_flag=True, help="report per-layer ranges, quantizer clipping and overflow counts")
 @click.option("--chunk", default=None, type=click.IntRange(min=1),
-              help="samples per chunk when streaming .npy to .npy (the integers do not depend on it); default: "
-                   "what fits in 128 MiB of working memory")
+              help="samples per chunk when streaming .npy to .npy or on Dask workers (the integers do not depend "
+                   "on it); default: what fits in 128 MiB of working memory")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="simulate on a local Dask cluster of N worker processes (same integers)")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="simulate on an existing dask.distributed cluster, e.g. tcp://10.0.0.1:8786 (same integers)")
 @_type_options
 @_user_errors
-def sim(model, inputs_path, output_path, raw, trace, chunk, types):
+def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, types):
     """Run the bit-exact numpy simulator on a model."""
     from .pipeline import compile_model, load_inputs
     from .sim import simulate
+    from .sim.cluster import connect
     graph = compile_model(model, **types)
     _notes(graph)
-    if output_path.endswith(".npy"):
-        _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, types["max_memory"])
-        return
-    result = simulate(graph, load_inputs(inputs_path, graph), trace=trace, budget=types["max_memory"])
+    if trace and (workers or scheduler):
+        raise ModelError("--trace keeps every layer's values in this process: run it without --workers/--scheduler")
+    with connect(workers, scheduler) as client:
+        if output_path.endswith(".npy"):
+            _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, types["max_memory"], client)
+            return
+        inputs = load_inputs(inputs_path, graph)
+        if client is None:
+            result = simulate(graph, inputs, trace=trace, budget=types["max_memory"])
+        else:
+            result = _sim_on_cluster(graph, inputs, raw, chunk, types["max_memory"], client)
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
     for name, t in result.types.items():
@@ -244,7 +256,27 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, types):
 STREAM_MEMORY = 128 << 20  # bytes of working memory per chunk when streaming (qconv sim -o out.npy)
 
 
-def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget) -> None:
+def _stream_chunk(graph, chunk):
+    """--chunk, or what fits in STREAM_MEMORY of working memory (converting float inputs to
+    mantissas takes about 16 float64/int64 temporaries per value)."""
+    from .sim import memory
+    per_sample = 16 * 8 * sum(graph.node(n).out.size for n in graph.inputs)
+    return chunk or max(1, min(memory.chunk_samples(graph, 65536, STREAM_MEMORY), STREAM_MEMORY // per_sample))
+
+
+def _sim_on_cluster(graph, inputs, raw, chunk, budget, client):
+    """In-memory inputs simulated on Dask workers, chunk by chunk (sim/stream.py); the outputs
+    gathered here, as mantissas (the SimResult `simulate` would give, counts included)."""
+    from .sim.stream import ArrayReader, simulate_chunks
+    names = {graph.node(n).attrs.get("onnx_name", n): n for n in graph.inputs}
+    parts: list[dict] = []
+    counts = simulate_chunks(graph, {k: ArrayReader(v) for k, v in inputs.items() if k in names}, parts.append,
+                             raw=True, chunk=_stream_chunk(graph, chunk), budget=budget, client=client)
+    counts.outputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return counts
+
+
+def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, client=None) -> None:
     """`qconv sim -i data.npy -o out.npy`: the dataset a chunk at a time (sim/stream.py), with a
     progress bar on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -254,11 +286,8 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget) -> N
     if not inputs_path.endswith(".npy") or len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ModelError("streaming (.npy output) takes a one-input, one-output model and an .npy input; "
                          "give an .npz output otherwise")
-    from .sim import memory
     reader = NpyReader(inputs_path)
-    # (converting float inputs to mantissas takes about 16 float64/int64 temporaries per value)
-    per_sample = 16 * 8 * sum(graph.node(n).out.size for n in graph.inputs)
-    chunk = chunk or max(1, min(memory.chunk_samples(graph, 65536, STREAM_MEMORY), STREAM_MEMORY // per_sample))
+    chunk = _stream_chunk(graph, chunk)
     name = graph.node(graph.inputs[0]).attrs.get("onnx_name", graph.inputs[0])
     columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} samples"),
                TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
@@ -269,7 +298,7 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget) -> N
     with Progress(*columns, console=_stderr_console(), transient=True) as bar:
         task = bar.add_task("sim", total=reader.samples, rate="")
         result = simulate_files(graph, {name: reader}, {graph.output_names[0]: Path(output_path)}, raw, chunk,
-                                budget, progress=progress)
+                                budget, progress=progress, client=client)
     rate = reader.samples / max(time.perf_counter() - start, 1e-9)
     t = graph.node(graph.outputs[0]).out.fixed
     click.echo(f"{graph.output_names[0]}: ({reader.samples}, {', '.join(map(str, graph.node(graph.outputs[0]).out.shape))})"

@@ -1,0 +1,94 @@
+"""Dataset-scale simulation (issue 17): samples/s of `qconv sim`'s chunked simulator
+(qconv/sim/stream.py) on the QKeras jet tagger and a CNN, in one process and on a local Dask
+cluster of 2 worker processes (ratio to one process; the goal on a 2-core machine is >= 1.7x),
+streaming .npy to .npy; the integers are checked equal. Then the largest dataset of the run, with
+the peak resident memory of a separate `qconv sim` process streaming it.
+
+    python bench/dask_sim.py [--samples-jet 2000000] [--samples-cnn 100000] [--big-gb 2]
+
+Each model is run once on the cluster first (not timed: the workers import qconv, about a
+second, paid once per cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qconv.pipeline import compile_model  # noqa: E402
+from qconv.sim.cluster import connect  # noqa: E402
+from qconv.sim.stream import NpyReader, simulate_files  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "models"
+# (model, input type, default type for float weights and layers (as bench/run.py), input shape)
+MODELS = {"jet tagger": ("qonnx_model_zoo/qkeras_jettagging.onnx", "ap_fixed<10,3>", None, (16,)),
+          "conv2d_small_keras (CNN)": ("example-models/conv2d_small_keras.onnx", "ap_fixed<16,6>", "ap_fixed<16,6>",
+                                       None)}
+
+
+def _timed(graph, x_path, y_path, chunk, client=None) -> float:
+    name = graph.node(graph.inputs[0]).attrs.get("onnx_name", graph.inputs[0])
+    t0 = time.perf_counter()
+    simulate_files(graph, {name: NpyReader(x_path)}, {graph.output_names[0]: y_path}, raw=True, chunk=chunk,
+                   client=client)
+    return time.perf_counter() - t0
+
+
+def _peak_rss_mb(model: Path, input_type: str, x_path: Path, y_path: Path) -> float:
+    code = ("import sys\nfrom qconv.cli import main\ntry:\n    main(sys.argv[1:], standalone_mode=False)\nfinally:\n"
+            "    print('peak_kib', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))\n")
+    run = subprocess.run([sys.executable, "-c", code, "sim", str(model), "-i", str(x_path), "-o", str(y_path),
+                          "--input-type", input_type], capture_output=True, text=True, check=True, cwd=ROOT)
+    return int(run.stdout.split("peak_kib")[1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples-jet", type=int, default=2_000_000)
+    ap.add_argument("--samples-cnn", type=int, default=100_000)
+    ap.add_argument("--big-gb", type=float, default=2.0, help="size of the largest (jet tagger) input file")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, connect(workers=2) as client:
+        tmp = Path(tmp)
+        for label, (rel, input_type, default_type, shape) in MODELS.items():
+            graph = compile_model(SHARED / rel, input_type=input_type, default_type=default_type)
+            shape = shape or graph.node(graph.inputs[0]).out.shape
+            n = args.samples_jet if shape == (16,) else args.samples_cnn
+            x = np.random.default_rng(0).normal(0, 1, (n, *shape)).astype(np.float32)
+            np.save(tmp / "x.npy", x)
+            chunk = max(256, n // 32)
+            # warm-up, not timed: the workers import qconv and receive the graph (about a second, once)
+            _timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client)
+            one = _timed(graph, tmp / "x.npy", tmp / "y1.npy", chunk)
+            two = _timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client)
+            same = np.array_equal(np.load(tmp / "y1.npy"), np.load(tmp / "y2.npy"))
+            rows.append((label, n, n / one, n / two, one / two, same))
+        print(f"{'model':28} {'samples':>9} {'1 process/s':>12} {'2 workers/s':>12} {'ratio':>6}  integers")
+        for label, n, r1, r2, ratio, same in rows:
+            print(f"{label:28} {n:9,} {r1:12,.0f} {r2:12,.0f} {ratio:6.2f}  {'identical' if same else 'DIFFER'}")
+        rel, input_type, _, _ = MODELS["jet tagger"]
+        big = int(args.big_gb * 2**30 / (16 * 4))
+        x = np.lib.format.open_memmap(tmp / "big.npy", "w+", np.float32, (big, 16))
+        for i in range(0, big, 1 << 20):
+            x[i:i + (1 << 20)] = np.random.default_rng(i).normal(0, 1, (min(1 << 20, big - i), 16))
+        x.flush()
+        del x
+        t0 = time.perf_counter()
+        peak = _peak_rss_mb(SHARED / rel, input_type, tmp / "big.npy", tmp / "big_y.npy")
+        print(f"largest: jet tagger, {big:,} samples ({args.big_gb:g} GiB float32 in, "
+              f"{(tmp / 'big_y.npy').stat().st_size / 2**30:.1f} GiB float64 out) streamed by one `qconv sim` "
+              f"process in {time.perf_counter() - t0:.0f} s, peak resident memory {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

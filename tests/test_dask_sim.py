@@ -1,0 +1,74 @@
+"""The simulator on Dask (issue 17, part 2): a real dask.distributed LocalCluster of two worker
+processes on the loopback address gives the integers (and the overflow and clipping counts) of
+the single-process simulator, streaming .npy files or on in-memory arrays; a scheduler that
+cannot be reached is one error line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qconv.pipeline import compile_model
+from qconv.sim import simulate
+from qconv.sim.cluster import connect
+from qconv.sim.stream import NpyReader, simulate_files
+
+from .conftest import shared_path
+from .helpers import cli
+
+JET = ("qonnx_model_zoo", "qkeras_jettagging.onnx")
+TYPE = ("--input-type", "ap_fixed<10,3>")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with connect(workers=2) as c:
+        yield c
+
+
+@pytest.mark.slow
+def test_two_dask_workers_give_the_single_process_integers(client, tmp_path):
+    graph = compile_model(shared_path("models", *JET), input_type=TYPE[1])
+    x = np.random.default_rng(3).normal(0, 2, (5003, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    whole = simulate(graph, {"global_in": x})
+    assert len(client.scheduler_info()["workers"]) == 2
+    for chunk in (397, 1000):  # a second run on the same client ships the graph again under its own key
+        counts = simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")},
+                                {"global_out": tmp_path / "y.npy"}, raw=True, chunk=chunk, client=client)
+        assert np.array_equal(np.load(tmp_path / "y.npy"), whole.outputs["global_out"])
+        assert counts.overflows == whole.overflows and sum(whole.overflows.values()) > 0
+        assert counts.clipped == whole.clipped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output", ["y.npz", "y.npy"])
+def test_sim_cli_workers_equal_one_process(tmp_path, output):
+    x = np.random.default_rng(4).normal(0, 1, (3000, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    model = shared_path("models", *JET)
+    one = cli("sim", model, "-i", tmp_path / "x.npy", "-o", tmp_path / "one.npz", "--raw", *TYPE)
+    two = cli("sim", model, "-i", tmp_path / "x.npy", "-o", tmp_path / output, "--raw", "--workers", "2",
+              "--chunk", "500", *TYPE)
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    got = np.load(tmp_path / output)
+    got = got["global_out"] if output.endswith(".npz") else got
+    with np.load(tmp_path / "one.npz") as ref:
+        assert got.dtype == np.int64 and np.array_equal(got, ref["global_out"])
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_is_one_error_line(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 16), np.float32))
+    r = cli("sim", shared_path("models", *JET), "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npz",
+            "--scheduler", "tcp://127.0.0.1:9", *TYPE)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in r.output
+
+
+def test_workers_and_scheduler_together_is_one_error_line(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 16), np.float32))
+    r = cli("sim", shared_path("models", *JET), "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npz",
+            "--workers", "2", "--scheduler", "tcp://127.0.0.1:9", *TYPE)
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        "error: give --workers N (a local cluster) or --scheduler ADDRESS (an existing one), not both"], r.output
