@@ -11,7 +11,7 @@ DEMO   := build/demo
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,csim,rtl,dask]'
+	$(PY) -m pip install --quiet -e '.[test,csim,rtl,dask,data,eval]'
 	touch $@
 
 venv: $(VENV)/.installed

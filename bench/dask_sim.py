@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from qconv.pipeline import compile_model  # noqa: E402
 from qconv.sim.cluster import connect  # noqa: E402
-from qconv.sim.stream import NpyReader, simulate_files  # noqa: E402
+from qconv.sim.datasets import NpyReader  # noqa: E402
+from qconv.sim.stream import simulate_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 # (model, input type, default type for float weights and layers (as bench/run.py), input shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -197,11 +198,12 @@ def inspect(model, types, design):
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-i", "--inputs", "inputs_path", required=True, type=click.Path(dir_okay=False),
-              help=".npz with one array per graph input (batch first), or .npy for one input")
-@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False),
-              help="output .npz; or .npy (one-output model, .npy input): the dataset is streamed a chunk at a time, "
-                   "in bounded memory")
+@click.option("-i", "--inputs", "inputs_path", required=True, metavar="DATA",
+              help=".npz with one array per graph input (batch first), or for one input .npy, an HDF5 dataset "
+                   "(file.h5:/x) or a Zarr array (x.zarr)")
+@click.option("-o", "--output", "output_path", required=True, metavar="OUT",
+              help="output .npz (in memory); or, for a one-input one-output model, .npy, file.h5:/y or y.zarr: "
+                   "streamed a chunk at a time, in bounded memory")
 @click.option("--raw", is_flag=True, help="write integer mantissas instead of float64 values")
 @click.option("--trace", is_flag=True, help="report per-layer ranges, quantizer clipping and overflow counts")
 @click.option("--chunk", default=None, type=click.IntRange(min=1),
@@ -223,7 +225,7 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
     if trace and (workers or scheduler):
         raise ModelError("--trace keeps every layer's values in this process: run it without --workers/--scheduler")
     with connect(workers, scheduler) as client:
-        if output_path.endswith(".npy"):
+        if not output_path.endswith(".npz"):
             _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, types["max_memory"], client)
             return
         inputs = load_inputs(inputs_path, graph)
@@ -267,43 +269,160 @@ def _stream_chunk(graph, chunk):
 def _sim_on_cluster(graph, inputs, raw, chunk, budget, client):
     """In-memory inputs simulated on Dask workers, chunk by chunk (sim/stream.py); the outputs
     gathered here, as mantissas (the SimResult `simulate` would give, counts included)."""
-    from .sim.stream import ArrayReader, simulate_chunks
+    from .sim.datasets import ArrayReader
+    from .sim.stream import simulate_chunks
     names = {graph.node(n).attrs.get("onnx_name", n): n for n in graph.inputs}
     parts: list[dict] = []
-    counts = simulate_chunks(graph, {k: ArrayReader(v) for k, v in inputs.items() if k in names}, parts.append,
+    counts = simulate_chunks(graph, {k: ArrayReader(v, k) for k, v in inputs.items() if k in names}, parts.append,
                              raw=True, chunk=_stream_chunk(graph, chunk), budget=budget, client=client)
     counts.outputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     return counts
 
 
-def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, client=None) -> None:
-    """`qconv sim -i data.npy -o out.npy`: the dataset a chunk at a time (sim/stream.py), with a
-    progress bar on stderr."""
+@contextlib.contextmanager
+def _progress_bar(total: int, what: str = "simulating"):
+    """A rich progress bar on stderr (samples done, rate, ETA); yields the callback that moves it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    from .sim.stream import NpyReader, simulate_files
-    if trace:
-        raise ModelError("--trace keeps every layer's values: use an .npz output (in memory), not .npy streaming")
-    if not inputs_path.endswith(".npy") or len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise ModelError("streaming (.npy output) takes a one-input, one-output model and an .npy input; "
-                         "give an .npz output otherwise")
-    reader = NpyReader(inputs_path)
-    chunk = _stream_chunk(graph, chunk)
-    name = graph.node(graph.inputs[0]).attrs.get("onnx_name", graph.inputs[0])
-    columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} samples"),
+    columns = (TextColumn(what), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} samples"),
                TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
     start = time.perf_counter()
-
-    def progress(done: int) -> None:
-        bar.update(task, completed=done, rate=f"{done / max(time.perf_counter() - start, 1e-9):,.0f} samples/s")
     with Progress(*columns, console=_stderr_console(), transient=True) as bar:
-        task = bar.add_task("sim", total=reader.samples, rate="")
-        result = simulate_files(graph, {name: reader}, {graph.output_names[0]: Path(output_path)}, raw, chunk,
+        task = bar.add_task(what, total=total, rate="")
+        yield lambda done: bar.update(task, completed=done, rate=f"{done / max(time.perf_counter() - start, 1e-9):,.0f} samples/s")
+
+
+def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, client=None) -> None:
+    """`qconv sim -i data -o out.npy|out.h5:/y|out.zarr`: the dataset a chunk at a time
+    (sim/stream.py, sim/datasets.py), with a progress bar on stderr."""
+    from .pipeline import load_inputs
+    from .sim.datasets import ArrayReader, open_reader
+    from .sim.stream import simulate_files
+    if trace:
+        raise ModelError("--trace keeps every layer's values: use an .npz output (in memory), not streaming")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ModelError("streaming (an .npy, HDF5 or Zarr output) takes a one-input, one-output model; "
+                         "give an .npz output otherwise")
+    name = graph.node(graph.inputs[0]).attrs.get("onnx_name", graph.inputs[0])
+    if inputs_path.endswith(".npz"):
+        reader = ArrayReader(load_inputs(inputs_path, graph)[name], inputs_path)
+    else:
+        reader = open_reader(inputs_path)
+    chunk = _stream_chunk(graph, chunk)
+    start = time.perf_counter()
+    with _progress_bar(reader.samples) as progress:
+        result = simulate_files(graph, {name: reader}, {graph.output_names[0]: output_path}, raw, chunk,
                                 budget, progress=progress, client=client)
     rate = reader.samples / max(time.perf_counter() - start, 1e-9)
     t = graph.node(graph.outputs[0]).out.fixed
     click.echo(f"{graph.output_names[0]}: ({reader.samples}, {', '.join(map(str, graph.node(graph.outputs[0]).out.shape))})"
                f" {t.to_cpp()}{' (mantissas)' if raw else ''} -> {output_path} ({rate:,.0f} samples/s)")
     _report_overflow(graph, result)
+
+
+@main.command(name="eval")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", "data", required=True, multiple=True, metavar="DATA",
+              help="the inputs: .npy, file.h5:/x, x.zarr or .npz; NAME=DATA per input of a multi-input model")
+@click.option("--labels", "labels", metavar="DATA", help="true classes: indices (N,) or one-hot (N, classes); "
+              "0/1 for a one-score output")
+@click.option("--float-model", "float_model", type=click.Path(dir_okay=False),
+              help="the float model onnxruntime runs as the reference (default: MODEL itself, when onnxruntime "
+                   "can run it)")
+@click.option("--no-float", is_flag=True, help="no float reference")
+@click.option("--threshold", default=0.5, show_default=True, type=float,
+              help="a one-score output predicts class 1 above this")
+@click.option("--chunk", default=None, type=click.IntRange(min=1), help="samples per chunk (results do not depend on it)")
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="simulate on a local Dask cluster of N workers")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="simulate on an existing dask.distributed cluster")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report as JSON")
+@_type_options
+@_user_errors
+def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, workers, scheduler, json_path, types):
+    """The fixed-point model on a whole dataset: accuracy and ROC AUC against labels, against the
+    float model run by onnxruntime, and per-layer overflow and clipping counts."""
+    from .evaluate import FloatModel, evaluate
+    from .pipeline import compile_model
+    from .sim.cluster import connect
+    from .sim.datasets import open_reader
+    graph = compile_model(model, **types)
+    _notes(graph)
+    inputs = _dataset_inputs(graph, data)
+    reference = None
+    if float_model and no_float:
+        raise ModelError("give --float-model FILE or --no-float, not both")
+    if not no_float:
+        try:
+            reference = FloatModel(float_model or model, graph)
+        except ModelError as exc:
+            if float_model:
+                raise
+            click.echo(f"note: no float reference: {exc}", err=True)
+    n = next(iter(inputs.values())).samples
+    with connect(workers, scheduler) as client, _progress_bar(n, "evaluating") as progress:
+        report = evaluate(graph, inputs, open_reader(labels) if labels else None, reference, threshold,
+                          _stream_chunk(graph, chunk), types["max_memory"], progress, client)
+    report["model"] = str(model)
+    for line in eval_lines(report):
+        click.echo(line)
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=1))
+
+
+def _dataset_inputs(graph, specs) -> dict:
+    """--data specs -> readers keyed by ONNX input name (DATA for a one-input model, NAME=DATA each)."""
+    from .pipeline import load_inputs
+    from .sim.datasets import ArrayReader, open_reader
+    names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
+    pairs = [spec.split("=", 1) if "=" in spec else (None, spec) for spec in specs]
+    if len(names) == 1 and len(pairs) == 1 and pairs[0][0] in (None, names[0]):
+        pairs = [(names[0], pairs[0][1])]
+    if sorted(str(k) for k, _ in pairs) != sorted(names):
+        raise ModelError(f"--data: give NAME=DATA for each model input ({', '.join(names)})")
+    readers = {}
+    for name, spec in pairs:
+        if spec.endswith(".npz"):
+            arrays = load_inputs(spec, graph)
+            readers[name] = ArrayReader(arrays[name] if name in arrays else arrays[next(iter(arrays))], spec)
+        else:
+            readers[name] = open_reader(spec)
+    return readers
+
+
+def eval_lines(report: dict) -> list[str]:
+    """qconv eval's report as text."""
+    ref = f"float: {report['float_model']} by onnxruntime" if report["float_model"] else "no float reference"
+    lines = [f"{report['model']}: {report['samples']:,} samples (fixed point: qconv's bit-exact simulator; {ref})"]
+    for out in report["outputs"]:
+        lines.append(f"output {out['name']} ({out['classes']} {'scores' if out['classes'] > 1 else 'score'}, "
+                     f"{out['type']}):")
+        for who in ("fixed", "float"):
+            if who in out:
+                q = out[who]
+                aucs = "  ".join(f"{a:.4f}" + (f"±{b:.1e}" if b else "") for a, b in zip(q["auc"], q["auc_bound"]))
+                lines.append(f"  {'fixed point' if who == 'fixed' else 'float':12} accuracy {q['accuracy']:.4f}   "
+                             f"ROC AUC per class: {aucs}")
+        if "fixed_vs_float" in out:
+            a = out["fixed_vs_float"]
+            lines.append(f"  fixed vs float: same prediction on {a['agreement']:.4f} of samples; error max "
+                         f"{a['max_abs_error']:.3g}, mean {a['mean_abs_error']:.3g}, rms {a['rms_error']:.3g}")
+    if report["layers"]:
+        lines.append("layers, over the whole dataset:")
+    for row in report["layers"]:
+        what = []
+        if "overflow" in row:
+            what.append(f"{row['overflow']:,} overflowed (type: {row['type_source']})")
+        if "accumulator_wraps" in row:
+            what.append(f"{row['accumulator_wraps']:,} accumulator sums wrapped")
+        if "clipped_low" in row:
+            what.append(f"clipped {row['clipped_low']:,} low, {row['clipped_high']:,} high")
+        lines.append(f"  {row['onnx']} ({row['op']}, {row['type']}): " + "; ".join(what)
+                     + f" of {row['values']:,} values ({sum(v for k, v in row.items() if k in _COUNTED) / row['values']:.2%})")
+    if not report["layers"]:
+        lines.append("layers: no value overflowed or was clipped over the whole dataset")
+    return lines
+
+
+_COUNTED = ("overflow", "clipped_low", "clipped_high")
 
 
 def _stderr_console():

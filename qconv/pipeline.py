@@ -14,6 +14,7 @@ from .fixed import FixedType
 from .frontend import import_onnx
 from .ir import Graph
 from .sim import memory
+from .sim.datasets import open_reader
 from .sim.memory import DEFAULT_BUDGET
 
 
@@ -83,14 +84,16 @@ def first_differing_layer(project: Path, sample: int, ap_types: str | None) -> s
 
 
 def load_inputs(path: str | Path, graph: Graph) -> dict[str, np.ndarray]:
-    """Float inputs keyed by ONNX input name from an .npz (one array per input) or .npy file."""
-    path = Path(path)
+    """Float inputs keyed by ONNX input name from an .npz (one array per input), or for a one-input
+    model an .npy file, HDF5 dataset (file.h5:/x) or Zarr array (sim/datasets.py)."""
     names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
+    if not str(path).endswith(".npz"):
+        if len(names) != 1:
+            raise ModelError(f"{path}: the model has {len(names)} inputs; give an .npz keyed by input name")
+        reader = open_reader(path)
+        return {names[0]: reader.read(0, reader.samples)}
+    path = Path(path)
     try:
-        if path.suffix == ".npy":
-            if len(names) != 1:
-                raise ModelError(f"{path}: the model has {len(names)} inputs; give an .npz keyed by input name")
-            return {names[0]: np.load(path)}
         with np.load(path) as data:
             arrays = dict(data)
     except ModelError:

@@ -11,7 +11,8 @@ import pytest
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 from qconv.sim.cluster import connect
-from qconv.sim.stream import NpyReader, simulate_files
+from qconv.sim.datasets import NpyReader
+from qconv.sim.stream import simulate_files
 
 from .conftest import shared_path
 from .helpers import cli

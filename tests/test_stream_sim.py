@@ -15,7 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
-from qconv.sim.stream import NpyReader, simulate_files
+from qconv.sim.datasets import NpyReader
+from qconv.sim.stream import simulate_files
 
 from .conftest import shared_path
 from .helpers import cli
@@ -53,9 +54,55 @@ def test_sim_cli_streams_npy_to_npy(tmp_path):
         assert np.array_equal(np.load(tmp_path / "y.npy"), whole["global_out"])
 
 
+@pytest.mark.parametrize("source,target", [("x.h5:/data/x", "y.zarr"), ("x.zarr", "y.h5:/out/y"),
+                                           ("x.zarr:/x", "y.zarr:/y"), ("x.npz", "y.h5:/y")])
+def test_hdf5_and_zarr_datasets_stream_the_same_integers(tmp_path, source, target):
+    """HDF5 datasets (file.h5:/name) and Zarr arrays (store.zarr, store.zarr:/name in a group) in
+    and out, chunk by chunk: the integers of the in-memory .npz run."""
+    import h5py
+    import zarr
+    x = np.random.default_rng(5).normal(0, 2, (777, 16)).astype(np.float32)
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("data/x", data=x, chunks=(100, 16))
+    zarr.save_array(str(tmp_path / "x.zarr"), x) if source == "x.zarr" else zarr.open_group(
+        str(tmp_path / "x.zarr"), mode="w").create_array("x", data=x, chunks=(64, 16))
+    np.savez(tmp_path / "x.npz", global_in=x)
+    model, args = shared_path("models", *JET), ("--raw", "--input-type", "ap_fixed<10,3>")
+    assert cli("sim", model, "-i", tmp_path / "x.npz", "-o", tmp_path / "ref.npz", *args).exit_code == 0
+    r = cli("sim", model, "-i", f"{tmp_path}/{source}", "-o", f"{tmp_path}/{target}", "--chunk", "100", *args)
+    assert r.exit_code == 0, r.output
+    path, _, inner = target.partition(":")
+    got = h5py.File(tmp_path / path, "r")[inner][...] if path.endswith(".h5") else \
+        zarr.open(str(tmp_path / path), mode="r", path=inner.strip("/") or None)[...]
+    with np.load(tmp_path / "ref.npz") as ref:
+        assert got.dtype == np.int64 and np.array_equal(got, ref["global_out"])
+
+
+@pytest.mark.parametrize("data,message", [
+    ("x.h5", "x.h5: name the HDF5 dataset, e.g. "),
+    ("x.h5:/nothing", "x.h5:/nothing: no dataset /nothing in "),
+    ("x.h5:/data", "x.h5:/data: /data is a group, not a dataset; name a dataset in it"),
+    ("missing.zarr", "missing.zarr: no such file"),
+    ("g.zarr", "g.zarr: a Zarr group; name an array in it (store.zarr:/name)"),
+    ("w.npy", "w.npy: expected an array of numbers with samples on its first axis, got dtype <U1"),
+    ("short.npy", "short.npy: samples of shape (15,) do not fit input 'global_in' of shape (16)"),
+])
+def test_bad_datasets_are_one_error_line(tmp_path, data, message):
+    import h5py
+    import zarr
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("data/x", data=np.zeros((4, 16), np.float32))
+    zarr.open_group(str(tmp_path / "g.zarr"), mode="w").create_array("x", data=np.zeros((4, 16), np.float32))
+    np.save(tmp_path / "w.npy", np.array(["a", "b"]))
+    np.save(tmp_path / "short.npy", np.zeros((4, 15), np.float32))
+    r = cli("sim", shared_path("models", *JET), "-i", f"{tmp_path}/{data}", "-o", tmp_path / "y.npy",
+            "--input-type", "ap_fixed<10,3>")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+
+
 @pytest.mark.parametrize("extra,message", [
     (("--trace",), "--trace keeps every layer's values"),
-    (("-i", "x.npz"), "streaming (.npy output) takes a one-input, one-output model and an .npy input"),
+    (("-i", "x.txt"), "x.txt: expected an .npy file, an HDF5 dataset (file.h5:/name) or a Zarr array"),
 ])
 def test_streaming_misuse_is_one_error_line(tmp_path, extra, message):
     np.save(tmp_path / "x.npy", np.zeros((4, 16), np.float32))

@@ -1,0 +1,145 @@
+"""`qconv eval`: the fixed-point model on a whole dataset, against the labels and against the
+float model run by onnxruntime on the same samples (issue 17).
+
+One pass over the data, a chunk at a time (sim/stream.py: here or on Dask workers): each chunk's
+fixed-point outputs (exact mantissas) go with the float model's outputs on that chunk and its
+labels into the accumulators of sim/metrics.py, so memory stays bounded whatever the dataset.
+
+Reported per model output: accuracy against the labels (the first output; argmax, or score >
+threshold for a one-score output) and per-class ROC AUC (exact for the fixed-point scores,
+within a stated bound for float32 scores: sim/metrics.py), for the fixed-point and the float
+model; the agreement of their predictions and the error of the fixed-point outputs against the
+float ones; and per layer, over the whole dataset, the values overflow changed and the values
+declared quantizers clipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import ModelError
+from .ir import TYPE_SOURCES, Graph
+from .sim import memory
+from .sim.metrics import KEY_BITS, Agreement, Quality, class_labels, fixed_keys, float_keys
+from .sim.stream import simulate_chunks
+
+
+class FloatModel:
+    """An ONNX model run by onnxruntime on float32 inputs (the float reference)."""
+
+    def __init__(self, path: str | Path, graph: Graph):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("the float reference needs onnxruntime: pip install 'qconv[eval]'; "
+                             "or pass --no-float") from None
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own kinds for unknown ops/domains)
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: onnxruntime cannot run it as the float reference ({first}); give the float "
+                             "model with --float-model FILE.onnx, or --no-float") from None
+        names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
+        ort_in = [i.name for i in self.session.get_inputs()]
+        if len(ort_in) != len(names):
+            raise ModelError(f"{path}: {len(ort_in)} inputs, the model has {len(names)}")
+        self.inputs = dict(zip(names, ort_in)) if set(ort_in) != set(names) else {n: n for n in names}
+        ort_out = [o.name for o in self.session.get_outputs()]
+        if len(ort_out) < len(graph.output_names):
+            raise ModelError(f"{path}: {len(ort_out)} outputs, the model has {len(graph.output_names)}")
+        self.outputs = {name: name if name in ort_out else ort_out[i] for i, name in enumerate(graph.output_names)}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The float outputs of samples (N, ...) keyed by output name. A model declaring a fixed
+        batch of b (the Keras exports' 1) runs b samples at a time; one declaring no batch axis
+        (a sample is its whole input), one sample at a time."""
+        declared = {i.name: i.shape for i in self.session.get_inputs()}
+        x = {self.inputs[k]: np.asarray(v, np.float32) for k, v in inputs.items()}
+        n = len(next(iter(x.values())))
+        first = {k: declared[k][0] if len(declared[k]) == v.ndim else None for k, v in x.items()}
+        step = next((b for b in first.values() if isinstance(b, int) and b > 0), n)
+        no_batch = any(len(declared[k]) == v.ndim - 1 for k, v in x.items())
+        names = [o.name for o in self.session.get_outputs()]
+        parts = []
+        for i in range(0, n, 1 if no_batch else max(step, 1)):
+            feed = {k: v[i] if no_batch else v[i:i + step] for k, v in x.items()}
+            got = self.session.run(None, feed)
+            parts.append([g[None] if no_batch else g for g in got])
+        return {name: np.concatenate([p[names.index(ort)] for p in parts]) for name, ort in self.outputs.items()}
+
+
+def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | None = None,
+             threshold: float = 0.5, chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
+             progress: Callable[[int], None] | None = None, client=None) -> dict:
+    """Evaluate `graph` on readers (sim/datasets.py) keyed by ONNX input name, a labels reader
+    (or None) and the float model (or None). Returns the report as a JSON-able dict."""
+    n = next(iter(inputs.values())).samples
+    if labels is not None and labels.samples != n:
+        raise ModelError(f"{labels.spec}: {labels.samples} labels for {n} samples")
+    outs = {name: graph.node(node).out for name, node in zip(graph.output_names, graph.outputs)}
+    classes = {name: int(np.prod(t.shape, dtype=np.int64)) for name, t in outs.items()}
+    first = graph.output_names[0]
+    fixed_q = Quality(classes[first], outs[first].fixed.width <= KEY_BITS, threshold)
+    float_q = Quality(classes[first], False, threshold)
+    agree = {name: Agreement(classes[name], threshold) for name in outs}
+    done = 0
+
+    def sink(mantissas: dict[str, np.ndarray]) -> None:
+        nonlocal done
+        m = len(mantissas[first])
+        ref = float_model.run({k: r.read(done, done + m) for k, r in inputs.items()}) if float_model else None
+        y = class_labels(labels.read(done, done + m), classes[first], m, labels.spec) if labels is not None else None
+        for name, t in outs.items():
+            fx = t.fixed
+            scores = fx.to_float(mantissas[name]).reshape(m, -1)
+            if name == first and y is not None:
+                fixed_q.add(scores, fixed_keys(mantissas[name].reshape(m, -1), fx.width, fx.min_mantissa), y)
+            if ref is not None:
+                other = np.asarray(ref[name], np.float32).reshape(m, -1)
+                agree[name].add(scores, other)
+                if name == first and y is not None:
+                    float_q.add(other, float_keys(other), y)
+        done += m
+
+    counts = simulate_chunks(graph, inputs, sink, raw=True, chunk=chunk, budget=budget, progress=progress,
+                             client=client)
+    report = {"samples": n, "float_model": str(float_model.path) if float_model else None, "outputs": []}
+    for name, t in outs.items():
+        row = {"name": name, "type": t.fixed.to_cpp(), "classes": classes[name]}
+        if name == first and labels is not None:
+            row["fixed"] = fixed_q.summary()
+            if float_model:
+                row["float"] = float_q.summary()
+        if float_model:
+            row["fixed_vs_float"] = agree[name].summary()
+        report["outputs"].append(row)
+    report["layers"] = _layer_counts(graph, counts, n)
+    return report
+
+
+def _layer_counts(graph: Graph, counts, samples: int) -> list[dict]:
+    """Per layer over the dataset: values overflow changed (in a type qconv or an option chose),
+    accumulator sums that wrapped, values a declared quantizer clipped (low/high)."""
+    rows = []
+    for node in graph.topo():
+        name = node.name
+        total = samples * node.out.size
+        row = {}
+        if counts.overflows.get(name):
+            row["overflow"] = counts.overflows[name]
+            row["type_source"] = TYPE_SOURCES.get(node.attrs.get("type_source"), "chosen by qconv")
+        if counts.accumulator_overflows.get(name):
+            row["accumulator_wraps"] = counts.accumulator_overflows[name]
+        clip = counts.clipped.get(name)
+        if clip is not None and clip.count:
+            row.update(clipped_low=clip.low, clipped_high=clip.high)
+        if row:
+            rows.append({"layer": name, "onnx": node.source[0] or name, "op": node.op,
+                         "type": node.out.fixed.to_cpp(), "values": total, **row})
+    return rows

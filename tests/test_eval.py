@@ -1,0 +1,150 @@
+"""`qconv eval` (issue 17): accuracy, ROC AUC and agreement over a dataset, a chunk at a time.
+The numbers equal those computed directly: the simulator on the whole array, onnxruntime sample
+by sample, AUC by counting every positive-negative pair; and they do not depend on the chunking
+or on Dask workers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from qconv.pipeline import compile_model
+from qconv.sim import simulate
+from qconv.sim.metrics import ExactSum, RocHistogram, fixed_keys, float_keys
+
+from .conftest import shared_path
+from .helpers import cli
+
+MODEL = ("example-models", "three_layer_keras.onnx")  # float Keras MLP, 16 -> 5, batch axis declared 1
+TYPES = ("--default-type", "ap_fixed<16,6>")
+SAMPLES = 3000
+
+
+def _pairs_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """AUC by definition: over every (positive, negative) pair, 1 if the positive scores higher,
+    1/2 on a tie."""
+    p, n = scores[positive][:, None], scores[~positive][None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def test_auc_of_fixed_point_scores_is_exact_and_float_within_its_bound():
+    rng = np.random.default_rng(0)
+    mantissas = rng.integers(-300, 300, 4000)  # an ap_fixed<10,..>: many ties
+    positive = rng.random(4000) < 0.3 + 0.4 * (mantissas > 0)
+    roc = RocHistogram(exact=True)
+    roc.add(fixed_keys(mantissas, 10, -512), positive)
+    auc, bound = roc.auc()
+    assert bound == 0 and auc == pytest.approx(_pairs_auc(mantissas, positive), abs=1e-12)
+    scores = (rng.normal(0, 1, 4000) + positive).astype(np.float32)
+    roc = RocHistogram(exact=False)
+    roc.add(float_keys(scores), positive)
+    auc, bound = roc.auc()
+    assert abs(auc - _pairs_auc(scores, positive)) <= bound + 1e-12 and bound < 1e-3
+    assert np.array_equal(np.argsort(float_keys(np.array([-2, -1e-30, -0.0, 0.0, 1e-30, 3], np.float32)),
+                                     kind="stable"), np.arange(6))
+
+
+def test_exact_sum_does_not_depend_on_order():
+    from fractions import Fraction
+    rng = np.random.default_rng(2)
+    values = np.concatenate([rng.normal(0, 1, 5000) * 10.0 ** rng.integers(-30, 30, 5000), [5e-324, -1e300, 1e300]])
+    exact = sum(Fraction(v) for v in values.tolist()) / len(values)
+    forward, backward = ExactSum(), ExactSum()
+    for part in np.array_split(values, 7):
+        forward.add(part)
+    for part in np.array_split(values[::-1], 3):
+        backward.add(part)
+    assert forward.total == backward.total and forward.mean(len(values)) == float(exact)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Inputs, labels (the float model's class with 20% replaced at random) and the references."""
+    tmp = tmp_path_factory.mktemp("eval")
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (SAMPLES, 16)).astype(np.float32)
+    session = ort.InferenceSession(str(shared_path("models", *MODEL)), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    ref = np.concatenate([session.run(None, {name: x[i:i + 1]})[0] for i in range(SAMPLES)])
+    y = np.argmax(ref, 1)
+    swap = rng.random(SAMPLES) < 0.2
+    y[swap] = rng.integers(0, 5, swap.sum())
+    np.save(tmp / "x.npy", x)
+    np.save(tmp / "y.npy", y)
+    np.save(tmp / "y_onehot.npy", np.eye(5)[y])
+    graph = compile_model(shared_path("models", *MODEL), default_type=TYPES[1])
+    fixed = simulate(graph, {name: x})
+    (out,) = graph.output_names
+    return tmp, x, y, ref, fixed.outputs[out], fixed.types[out]
+
+
+def _eval(tmp, *args):
+    r = cli("eval", shared_path("models", *MODEL), "--data", tmp / "x.npy", *TYPES, "--json", tmp / "r.json", *args)
+    assert r.exit_code == 0, r.output
+    return json.loads((tmp / "r.json").read_text()), r.output
+
+
+def test_eval_numbers_are_those_computed_directly(data):
+    tmp, x, y, ref, mantissas, t = data
+    report, text = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "701")
+    (out,) = report["outputs"]
+    fixed = t.to_float(mantissas)
+    assert report["samples"] == SAMPLES and out["classes"] == 5 and out["type"] == "ap_fixed<16,6>"
+    assert out["fixed"]["accuracy"] == np.mean(np.argmax(fixed, 1) == y)
+    assert out["float"]["accuracy"] == np.mean(np.argmax(ref, 1) == y)
+    for c in range(5):
+        assert out["fixed"]["auc"][c] == pytest.approx(_pairs_auc(mantissas[:, c], y == c), abs=1e-12)
+        assert out["fixed"]["auc_bound"][c] == 0
+        assert abs(out["float"]["auc"][c] - _pairs_auc(ref[:, c], y == c)) <= out["float"]["auc_bound"][c] + 1e-12
+    agree = out["fixed_vs_float"]
+    err = np.abs(fixed - ref.astype(np.float64))
+    assert agree["agreement"] == np.mean(np.argmax(fixed, 1) == np.argmax(ref, 1))
+    assert agree["max_abs_error"] == err.max()
+    assert agree["mean_abs_error"] == pytest.approx(err.mean(), rel=1e-12)
+    overflow = {row["onnx"]: row["overflow"] for row in report["layers"]}
+    assert sum(overflow.values()) > 0
+    assert f"fixed point  accuracy {out['fixed']['accuracy']:.4f}" in text
+
+
+def test_eval_does_not_depend_on_chunks_or_label_form(data):
+    tmp = data[0]
+    a, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "7")
+    b, _ = _eval(tmp, "--labels", tmp / "y_onehot.npy", "--chunk", "3000")
+    assert a == b
+
+
+@pytest.mark.slow
+def test_eval_on_two_dask_workers_equals_one_process(data):
+    tmp = data[0]
+    a, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "500")
+    b, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "500", "--workers", "2")
+    assert a == b
+
+
+def test_eval_without_labels_or_float_reference(data):
+    tmp = data[0]
+    report, text = _eval(tmp, "--no-float")
+    assert report["float_model"] is None and set(report["outputs"][0]) == {"name", "type", "classes"}
+    r = cli("eval", shared_path("models", "qonnx_model_zoo", "qkeras_jettagging.onnx"), "--data", tmp / "x.npy",
+            "--input-type", "ap_fixed<10,3>")
+    assert r.exit_code == 0 and "note: no float reference: " in r.output and "--float-model" in r.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--labels", "short.npy"), "short.npy: 10 labels for 3000 samples"),
+    (("--labels", "bad.npy"), "bad.npy: expected class indices 0..4, got values from 0.0 to 7.0"),
+    (("--data", "other=x.npy"), "--data: give NAME=DATA for each model input (input_1_0)"),
+    (("--float-model", "x.npy"), "x.npy: onnxruntime cannot run it as the float reference"),
+])
+def test_eval_bad_input_is_one_error_line(data, args, message):
+    tmp = data[0]
+    np.save(tmp / "short.npy", np.zeros(10, np.int64))
+    np.save(tmp / "bad.npy", np.arange(SAMPLES) % 8.0)
+    args = [tmp / a if str(a).endswith(".npy") and "=" not in str(a) else a for a in args]
+    args = [f"other={tmp / 'x.npy'}" if a == "other=x.npy" else a for a in args]
+    data_args = [] if "--data" in args else ["--data", tmp / "x.npy"]
+    r = cli("eval", shared_path("models", *MODEL), *data_args, *args, *TYPES)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
