@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import sys
@@ -280,15 +281,15 @@ def _sim_on_cluster(graph, inputs, raw, chunk, budget, client):
 
 
 @contextlib.contextmanager
-def _progress_bar(total: int, what: str = "simulating"):
+def _progress_bar(total: int, what: str = "simulating", unit: str = "samples"):
     """A rich progress bar on stderr (samples done, rate, ETA); yields the callback that moves it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    columns = (TextColumn(what), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} samples"),
+    columns = (TextColumn(what), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} " + unit),
                TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
     start = time.perf_counter()
     with Progress(*columns, console=_stderr_console(), transient=True) as bar:
         task = bar.add_task(what, total=total, rate="")
-        yield lambda done: bar.update(task, completed=done, rate=f"{done / max(time.perf_counter() - start, 1e-9):,.0f} samples/s")
+        yield lambda done: bar.update(task, completed=done, rate=f"{done / max(time.perf_counter() - start, 1e-9):,.{0 if unit == 'samples' else 2}f} {unit}/s")
 
 
 def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, client=None) -> None:
@@ -340,13 +341,13 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, clie
 def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, workers, scheduler, json_path, types):
     """The fixed-point model on a whole dataset: accuracy and ROC AUC against labels, against the
     float model run by onnxruntime, and per-layer overflow and clipping counts."""
-    from .evaluate import FloatModel, evaluate
+    from .evaluate import FloatModel, dataset_inputs, evaluate
     from .pipeline import compile_model
     from .sim.cluster import connect
     from .sim.datasets import open_reader
     graph = compile_model(model, **types)
     _notes(graph)
-    inputs = _dataset_inputs(graph, data)
+    inputs = dataset_inputs(graph, data)
     reference = None
     if float_model and no_float:
         raise ModelError("give --float-model FILE or --no-float, not both")
@@ -368,24 +369,70 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
         Path(json_path).write_text(json.dumps(report, indent=1))
 
 
-def _dataset_inputs(graph, specs) -> dict:
-    """--data specs -> readers keyed by ONNX input name (DATA for a one-input model, NAME=DATA each)."""
-    from .pipeline import load_inputs
-    from .sim.datasets import ArrayReader, open_reader
-    names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
-    pairs = [spec.split("=", 1) if "=" in spec else (None, spec) for spec in specs]
-    if len(names) == 1 and len(pairs) == 1 and pairs[0][0] in (None, names[0]):
-        pairs = [(names[0], pairs[0][1])]
-    if sorted(str(k) for k, _ in pairs) != sorted(names):
-        raise ModelError(f"--data: give NAME=DATA for each model input ({', '.join(names)})")
-    readers = {}
-    for name, spec in pairs:
-        if spec.endswith(".npz"):
-            arrays = load_inputs(spec, graph)
-            readers[name] = ArrayReader(arrays[name] if name in arrays else arrays[next(iter(arrays))], spec)
-        else:
-            readers[name] = open_reader(spec)
-    return readers
+@main.command(name="sweep")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--grid", "grid_path", required=True, metavar="YAML",
+              help="settings to sweep, each a value or a list: input_type, default_type, accumulator, "
+                   "fold_batchnorm, reuse_factor, strategy, target_ii, io, part, clock_period")
+@click.option("--data", "data", required=True, multiple=True, metavar="DATA",
+              help="the inputs (as for qconv eval)")
+@click.option("--labels", "labels", metavar="DATA", help="true classes (as for qconv eval)")
+@click.option("--float-model", "float_model", type=click.Path(dir_okay=False),
+              help="the float reference (default: MODEL itself, when onnxruntime can run it)")
+@click.option("--no-float", is_flag=True, help="no float reference")
+@click.option("-o", "--output", "out", default="sweep.csv", show_default=True, metavar="FILE",
+              help="the table: .csv, or .json")
+@click.option("--plot", "plot_path", metavar="FILE", help="the Pareto plot, .png or .svg")
+@click.option("--cost", type=click.Choice(["lut", "dsp", "ff", "bram18"]), default="lut", show_default=True,
+              help="the Pareto plot's cost axis (qconv's estimate)")
+@click.option("--cache", "cache_dir", metavar="DIR", help="finished points (default: OUTPUT's name + .cache)")
+@click.option("--chunk", default=4096, show_default=True, type=click.IntRange(min=1), help="samples per chunk")
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="points in parallel on a local Dask "
+              "cluster of N workers")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="points on an existing dask.distributed cluster "
+              "(its workers must read MODEL, the data and the cache folder at the same paths)")
+@_user_errors
+def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_path, cost, cache_dir, chunk, workers,
+              scheduler):
+    """Compile, cost and evaluate every point of a grid of settings; a table and a Pareto plot.
+    Finished points are cached: run it again to resume."""
+    from .evaluate import dataset_inputs
+    from .pipeline import compile_model
+    from .sim.cluster import connect
+    from .sim.stream import check_inputs
+    from .sweep import float_reference, load_grid, sweep, write_table
+    points = load_grid(grid_path)
+    if float_model and no_float:
+        raise ModelError("give --float-model FILE or --no-float, not both")
+    if not Path(model).is_file():
+        raise ModelError(f"{model}: no such file")
+    first = {k: v for k, v in points[0].items() if k in ("input_type", "default_type", "accumulator")}
+    graph = compile_model(model, **first)  # the data must fit the model before any point runs
+    check_inputs(graph, dataset_inputs(graph, data))
+    cache = Path(cache_dir) if cache_dir else Path(str(out) + ".cache")
+    reference = None
+    if not no_float:
+        try:
+            reference = float_reference(graph, float_model or model, list(data), cache, chunk)
+        except ModelError as exc:
+            if float_model:
+                raise
+            click.echo(f"note: no float reference: {exc}", err=True)
+    finished = itertools.count(1)
+    with connect(workers, scheduler) as client, _progress_bar(len(points), "sweeping", "points") as progress:
+        rows, cached = sweep(model, points, list(data), labels, reference, cache, chunk, client,
+                             lambda i, row: progress(next(finished)))
+    write_table(rows, out)
+    failed = [i for i, r in enumerate(rows) if r["status"] != "ok"]
+    click.echo(f"{len(points)} points ({cached} from the cache {cache}), {len(failed)} failed; table: {out}")
+    for i in failed:
+        click.echo(f"  point {i}: {rows[i]['status']}")
+    if plot_path:
+        from .plots import pareto_plot
+        quality = "accuracy" if labels else "agreement"
+        front = pareto_plot(rows, plot_path, quality, cost,
+                            title=f"{Path(model).name}: {quality} against estimated {cost.upper()}")
+        click.echo(f"Pareto front: points {', '.join(map(str, front))}; plot: {plot_path}")
 
 
 def eval_lines(report: dict) -> list[str]:

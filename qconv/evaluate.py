@@ -23,6 +23,8 @@ import numpy as np
 from .errors import ModelError
 from .ir import TYPE_SOURCES, Graph
 from .sim import memory
+from .pipeline import load_inputs
+from .sim.datasets import ArrayReader, open_reader
 from .sim.metrics import KEY_BITS, Agreement, Quality, class_labels, fixed_keys, float_keys
 from .sim.stream import simulate_chunks
 
@@ -55,6 +57,10 @@ class FloatModel:
             raise ModelError(f"{path}: {len(ort_out)} outputs, the model has {len(graph.output_names)}")
         self.outputs = {name: name if name in ort_out else ort_out[i] for i, name in enumerate(graph.output_names)}
 
+    def reference(self, start: int, stop: int, inputs: dict) -> dict[str, np.ndarray]:
+        """The float outputs of samples start..stop of the readers `inputs`."""
+        return self.run({k: r.read(start, stop) for k, r in inputs.items()})
+
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The float outputs of samples (N, ...) keyed by output name. A model declaring a fixed
         batch of b (the Keras exports' 1) runs b samples at a time; one declaring no batch axis
@@ -74,7 +80,36 @@ class FloatModel:
         return {name: np.concatenate([p[names.index(ort)] for p in parts]) for name, ort in self.outputs.items()}
 
 
-def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | None = None,
+def dataset_inputs(graph: Graph, specs) -> dict:
+    """--data specs -> readers keyed by ONNX input name (DATA for a one-input model, NAME=DATA each)."""
+    names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
+    pairs = [spec.split("=", 1) if "=" in spec else (None, spec) for spec in specs]
+    if len(names) == 1 and len(pairs) == 1 and pairs[0][0] in (None, names[0]):
+        pairs = [(names[0], pairs[0][1])]
+    if sorted(str(k) for k, _ in pairs) != sorted(names):
+        raise ModelError(f"--data: give NAME=DATA for each model input ({', '.join(names)})")
+    readers = {}
+    for name, spec in pairs:
+        if spec.endswith(".npz"):
+            arrays = load_inputs(spec, graph)
+            readers[name] = ArrayReader(arrays[name] if name in arrays else arrays[next(iter(arrays))], spec)
+        else:
+            readers[name] = open_reader(spec)
+    return readers
+
+
+class StoredOutputs:
+    """Float reference outputs computed before (qconv sweep runs the float model once for all
+    its points): readers keyed by output name, read a chunk at a time."""
+
+    def __init__(self, path: str, readers: dict):
+        self.path, self.readers = path, readers
+
+    def reference(self, start: int, stop: int, inputs: dict) -> dict[str, np.ndarray]:
+        return {name: r.read(start, stop) for name, r in self.readers.items()}
+
+
+def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | StoredOutputs | None = None,
              threshold: float = 0.5, chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
              progress: Callable[[int], None] | None = None, client=None) -> dict:
     """Evaluate `graph` on readers (sim/datasets.py) keyed by ONNX input name, a labels reader
@@ -93,7 +128,7 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
     def sink(mantissas: dict[str, np.ndarray]) -> None:
         nonlocal done
         m = len(mantissas[first])
-        ref = float_model.run({k: r.read(done, done + m) for k, r in inputs.items()}) if float_model else None
+        ref = float_model.reference(done, done + m, inputs) if float_model else None
         y = class_labels(labels.read(done, done + m), classes[first], m, labels.spec) if labels is not None else None
         for name, t in outs.items():
             fx = t.fixed

@@ -34,12 +34,9 @@ def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budge
     return values, part
 
 
-def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.ndarray]], None], raw: bool = False,
-                    chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
-                    progress: Callable[[int], None] | None = None, client=None) -> SimResult:
-    """Simulate readers (sim/datasets.py, keyed by ONNX input name) `chunk` samples at a
-    time, here or on the Dask `client`'s workers; `sink` receives each chunk's outputs in
-    order; `progress` the number of samples done. Returns the counts over the whole dataset."""
+def check_inputs(graph: Graph, inputs: dict) -> int:
+    """The number of samples of readers keyed by ONNX input name, after checking that they agree
+    and that each sample fits its model input."""
     sizes = {r.samples for r in inputs.values()}
     if len(sizes) != 1:
         raise ModelError("the inputs have different numbers of samples: "
@@ -50,6 +47,16 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
         if key in inputs and int(np.prod(inputs[key].shape[1:], dtype=np.int64)) != node.out.size:
             raise ModelError(f"{inputs[key].spec}: samples of shape {tuple(inputs[key].shape[1:])} do not fit input "
                              f"'{key}' of shape ({', '.join(map(str, node.out.shape))})")
+    return n
+
+
+def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.ndarray]], None], raw: bool = False,
+                    chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
+                    progress: Callable[[int], None] | None = None, client=None) -> SimResult:
+    """Simulate readers (sim/datasets.py, keyed by ONNX input name) `chunk` samples at a
+    time, here or on the Dask `client`'s workers; `sink` receives each chunk's outputs in
+    order; `progress` the number of samples done. Returns the counts over the whole dataset."""
+    n = check_inputs(graph, inputs)
     bounds = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
 
     def read(start, stop):

@@ -1,0 +1,126 @@
+"""`qconv sweep` (issue 17): a grid of settings on a corpus model, each point compiled, costed and
+evaluated; the rows equal `qconv eval`/`qconv report` of the point; an interrupted sweep resumes
+without redoing finished points; Dask workers give the same table; a bad grid is one error line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qconv.plots import pareto_front
+
+from .conftest import shared_path
+from .helpers import cli
+
+MODEL = shared_path("models", "example-models", "three_layer_keras.onnx")  # float Keras MLP, 16 -> 5
+GRID = """\
+default_type: ["ap_fixed<8,3>", "ap_fixed<12,5>", "ap_fixed<16,6>"]
+accumulator: [tight, qtools]
+reuse_factor: [1, 4]
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    rng = np.random.default_rng(3)
+    np.save(tmp / "x.npy", rng.normal(0, 1, (20000, 16)).astype(np.float32))
+    np.save(tmp / "y.npy", rng.integers(0, 5, 20000))
+    (tmp / "grid.yaml").write_text(GRID)
+    return tmp
+
+
+def _sweep(tmp, out, *extra):
+    r = cli("sweep", MODEL, "--grid", tmp / "grid.yaml", "--data", tmp / "x.npy", "--labels", tmp / "y.npy",
+            "-o", out, *extra)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_pareto_front():
+    points = [(10, 0.5), (5, 0.5), (20, 0.9), (20, 0.8), (7, 0.7), (30, 0.9)]
+    assert pareto_front(points) == [1, 4, 2]
+
+
+def test_sweep_rows_are_those_of_eval_and_report(data):
+    out = _sweep(data, data / "a.csv", "--plot", data / "a.png")
+    rows = _rows(data / "a.csv")
+    assert len(rows) == 12 and all(r["status"] == "ok" for r in rows)
+    assert "12 points (0 from the cache" in out and "Pareto front: points " in out
+    assert (data / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for i in (0, 11):
+        r = rows[i]
+        cli("eval", MODEL, "--data", data / "x.npy", "--labels", data / "y.npy", "--default-type", r["default_type"],
+            "--accumulator", r["accumulator"], "--json", data / "e.json")
+        ev = json.loads((data / "e.json").read_text())["outputs"][0]
+        assert float(r["accuracy"]) == ev["fixed"]["accuracy"]
+        assert float(r["agreement"]) == ev["fixed_vs_float"]["agreement"]
+        assert float(r["mean_abs_error"]) == ev["fixed_vs_float"]["mean_abs_error"]
+        rep = cli("report", MODEL, "--json", "--default-type", r["default_type"], "--accumulator", r["accumulator"],
+                  "--reuse-factor", r["reuse_factor"])
+        design = json.loads(rep.stdout)["design"]
+        assert (int(r["lut"]), int(r["dsp"]), int(r["interval"])) == (design["lut"], design["dsp"], design["interval_cycles"])
+    assert [r["accuracy"] for r in rows[:4]] == [rows[0]["accuracy"]] * 4  # the accumulator and R change no value
+
+
+def test_killed_sweep_resumes_without_redoing_finished_points(data):
+    cache = data / "k.cache"
+    args = [str(Path(sys.executable).parent / "qconv"), "sweep", str(MODEL), "--grid", str(data / "grid.yaml"),
+            "--data", str(data / "x.npy"), "--labels", str(data / "y.npy"), "-o", str(data / "k.csv"),
+            "--cache", str(cache)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(list(cache.glob("point-*.json"))) < 4 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = {p: p.stat().st_mtime_ns for p in cache.glob("point-*.json")}
+    assert 4 <= len(done) < 12 and not (data / "k.csv").exists()
+    out = _sweep(data, data / "k.csv", "--cache", cache)
+    assert f"12 points ({len(done)} from the cache" in out
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())  # not redone
+    fresh = data / "fresh.csv"
+    _sweep(data, fresh, "--cache", data / "fresh.cache")
+    assert _rows(data / "k.csv") == _rows(fresh)
+
+
+@pytest.mark.slow
+def test_sweep_on_two_dask_workers_equals_one_process(data):
+    _sweep(data, data / "one.csv", "--cache", data / "one.cache")
+    _sweep(data, data / "two.csv", "--cache", data / "two.cache", "--workers", "2")
+    assert _rows(data / "one.csv") == _rows(data / "two.csv")
+
+
+@pytest.mark.parametrize("grid,message", [
+    ("reuse: [1, 2]\n", "grid.yaml: unknown key 'reuse'; a grid sets input_type, default_type"),
+    ("default_type: [ap_fixed<8,3>, ap_fixd<9,3>]\n", "grid.yaml: default_type: "),
+    ("reuse_factor: []\n", "grid.yaml: 'reuse_factor' has no values"),
+    ("reuse_factor: [1, 0]\n", "grid.yaml: reuse_factor: 0: expected a whole number >= 1"),
+    ("- 1\n- 2\n", "grid.yaml: expected a mapping of settings to values"),
+])
+def test_bad_grid_is_one_error_line(tmp_path, data, grid, message):
+    (tmp_path / "grid.yaml").write_text(grid)
+    r = cli("sweep", MODEL, "--grid", tmp_path / "grid.yaml", "--data", data / "x.npy", "-o", tmp_path / "s.csv")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+
+
+def test_data_that_does_not_fit_the_model_is_one_error_line(tmp_path, data):
+    np.save(tmp_path / "x.npy", np.zeros((10, 15), np.float32))
+    r = cli("sweep", MODEL, "--grid", data / "grid.yaml", "--data", tmp_path / "x.npy", "-o", tmp_path / "s.csv")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "x.npy: samples of shape (15,) do not fit input" in r.output
+    assert not os.path.exists(tmp_path / "s.csv")
