@@ -13,7 +13,11 @@ of onnxruntime running the quantized model, ORT_ENABLE_ALL as deployed: its opti
 DQ -> Conv/Gemm -> Q into integer kernels, exact like qconv, where the unoptimized graph sums in
 float32 and flips outputs near rounding boundaries; it also fuses a uint8 DQ -> Softmax -> Q into
 its QLinearSoftmax, an integer approximation, where qconv follows the graph, float softmax then
-Q), so `qconv conform` runs on the directory like on the corpus:
+Q), so `qconv conform` runs on the directory like on the corpus. The int8 forms quantize weights
+with `reduce_range` (7-bit weights), as onnxruntime's quantization guide recommends on x86-64: its
+u8s8 kernels (int8 activations run as uint8) add pairs of products in int16 with saturation
+(VPMADDUBSW) on CPUs without VNNI, so with full-range int8 weights its outputs would depend on the
+CPU and differ from the ONNX definition (and from qconv) where a pair's sum exceeds 32767:
 
     .venv/bin/python scripts/ort_corpus.py ../shared/models build/ort_corpus
     .venv/bin/qconv conform build/ort_corpus --options conformance/expected_ort.json
@@ -92,7 +96,7 @@ def quantize(path: Path, out: Path, variant: str) -> Path:
     try:
         quantize_static(str(source), str(target), Reader(), quant_format=getattr(QuantFormat, fmt),
                         activation_type=getattr(QuantType, qtype), weight_type=getattr(QuantType, qtype),
-                        per_channel=per_channel,
+                        per_channel=per_channel, reduce_range=qtype == "QInt8",
                         extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": symmetric})
     finally:
         source.unlink()

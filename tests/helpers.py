@@ -53,7 +53,10 @@ def qonnx_reference_runs(path, inputs: dict[str, np.ndarray], batch_axis: bool =
 def ort_quantize(source, target, calibration: list[dict[str, np.ndarray]], qformat: str, per_channel: bool,
                  uint8: bool, activation_symmetric: bool, weight_symmetric: bool):
     """onnxruntime's own quantization tool (quantize_static) on the float model `source`,
-    calibrated on `calibration` (one feed dict per run); qformat "QDQ" or "QOperator"."""
+    calibrated on `calibration` (one feed dict per run); qformat "QDQ" or "QOperator". Int8
+    weights are 7-bit (`reduce_range`), as scripts/ort_corpus.py explains: onnxruntime's u8s8
+    kernels saturate on x86 CPUs without VNNI, full-range int8 weights would make its reference
+    depend on the CPU."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -65,7 +68,7 @@ def ort_quantize(source, target, calibration: list[dict[str, np.ndarray]], qform
 
     qtype = QuantType.QUInt8 if uint8 else QuantType.QInt8
     quantize_static(str(source), str(target), Reader(), quant_format=getattr(QuantFormat, qformat),
-                    per_channel=per_channel, activation_type=qtype, weight_type=qtype,
+                    per_channel=per_channel, activation_type=qtype, weight_type=qtype, reduce_range=not uint8,
                     extra_options={"ActivationSymmetric": activation_symmetric, "WeightSymmetric": weight_symmetric})
     return target
 
