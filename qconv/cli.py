@@ -336,9 +336,12 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, clie
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="simulate on a local Dask cluster of N workers")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="simulate on an existing dask.distributed cluster")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report as JSON")
+@click.option("--profile", "profile_path", metavar="FILE", help="plot every layer's observed magnitudes against its "
+              "type's range (.png or .svg)")
 @_type_options
 @_user_errors
-def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, workers, scheduler, json_path, types):
+def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, workers, scheduler, json_path,
+                 profile_path, types):
     """The fixed-point model on a whole dataset: accuracy and ROC AUC against labels, against the
     float model run by onnxruntime, and per-layer overflow and clipping counts."""
     from .evaluate import FloatModel, dataset_inputs, evaluate
@@ -361,12 +364,16 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
     n = next(iter(inputs.values())).samples
     with connect(workers, scheduler) as client, _progress_bar(n, "evaluating") as progress:
         report = evaluate(graph, inputs, open_reader(labels) if labels else None, reference, threshold,
-                          _stream_chunk(graph, chunk), types["max_memory"], progress, client)
+                          _stream_chunk(graph, chunk), types["max_memory"], progress, client, bool(profile_path))
     report["model"] = str(model)
     for line in eval_lines(report):
         click.echo(line)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1))
+    if profile_path:
+        from .plots import profile_plot
+        profile_plot(report["profile"], profile_path, f"{Path(model).name}: {report['samples']:,} samples")
+        click.echo(f"profile: {profile_path}")
 
 
 @main.command(name="sweep")
@@ -580,14 +587,25 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON (for tools)")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="also write the report as one HTML page")
+@click.option("--data", "data", multiple=True, metavar="DATA", help="with --html: profile every layer's values on "
+              "this dataset (.npy, file.h5:/x, x.zarr, .npz; NAME=DATA per input)")
+@click.option("--sweep", "sweep_table", type=click.Path(dir_okay=False, exists=True),
+              help="with --html: the Pareto plot of a `qconv sweep` table (.csv or .json)")
+@click.option("--cost", default="lut", show_default=True, type=click.Choice(["lut", "dsp", "ff", "bram18"]),
+              help="the Pareto plot's cost axis")
 @_type_options
 @_design_options
 @_user_errors
-def report(model, as_json, types, design):
+def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     """Per-layer types, multipliers, accumulators, operation counts, bit-ops, memory and a
     first-order FPGA cost; accumulator bits of tight vs qtools vs hls4ml's rule (qconv/report.py)."""
     from .pipeline import compile_model
     from .report import build_report, print_report
+    if (data or sweep_table) and not html_path:
+        raise ModelError("--data and --sweep add plots to the HTML page: give --html FILE too")
+    from .sweep import read_table
+    sweep_rows = read_table(sweep_table) if sweep_table else None  # a bad table fails before the compile
     graph = compile_model(model, **types)
     _notes(graph)
     rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"], strict=False))
@@ -595,6 +613,32 @@ def report(model, as_json, types, design):
         click.echo(json.dumps(rep, indent=2))
     else:
         print_report(rep)
+    if html_path:
+        _html_report(graph, rep, html_path, data, sweep_table, sweep_rows, cost, types)
+
+
+def _html_report(graph, rep, html_path, data, sweep_table, rows, cost, types):
+    from .html_report import svg_figure, write_html
+    from .plots import pareto_plot, profile_plot
+    figures = []
+    if data:
+        from .evaluate import dataset_inputs, evaluate
+        inputs = dataset_inputs(graph, data)
+        n = next(iter(inputs.values())).samples
+        with _progress_bar(n, "profiling") as progress:
+            ev = evaluate(graph, inputs, chunk=_stream_chunk(graph, None), budget=types["max_memory"],
+                          progress=progress, profile=True)
+        figures.append({"title": "Profile", "svg": svg_figure(profile_plot, ev["profile"], title=f"{n:,} samples"),
+                        "note": f"Every layer's observed |value| over {n:,} samples of {', '.join(data)} (blue: "
+                                "whiskers from the smallest to the largest nonzero power of two, box 25-75%) "
+                                "against its type's range (grey). Counts are exact (bit lengths of the mantissas)."})
+    if rows is not None:
+        quality = "accuracy" if any(r.get("accuracy") is not None for r in rows) else "agreement"
+        figures.append({"title": "Sweep", "svg": svg_figure(pareto_plot, rows, quality=quality, cost=cost),
+                        "note": f"{sweep_table}: {quality} against {cost.upper()} (qconv's cost model: estimates, "
+                                "not synthesis) per point, labelled by point number; the Pareto front joined."})
+    write_html(rep, html_path, figures)
+    click.echo(f"html: {html_path}")
 
 
 @main.command()

@@ -111,9 +111,10 @@ class StoredOutputs:
 
 def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | StoredOutputs | None = None,
              threshold: float = 0.5, chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
-             progress: Callable[[int], None] | None = None, client=None) -> dict:
+             progress: Callable[[int], None] | None = None, client=None, profile: bool = False) -> dict:
     """Evaluate `graph` on readers (sim/datasets.py) keyed by ONNX input name, a labels reader
-    (or None) and the float model (or None). Returns the report as a JSON-able dict."""
+    (or None) and the float model (or None). Returns the report as a JSON-able dict; with
+    `profile`, also every layer's observed magnitudes (profile_rows)."""
     n = next(iter(inputs.values())).samples
     if labels is not None and labels.samples != n:
         raise ModelError(f"{labels.spec}: {labels.samples} labels for {n} samples")
@@ -143,7 +144,7 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
         done += m
 
     counts = simulate_chunks(graph, inputs, sink, raw=True, chunk=chunk, budget=budget, progress=progress,
-                             client=client)
+                             client=client, profile=profile)
     report = {"samples": n, "float_model": str(float_model.path) if float_model else None, "outputs": []}
     for name, t in outs.items():
         row = {"name": name, "type": t.fixed.to_cpp(), "classes": classes[name]}
@@ -155,7 +156,25 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
             row["fixed_vs_float"] = agree[name].summary()
         report["outputs"].append(row)
     report["layers"] = _layer_counts(graph, counts, n)
+    if profile:
+        report["profile"] = profile_rows(graph, counts)
     return report
+
+
+def profile_rows(graph: Graph, counts) -> list[dict]:
+    """Per node, in order: its type and how many of its values over the dataset have each bit
+    length of |mantissa| (sim.magnitude_histogram: bin k holds 2^(k-1-F) <= |value| < 2^(k-F),
+    bin 0 the zeros), with the values overflow changed (which the type's range cut)."""
+    rows = []
+    for node in graph.topo():
+        hist = counts.profile.get(node.name)
+        if hist is None:
+            continue
+        t = node.out.fixed
+        rows.append({"layer": node.name, "onnx": node.source[0] or node.name, "op": node.op, "type": t.to_cpp(),
+                     "width": t.width, "frac": t.frac, "signed": t.signed, "histogram": [int(c) for c in hist],
+                     "overflow": counts.overflows.get(node.name, 0)})
+    return rows
 
 
 def _layer_counts(graph: Graph, counts, samples: int) -> list[dict]:

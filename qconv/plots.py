@@ -1,5 +1,7 @@
 """Plots as PNG or SVG (by the file's suffix) via matplotlib (qconv[eval]): the Pareto plot of a
-sweep (quality against estimated cost, every point labelled, the non-dominated ones joined).
+sweep (quality against estimated cost, every point labelled, the non-dominated ones joined) and
+the per-layer profile of a dataset (observed magnitudes against each layer's type range, as
+hls4ml's profiling plots show them).
 """
 
 from __future__ import annotations
@@ -61,3 +63,52 @@ def pareto_plot(rows: list[dict], path: str | Path, quality: str, cost: str = "l
     fig.savefig(path)
     plt.close(fig)
     return [ok[k][0] for k in front]
+
+
+def _quantile_bin(hist: list[int], q: float) -> int:
+    """The bin holding the q-quantile of the nonzero values (bins 1..)."""
+    nonzero = hist[1:]
+    target, seen = q * sum(nonzero), 0
+    for k, c in enumerate(nonzero, start=1):
+        seen += c
+        if c and seen >= target:
+            return k
+    return len(hist) - 1
+
+
+def profile_plot(rows: list[dict], path: str | Path, title: str = "") -> None:
+    """One row per layer on a log2 magnitude axis: the type's range (grey: the powers of two from
+    its LSB to its largest magnitude, -2^(I-1) for a signed type), and the magnitudes observed over the dataset (blue whiskers from the
+    smallest to the largest nonzero value's power of two, box from the 25th to the 75th
+    percentile, tick at the median); zeros and overflowed values noted on the right."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4), dpi=120)
+    for y, r in enumerate(rows):
+        f, top = r["frac"], r["width"] - r["frac"]  # every bin a value of the type can fall in
+        ax.barh(y, top + f, left=-f, height=0.7, color="0.85", zorder=1)
+        hist = r["histogram"]
+        total = sum(hist)
+        if total > hist[0]:
+            used = [k for k, c in enumerate(hist) if c and k]
+            lo, hi = used[0] - 1 - f, used[-1] - f
+            q1, med, q3 = (_quantile_bin(hist, q) - f for q in (0.25, 0.5, 0.75))
+            ax.plot([lo, hi], [y, y], color="tab:blue", lw=1, zorder=2)
+            ax.barh(y, q3 - (q1 - 1), left=q1 - 1, height=0.4, color="tab:blue", zorder=3)
+            ax.plot([med - 0.5, med - 0.5], [y - 0.3, y + 0.3], color="white", lw=1.5, zorder=4)
+        notes = []
+        if hist[0] and hist[0] / total >= 0.0005:
+            notes.append(f"{hist[0] / total:.1%} zero")
+        if r["overflow"]:
+            notes.append(f"{r['overflow']:,} overflowed")
+        if notes:
+            ax.annotate(", ".join(notes), (1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=7,
+                        color="tab:red" if r["overflow"] else "0.3")
+    names = [r["onnx"] if len(r["onnx"]) <= 28 else "…" + r["onnx"][-27:] for r in rows]
+    ax.set_yticks(range(len(rows)), [f"{n} ({r['op']}, {r['type']})" for n, r in zip(names, rows)], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("log2 |value|  (grey: the type's range; blue: observed, box 25-75%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

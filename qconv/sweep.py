@@ -205,3 +205,32 @@ def write_table(rows: list[dict], path: str | Path) -> None:
         w.writeheader()
         for i, r in enumerate(rows):
             w.writerow({"point": i, **{k: "" if r.get(k) is None else r[k] for k in (*keys, *MEASURES)}})
+
+
+def read_table(path: str | Path) -> list[dict]:
+    """The rows write_table wrote: numbers and booleans parsed back, empty cells None."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        import csv
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise QconvError(f"{path}: not a qconv sweep table ({exc})") from None
+    if not rows or "status" not in rows[0]:
+        raise QconvError(f"{path}: not a qconv sweep table (no 'status' column): write one with qconv sweep -o")
+    return [{k: _cell(v) for k, v in r.items()} for r in rows]
+
+
+def _cell(text: str):
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

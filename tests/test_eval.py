@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from qconv.pipeline import compile_model
-from qconv.sim import simulate
+from qconv.sim import magnitude_histogram, simulate
 from qconv.sim.metrics import ExactSum, RocHistogram, fixed_keys, float_keys
 
 from .conftest import shared_path
@@ -58,6 +58,16 @@ def test_exact_sum_does_not_depend_on_order():
     for part in np.array_split(values[::-1], 3):
         backward.add(part)
     assert forward.total == backward.total and forward.mean(len(values)) == float(exact)
+
+
+def test_magnitude_histogram_is_exact():
+    rng = np.random.default_rng(5)
+    m = np.concatenate([[0, 1, -1, 2**26 - 1, 2**26, -(2**26), 2**53 + 1, -(2**63), 2**63 - 1],
+                        rng.integers(-(2**62), 2**62, 300) >> rng.integers(0, 63, 300)]).astype(np.int64)
+    expected = np.zeros(65, np.int64)
+    for v in m.tolist():
+        expected[abs(v).bit_length()] += 1
+    assert np.array_equal(magnitude_histogram(m.reshape(-1, 3)), expected)
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +126,26 @@ def test_eval_does_not_depend_on_chunks_or_label_form(data):
     assert a == b
 
 
+def test_profile_counts_every_layer_value_whatever_the_chunks(data):
+    tmp, x, y, ref, mantissas, t = data
+    a, text = _eval(tmp, "--chunk", "7", "--profile", tmp / "p.png")
+    b, _ = _eval(tmp, "--chunk", "3000", "--profile", tmp / "p.svg")
+    assert a["profile"] == b["profile"] and f"profile: {tmp / 'p.png'}" in text
+    assert (tmp / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in (tmp / "p.svg").read_bytes()
+    rows = a["profile"]
+    assert rows[0]["op"] == "Input" and rows[-1]["type"] == t.to_cpp()
+    assert rows[-1]["histogram"] == magnitude_histogram(mantissas).tolist()
+    assert all(sum(r["histogram"]) % SAMPLES == 0 for r in rows)
+    overflow = {row["layer"]: row["overflow"] for row in a["layers"]}
+    assert all(r["overflow"] == overflow.get(r["layer"], 0) for r in rows)
+
+
 @pytest.mark.slow
 def test_eval_on_two_dask_workers_equals_one_process(data):
     tmp = data[0]
-    a, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "500")
-    b, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "500", "--workers", "2")
-    assert a == b
+    a, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "500", "--profile", tmp / "w1.png")
+    b, _ = _eval(tmp, "--labels", tmp / "y.npy", "--chunk", "500", "--workers", "2", "--profile", tmp / "w2.png")
+    assert a == b and "profile" in a
 
 
 def test_eval_without_labels_or_float_reference(data):

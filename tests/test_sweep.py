@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from qconv.plots import pareto_front
+from qconv.sweep import read_table
 
 from .conftest import shared_path
 from .helpers import cli
@@ -124,3 +125,24 @@ def test_data_that_does_not_fit_the_model_is_one_error_line(tmp_path, data):
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert "x.npy: samples of shape (15,) do not fit input" in r.output
     assert not os.path.exists(tmp_path / "s.csv")
+
+
+def test_html_report_embeds_the_layer_table_profile_and_pareto_plot(data):
+    _sweep(data, data / "h.csv", "--cache", data / "h.cache")
+    rows = read_table(data / "h.csv")
+    assert len(rows) == 12 and rows[0]["reuse_factor"] == 1 and isinstance(rows[0]["accuracy"], float)
+    assert rows[0]["fits"] is True
+    r = cli("report", MODEL, "--default-type", "ap_fixed<12,5>", "--html", data / "r.html", "--data", data / "x.npy",
+            "--sweep", data / "h.csv")
+    assert r.exit_code == 0 and f"html: {data / 'r.html'}" in r.output, r.output
+    page = (data / "r.html").read_text()
+    rep = json.loads(cli("report", MODEL, "--default-type", "ap_fixed<12,5>", "--json").stdout)
+    assert page.count("<svg") == 2 and "<?xml" not in page and "20,000 samples" in page
+    for layer in rep["layers"]:
+        assert f"<td>{layer['layer']}</td>" in page
+    assert f"{rep['totals']['lut']:,}</td>" in page and "accuracy" in page
+    r = cli("report", MODEL, "--data", data / "x.npy")
+    assert r.exit_code == 2 and "give --html FILE too" in r.output
+    (data / "bad.csv").write_text("a,b\n1,2\n")
+    r = cli("report", MODEL, "--html", data / "r2.html", "--sweep", data / "bad.csv")
+    assert r.exit_code == 2 and "bad.csv: not a qconv sweep table" in r.output and len(r.output.splitlines()) == 1

@@ -74,6 +74,7 @@ class SimResult:
     overflows: dict[str, int] = field(default_factory=dict)      # node -> values changed by overflow
     accumulator_overflows: dict[str, int] = field(default_factory=dict)  # node -> wrapped accumulator sums
     clipped: dict[str, Clipping] = field(default_factory=dict)   # node -> declared quantizer's clipping (even 0)
+    profile: dict[str, np.ndarray] = field(default_factory=dict)  # node -> magnitude_histogram (profile=True)
 
     def as_float(self) -> dict[str, np.ndarray]:
         return {k: self.types[k].to_float(v) for k, v in self.outputs.items()}
@@ -86,6 +87,8 @@ class SimResult:
             self.accumulator_overflows[k] = self.accumulator_overflows.get(k, 0) + v
         for k, c in other.clipped.items():
             self.clipped[k] = self.clipped[k] + c if k in self.clipped else c
+        for k, h in other.profile.items():
+            self.profile[k] = self.profile[k] + h if k in self.profile else h
         return self
 
     def add_input_changes(self, changes: "Changes") -> "SimResult":
@@ -141,15 +144,26 @@ def _real_values(key: str, data) -> np.ndarray:
 CHUNK = 1024  # samples per pass: keeps the int64 temporaries in cache (2x faster on big layers)
 
 
+def magnitude_histogram(m: np.ndarray) -> np.ndarray:
+    """How many mantissas have each bit length of |m| (65 bins: 0 counts the zeros; k counts
+    2^(k-1) <= |m| < 2^k), exactly for any int64 (bit lengths above 26 are found on m >> 26,
+    which float64 holds exactly)."""
+    a = np.abs(np.ravel(m)).astype(np.uint64)  # |int64 min| wraps to 2^63 as uint64: exact
+    big = a >= 1 << 26
+    bits = np.frexp(np.where(big, a >> np.uint64(26), a).astype(np.float64))[1] + 26 * big
+    return np.bincount(bits, minlength=65)
+
+
 def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
-        budget: int = memory.DEFAULT_BUDGET) -> SimResult:
+        budget: int = memory.DEFAULT_BUDGET, profile: bool = False) -> SimResult:
     """Evaluate the graph on input mantissas (keyed by input node name), in chunks of at most CHUNK
-    samples that keep the kernels' working memory within `budget` bytes (sim/memory.py)."""
+    samples that keep the kernels' working memory within `budget` bytes (sim/memory.py).
+    `profile`: also each node's magnitude_histogram (qconv eval --profile)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
     step = memory.chunk_samples(graph, CHUNK, budget)
     if n <= step:
-        return _run_batch(graph, mantissas, trace)
-    parts = [_run_batch(graph, {k: v[i:i + step] for k, v in mantissas.items()}, trace)
+        return _run_batch(graph, mantissas, trace, profile)
+    parts = [_run_batch(graph, {k: v[i:i + step] for k, v in mantissas.items()}, trace, profile)
              for i in range(0, n, step)]
     merged = SimResult({k: np.concatenate([p.outputs[k] for p in parts]) for k in parts[0].outputs},
                        parts[0].types)
@@ -160,7 +174,7 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
     return merged
 
 
-def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool) -> SimResult:
+def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool, profile: bool = False) -> SimResult:
     values: dict[str, np.ndarray] = dict(mantissas)
     changes = Changes()
     wraps: dict[str, int] = {}  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
@@ -177,11 +191,12 @@ def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool) -> S
     outs = {name: values[node] for name, node in zip(graph.output_names, graph.outputs)}
     types = {name: graph.node(node).out.fixed for name, node in zip(graph.output_names, graph.outputs)}
     kept = {k: v for k, v in values.items()} if trace else {}
-    return SimResult(outs, types, kept, changes.overflows, wraps, changes.clipped)
+    hist = {k: magnitude_histogram(v) for k, v in values.items()} if profile else {}
+    return SimResult(outs, types, kept, changes.overflows, wraps, changes.clipped, hist)
 
 
 def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False,
-             budget: int = memory.DEFAULT_BUDGET) -> SimResult:
+             budget: int = memory.DEFAULT_BUDGET, profile: bool = False) -> SimResult:
     """quantize_inputs + run; values outside an input type are counted with the layers'."""
     changes = Changes()
-    return run(graph, quantize_inputs(graph, inputs, changes), trace, budget).add_input_changes(changes)
+    return run(graph, quantize_inputs(graph, inputs, changes), trace, budget, profile).add_input_changes(changes)

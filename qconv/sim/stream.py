@@ -25,10 +25,10 @@ from . import SimResult, memory, simulate
 from .datasets import open_writer
 
 
-def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budget: int):
+def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budget: int, profile: bool = False):
     """One chunk (on a worker, or here): its outputs (mantissas if `raw`, else float64 values)
-    and its counts (a SimResult without arrays)."""
-    part = simulate(graph, inputs, budget=budget)
+    and its counts (a SimResult without arrays; with `profile`, the magnitude histograms)."""
+    part = simulate(graph, inputs, budget=budget, profile=profile)
     values = part.outputs if raw else part.as_float()
     part.outputs = {}
     return values, part
@@ -52,19 +52,20 @@ def check_inputs(graph: Graph, inputs: dict) -> int:
 
 def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.ndarray]], None], raw: bool = False,
                     chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
-                    progress: Callable[[int], None] | None = None, client=None) -> SimResult:
+                    progress: Callable[[int], None] | None = None, client=None, profile: bool = False) -> SimResult:
     """Simulate readers (sim/datasets.py, keyed by ONNX input name) `chunk` samples at a
     time, here or on the Dask `client`'s workers; `sink` receives each chunk's outputs in
-    order; `progress` the number of samples done. Returns the counts over the whole dataset."""
+    order; `progress` the number of samples done. Returns the counts over the whole dataset
+    (and with `profile` every node's magnitude histogram)."""
     n = check_inputs(graph, inputs)
     bounds = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
 
     def read(start, stop):
         return {k: r.read(start, stop) for k, r in inputs.items()}
     if client is None:
-        results = (simulate_chunk(graph, read(*b), raw, budget) for b in bounds)
+        results = (simulate_chunk(graph, read(*b), raw, budget, profile) for b in bounds)
     else:
-        results = _on_cluster(client, graph, bounds, read, raw, budget)
+        results = _on_cluster(client, graph, bounds, read, raw, budget, profile)
     total = None
     for (start, stop), (values, counts) in zip(bounds, results):
         sink(values)
@@ -74,7 +75,7 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
     return total
 
 
-def _on_cluster(client, graph, bounds, read, raw, budget):
+def _on_cluster(client, graph, bounds, read, raw, budget, profile):
     """simulate_chunk of each chunk on the workers, yielded in order, two chunks per worker in flight."""
     import dask
     # once, not with every chunk; a key of its own (hash=False): a second run on the same client
@@ -85,7 +86,7 @@ def _on_cluster(client, graph, bounds, read, raw, budget):
     # each chunk travels with its task, by design: no "Sending large graph" advice for every chunk
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}):
         for b in bounds:
-            pending.append(client.submit(simulate_chunk, shipped, read(*b), raw, budget, pure=False))
+            pending.append(client.submit(simulate_chunk, shipped, read(*b), raw, budget, profile, pure=False))
             if len(pending) >= limit:
                 yield pending.popleft().result()
         while pending:
