@@ -638,7 +638,7 @@ def _html_report(graph, rep, html_path, data, sweep_table, rows, cost, types):
                         "note": f"{sweep_table}: {quality} against {cost.upper()} (qconv's cost model: estimates, "
                                 "not synthesis) per point, labelled by point number; the Pareto front joined."})
     write_html(rep, html_path, figures)
-    click.echo(f"html: {html_path}")
+    click.echo(f"html: {html_path}", err=True)  # stdout may be --json's
 
 
 @main.command()

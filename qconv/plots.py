@@ -37,7 +37,8 @@ def pareto_plot(rows: list[dict], path: str | Path, quality: str, cost: str = "l
     """Each `ok` row's `quality` against its `cost` (log scale), labelled by point number; the
     Pareto front joined. Returns the front's point numbers."""
     plt = _pyplot()
-    ok = [(i, r) for i, r in enumerate(rows) if r.get("status") == "ok" and r.get(quality) is not None]
+    ok = [(i, r) for i, r in enumerate(rows)
+          if r.get("status") == "ok" and r.get(quality) is not None and r.get(cost) is not None]
     if not ok:
         raise QconvError(f"no point has a {quality} to plot")
     xy = [(float(r[cost]), float(r[quality])) for _, r in ok]

@@ -210,20 +210,27 @@ def write_table(rows: list[dict], path: str | Path) -> None:
 def read_table(path: str | Path) -> list[dict]:
     """The rows write_table wrote: numbers and booleans parsed back, empty cells None."""
     path = Path(path)
+    bad = f"{path}: not a qconv sweep table"
     try:
         if path.suffix == ".json":
-            return json.loads(path.read_text())
-        import csv
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise QconvError(f"{path}: not a qconv sweep table ({exc})") from None
-    if not rows or "status" not in rows[0]:
-        raise QconvError(f"{path}: not a qconv sweep table (no 'status' column): write one with qconv sweep -o")
-    return [{k: _cell(v) for k, v in r.items()} for r in rows]
+            rows = json.loads(path.read_text())
+        else:
+            import csv
+            with open(path, newline="") as f:
+                rows = [{k: _cell(v) for k, v in r.items()} for r in csv.DictReader(f, restval="")]
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        raise QconvError(f"{bad} ({exc}): write one with qconv sweep -o") from None
+    except Exception as exc:  # noqa: BLE001 - csv.Error
+        raise QconvError(f"{bad} ({exc}): write one with qconv sweep -o") from None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and None not in r and "status" in r
+                                                         for r in rows):
+        raise QconvError(f"{bad} (no rows, or rows without a 'status' column): write one with qconv sweep -o")
+    return rows
 
 
-def _cell(text: str):
+def _cell(text):
+    if not isinstance(text, str):
+        raise TypeError("a row with more cells than the header")
     if text == "":
         return None
     if text in ("True", "False"):

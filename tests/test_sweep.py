@@ -143,6 +143,9 @@ def test_html_report_embeds_the_layer_table_profile_and_pareto_plot(data):
     assert f"{rep['totals']['lut']:,}</td>" in page and "accuracy" in page
     r = cli("report", MODEL, "--data", data / "x.npy")
     assert r.exit_code == 2 and "give --html FILE too" in r.output
-    (data / "bad.csv").write_text("a,b\n1,2\n")
-    r = cli("report", MODEL, "--html", data / "r2.html", "--sweep", data / "bad.csv")
-    assert r.exit_code == 2 and "bad.csv: not a qconv sweep table" in r.output and len(r.output.splitlines()) == 1
+    for name, text in (("bad.csv", "a,b\n1,2\n"), ("long.csv", "status,lut\nok,1,2\n"), ("empty.csv", "status\n"),
+                       ("bad.json", '{"a": 1}'), ("list.json", "[1]"), ("null.json", "null")):
+        (data / name).write_text(text)
+        r = cli("report", MODEL, "--html", data / "r2.html", "--sweep", data / name)
+        assert r.exit_code == 2 and f"{name}: not a qconv sweep table" in r.output, r.output
+        assert len(r.output.splitlines()) == 1
