@@ -604,8 +604,10 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     from .report import build_report, print_report
     if (data or sweep_table) and not html_path:
         raise ModelError("--data and --sweep add plots to the HTML page: give --html FILE too")
-    from .sweep import read_table
-    sweep_rows = read_table(sweep_table) if sweep_table else None  # a bad table fails before the compile
+    sweep_rows = None
+    if sweep_table:  # a bad table fails before the compile
+        from .sweep import read_table
+        sweep_rows = read_table(sweep_table)
     graph = compile_model(model, **types)
     _notes(graph)
     rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"], strict=False))

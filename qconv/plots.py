@@ -78,10 +78,11 @@ def _quantile_bin(hist: list[int], q: float) -> int:
 
 
 def profile_plot(rows: list[dict], path: str | Path, title: str = "") -> None:
-    """One row per layer on a log2 magnitude axis: the type's range (grey: the powers of two from
-    its LSB to its largest magnitude, -2^(I-1) for a signed type), and the magnitudes observed over the dataset (blue whiskers from the
-    smallest to the largest nonzero value's power of two, box from the 25th to the 75th
-    percentile, tick at the median); zeros and overflowed values noted on the right."""
+    """One row per layer on a log2 magnitude axis: the type's range (grey: from its LSB 2^-F to
+    2^I, the top of the highest power-of-two bin its values can fall in), and the magnitudes
+    observed over the dataset (blue whiskers from the smallest to the largest nonzero value's power
+    of two, box from the 25th to the 75th percentile, tick at the median); zeros and overflowed
+    values noted on the right."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.4), dpi=120)
     for y, r in enumerate(rows):

@@ -12,6 +12,7 @@ once by onnxruntime for all points and stored in the cache too.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import itertools
 import json
@@ -198,7 +199,6 @@ def write_table(rows: list[dict], path: str | Path) -> None:
     if path.suffix == ".json":
         path.write_text(json.dumps(rows, indent=1))
         return
-    import csv
     keys = [k for k in GRID_KEYS if any(k in r for r in rows)]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, ["point", *keys, *MEASURES], extrasaction="ignore")
@@ -215,12 +215,9 @@ def read_table(path: str | Path) -> list[dict]:
         if path.suffix == ".json":
             rows = json.loads(path.read_text())
         else:
-            import csv
             with open(path, newline="") as f:
                 rows = [{k: _cell(v) for k, v in r.items()} for r in csv.DictReader(f, restval="")]
-    except (OSError, ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
-        raise QconvError(f"{bad} ({exc}): write one with qconv sweep -o") from None
-    except Exception as exc:  # noqa: BLE001 - csv.Error
+    except (OSError, ValueError, TypeError, csv.Error) as exc:  # (UnicodeDecodeError is a ValueError)
         raise QconvError(f"{bad} ({exc}): write one with qconv sweep -o") from None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and None not in r and "status" in r
                                                          for r in rows):
