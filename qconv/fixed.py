@@ -59,6 +59,38 @@ def _round_shift_scalar(m: np.ndarray, s: int, rounding: str) -> np.ndarray:
     return floor + inc
 
 
+def _exact_float(width: int, shift: int):
+    """The float type that holds every mantissa of `width` bits times 2^-shift and that plus or
+    minus 1/2 exactly (float32 up to 22 bits, float64 up to 50), or None."""
+    if width <= 22 and shift <= 22:
+        return np.float32
+    if width <= 50 and shift <= 50:
+        return np.float64
+    return None
+
+
+def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
+    """`v` (a float array of exact dyadic values, |v| < 2^51 or 2^23 in float32 so that v +- 1/2
+    is exact too) rounded in place to integers with `rounding`: what `round_shift` does to the
+    mantissas v * 2^s, in float (RND_CONV is round-half-to-even, numpy's rint)."""
+    if rounding == "TRN":
+        return np.floor(v, out=v)
+    if rounding == "RND_CONV":
+        return np.rint(v, out=v)
+    if rounding == "TRN_ZERO":
+        return np.trunc(v, out=v)
+    if rounding == "RND":          # ties up
+        return np.floor(np.add(v, 0.5, out=v), out=v)
+    if rounding == "RND_MIN_INF":  # ties down
+        return np.ceil(np.subtract(v, 0.5, out=v), out=v)
+    a = np.abs(v)
+    if rounding == "RND_INF":      # ties away from zero
+        return np.copysign(np.floor(np.add(a, 0.5, out=a), out=a), v, out=v)
+    if rounding == "RND_ZERO":     # ties towards zero
+        return np.copysign(np.ceil(np.subtract(a, 0.5, out=a), out=a), v, out=v)
+    raise ValueError(f"unknown rounding mode {rounding!r}")
+
+
 def round_shift(mant, shift, rounding="TRN"):
     """Return ``mant * 2**-shift`` rounded to an integer with `rounding` (an ap_fixed Q mode).
 
@@ -204,6 +236,10 @@ class FixedType:
         src._check_int64("source")
         shift = src.frac - self.frac
         m = np.asarray(mant, np.int64)
+        if 0 < shift and self.rounding != "TRN" and m.ndim > 0 and return_overflow:
+            dtype = _exact_float(src.width, shift)
+            if dtype is not None:  # rounding in float: fewer passes than the integer remainder tests
+                return self.from_exact(np.multiply(m, 2.0**-shift, dtype=dtype))
         if -62 <= shift <= 62 and src.width - min(shift, 0) <= 62 and m.ndim > 0:
             return self._cast_fast(m, shift, src, return_overflow)
         return self._convert(m, np.int64(shift), return_overflow)
@@ -218,13 +254,33 @@ class FixedType:
         sym = self.overflow == "SAT_SYM" and self.signed  # maps the exact minimum too
         if shift <= 0 and not sym and self.contains(src.with_modes("TRN", "WRAP")):
             return (q, np.zeros(q.shape, bool)) if return_overflow else q  # nothing can overflow
+        result, changed = self._overflow_ints(q)
+        return (result, changed) if return_overflow else result
+
+    def _overflow_ints(self, q):
+        """This type's overflow mode on rounded int64 mantissas q: (mantissas, changed mask)."""
         hi, lo = np.int64(self.max_mantissa), np.int64(self.min_mantissa)
         if self.overflow == "SAT" or (self.overflow == "SAT_SYM" and not self.signed):
             result = np.clip(q, lo, hi)
-            return (result, result != q) if return_overflow else result
-        over, under = q > hi, q < lo
-        result, changed = self._apply_overflow(self._wrap(q.view(_U64)), over, under, hi, lo)
-        return (result, changed) if return_overflow else result
+            return result, result != q
+        return self._apply_overflow(self._wrap(q.view(_U64)), q > hi, q < lo, hi, lo)
+
+    def from_exact(self, v: np.ndarray, may_overflow: bool = True, integral: bool = False):
+        """Mantissas and overflow mask of values given in units of this type's lsb as a float array
+        that holds them exactly (dyadic rationals below 2^23 in float32, 2^51 in float64: the
+        caller proves it, see sim/arith.py `linear`); the float route of `cast`. Rounds in place
+        (`round_float`), then applies the overflow mode; `may_overflow` False: the caller proved
+        every rounded value fits, so no comparison is made; `integral`: v holds integers already."""
+        if not integral:
+            round_float(v, self.rounding)
+        hi, lo = self.max_mantissa, self.min_mantissa
+        sym = self.overflow == "SAT_SYM" and self.signed  # also changes the exact minimum
+        if sym or (may_overflow and v.size and (v.min() < lo or v.max() > hi)):
+            if self.overflow == "SAT" or (self.overflow == "SAT_SYM" and not self.signed):
+                changed = (v < lo) | (v > hi)
+                return np.clip(v, lo, hi, out=v).astype(np.int64), changed
+            return self._overflow_ints(v.astype(np.int64))
+        return v.astype(np.int64), np.zeros(v.shape, bool)
 
     def _convert(self, m, shift, return_overflow):
         """Value ``m * 2**-shift`` (in units of this lsb) -> this type: quantize, then overflow."""

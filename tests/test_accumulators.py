@@ -23,7 +23,7 @@ from qconv.ir import TensorType
 from qconv.analysis.accumulators import hls4ml_type, parse_mode, tight_type
 from qconv.pipeline import compile_model, random_inputs
 from qconv.sim import arith, run
-from qconv.sim.registry import KERNELS
+from qconv.sim import run_node
 
 from .conftest import shared_path
 from .helpers import build_and_csim, cli
@@ -96,7 +96,7 @@ def accumulator_overflows(node, x, x_type, accum=None) -> int:
     if accum is not None:
         node = copy.copy(node)
         node.attrs = {**node.attrs, "accum": accum}
-    return KERNELS[node.op](node, [x], [x_type])[2]
+    return run_node(node, [x], [x_type])[2]
 
 
 def check_layer(graph, node):
@@ -259,7 +259,7 @@ def test_fixed_cap_with_fewer_fraction_bits_truncates_each_product():
     prods = x[:, :, None] * w.values[None, :, :]              # exact, frac 10
     up = 4 - b.fixed.frac
     want = (prods >> 6).sum(axis=1) + (b.values << up if up >= 0 else b.values >> -up)
-    y = KERNELS["Dense"](capped, [x], [x_type])[0]
+    y = run_node(capped, [x], [x_type])[0]
     exact_out = capped.out.fixed.cast(want, FixedType(24, 20))
     np.testing.assert_array_equal(y, exact_out)
 

@@ -266,7 +266,16 @@ types = st.builds(lambda w, i, s, q, o: FixedType(w, i, s, q, o), st.integers(1,
 def test_cast_matches_fraction_reference(dst, src, data):
     mant = data.draw(st.lists(st.integers(src.min_mantissa, src.max_mantissa), min_size=1, max_size=8))
     got = dst.cast(np.array(mant, dtype=np.int64), src).tolist()
-    assert got == [_ref_convert(Fraction(m) / Fraction(2) ** src.frac, dst) for m in mant]
+    want = [_ref_convert(Fraction(m) / Fraction(2) ** src.frac, dst) for m in mant]
+    assert got == want
+    # with the overflow mask (the float route for rounding shifts): a value changed by overflow
+    # is one whose rounded value (the reference without overflow) differs from the result
+    unbounded = FixedType(63, 63 - dst.frac, True, dst.rounding, "WRAP")
+    got2, changed = dst.cast(np.array(mant, dtype=np.int64), src, return_overflow=True)
+    assert got2.tolist() == want
+    if unbounded.frac == dst.frac and src.width - src.frac + 1 < unbounded.integer:
+        rounded = [_ref_convert(Fraction(m) / Fraction(2) ** src.frac, unbounded) for m in mant]
+        assert changed.tolist() == [w != r for w, r in zip(want, rounded)]
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,15 +12,18 @@ quantizer that wraps (not saturates) counts as overflow too: wrapping is never a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ..errors import ModelError
 from ..fixed import FixedType
-from ..ir import Graph
+from ..ir import Graph, Node
 from . import activation, arith, conv, dense, eltwise, memory, threshold  # noqa: F401  (register the kernels)
-from .registry import KERNELS
+from .registry import KERNELS, PLANS
 
 
 SATURATING = ("SAT", "SAT_SYM")
@@ -60,7 +63,7 @@ class Changes:
         if node.attrs.get("type_source") == "quantizer" and t.overflow in SATURATING:
             changed = np.reshape(changed, y.shape)
             n = int(np.count_nonzero(changed))  # clipped values sit at one end of the type or the other
-            high = int(np.count_nonzero(changed & (y > (t.max_mantissa + t.min_mantissa) // 2))) if n else 0
+            high = int(np.count_nonzero(y[changed] > (t.max_mantissa + t.min_mantissa) // 2)) if n else 0
             self.clipped[node.name] = Clipping(n - high, high, int(y.size))
         elif changed.any():
             self.overflows[node.name] = int(np.count_nonzero(changed))
@@ -158,13 +161,17 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
         budget: int = memory.DEFAULT_BUDGET, profile: bool = False) -> SimResult:
     """Evaluate the graph on input mantissas (keyed by input node name), in chunks of at most CHUNK
     samples that keep the kernels' working memory within `budget` bytes (sim/memory.py).
-    `profile`: also each node's magnitude_histogram (qconv eval --profile)."""
+    `profile`: also each node's magnitude_histogram (qconv eval --profile).
+    BLAS runs on one thread: the products are small, and threads only add contention (scale out
+    with `--workers` instead, sim/stream.py)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
     step = memory.chunk_samples(graph, CHUNK, budget)
-    if n <= step:
-        return _run_batch(graph, mantissas, trace, profile)
-    parts = [_run_batch(graph, {k: v[i:i + step] for k, v in mantissas.items()}, trace, profile)
-             for i in range(0, n, step)]
+    steps = prepare(graph)
+    with _blas().limit(limits=1, user_api="blas"):
+        parts = [_run_batch(graph, steps, {k: v[i:i + step] for k, v in mantissas.items()}, trace, profile)
+                 for i in range(0, n, step)] if n > step else [_run_batch(graph, steps, mantissas, trace, profile)]
+    if len(parts) == 1:
+        return parts[0]
     merged = SimResult({k: np.concatenate([p.outputs[k] for p in parts]) for k in parts[0].outputs},
                        parts[0].types)
     if trace:
@@ -174,17 +181,49 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
     return merged
 
 
-def _run_batch(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool, profile: bool = False) -> SimResult:
-    values: dict[str, np.ndarray] = dict(mantissas)
-    changes = Changes()
-    wraps: dict[str, int] = {}  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
+@functools.lru_cache(maxsize=1)
+def _blas():
+    """threadpoolctl's view of the BLAS libraries numpy loaded (made once: 10x cheaper limits)."""
+    return ThreadpoolController()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node's evaluation: its kernel, its input types and (for planned kernels) the plan."""
+    node: Node
+    kernel: Callable
+    input_types: list[FixedType]
+    plan: tuple  # () or (plan,): the kernel's fourth argument (sim/registry.py)
+
+
+def prepare(graph: Graph) -> list[Step]:
+    """The graph's nodes in evaluation order as Steps: made once per `run`, shared by its chunks."""
+    steps = []
     for node in graph.topo():
         if node.op == "Input":
             continue
-        xs = [values[i] for i in node.inputs]
         xts = [graph.node(i).out.fixed for i in node.inputs]
-        y, ovf, *wrapped = KERNELS[node.op](node, xs, xts)  # accumulating kernels: + wrapped sums
-        if wrapped and wrapped[0]:
+        plan = (PLANS[node.op](node, xts),) if node.op in PLANS else ()
+        steps.append(Step(node, KERNELS[node.op], xts, plan))
+    return steps
+
+
+def run_node(node: Node, xs: list[np.ndarray], xts: list[FixedType]):
+    """One node's kernel on input mantissas xs of types xts, its plan made on the spot: what
+    `run` does for the node (tests of single kernels)."""
+    plan = (PLANS[node.op](node, xts),) if node.op in PLANS else ()
+    return KERNELS[node.op](node, xs, xts, *plan)
+
+
+def _run_batch(graph: Graph, steps: list[Step], mantissas: dict[str, np.ndarray], trace: bool,
+               profile: bool = False) -> SimResult:
+    values: dict[str, np.ndarray] = dict(mantissas)
+    changes = Changes()
+    wraps: dict[str, int] = {}  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
+    for st in steps:
+        node = st.node
+        y, ovf, *wrapped = st.kernel(node, [values[i] for i in node.inputs], st.input_types, *st.plan)
+        if wrapped and wrapped[0]:  # accumulating kernels: + wrapped sums
             wraps[node.name] = wrapped[0]
         changes.count(node, y, ovf)
         values[node.name] = y

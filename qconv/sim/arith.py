@@ -5,6 +5,8 @@ here; `sim.run` collects the counts per node."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..fixed import FixedType
@@ -56,6 +58,73 @@ def _prepared(w: np.ndarray) -> tuple[np.ndarray, float]:
     """w as float64 and its largest column sum of |w| (cheap next to the product itself)."""
     w64 = w.astype(np.float64)
     return w64, float(np.abs(w64).sum(axis=0).max(initial=0))
+
+
+FLOAT32_EXACT = 2.0**23   # |partial sums| below these stay exact with room for the +-1/2 of rounding
+FLOAT64_EXACT = 2.0**51
+
+
+@dataclass(frozen=True)
+class Linear:
+    """One Dense/Conv layer's ``x @ W + b`` cast into its output type, in float: `w` and `b` are
+    the weight and bias mantissas scaled by the powers of two the C++ shifts by (products to the
+    accumulator's fraction bits, the accumulator to the output's), so ``x @ w + b`` is each output
+    value in units of the output lsb, exactly (see `linear` for the proof obligations), and
+    `FixedType.from_exact` rounds and saturates it as the cast does. Made once per `sim.run`."""
+    w: np.ndarray          # (K, M) float32 or float64
+    b: np.ndarray          # (M,) same dtype
+    out: FixedType
+    may_overflow: bool     # False: every value provably fits the output type
+    integral: bool         # the output has as many fraction bits as the accumulator or more: no rounding
+
+    def __call__(self, x: np.ndarray):
+        """(output mantissas, overflow mask, 0 wrapped sums) for x (..., K) int64 mantissas."""
+        v = x.astype(self.w.dtype) @ self.w
+        v += self.b
+        y, ovf = self.out.from_exact(v, self.may_overflow, self.integral)
+        return y, ovf, 0
+
+
+def linear(node, x_type: FixedType, w: np.ndarray, b: np.ndarray | None) -> Linear | None:
+    """The `Linear` of a layer with input type `x_type`, weight mantissas w (K, M) of
+    node.consts["W"].fixed and bias mantissas b (M,) of node.consts["b"].fixed (or None), when
+    the float route is exact; None when the int64 route (`matmul_exact` + `finish_accumulation`)
+    must run. The float route needs: (1) no product loses bits (an accumulator narrower than the
+    products only drops bits that are zero in every weight), (2) the accumulator cannot wrap:
+    the interval of every output's sum over the whole input range lies inside the accumulator
+    type, (3) every partial sum, scaled to the output lsb, is below 2^23 (float32) or 2^51
+    (float64) in magnitude, so BLAS adds exactly in any order."""
+    acc_t, out = node.attrs["accum"], node.out.fixed
+    drop = product_drop(node, x_type)
+    if drop:
+        nz = np.abs(w[w != 0])
+        if nz.size and int(np.bitwise_and(nz, -nz).min()) < (1 << drop):
+            return None  # products really are truncated: sum of floor(x * w / 2^drop)
+        w = w >> drop
+    up = acc_t.frac - x_type.frac - node.consts["W"].fixed.frac + drop   # products -> accumulator lsb (>= 0)
+    if b is None:
+        b_acc = np.zeros(w.shape[1], np.int64)
+    else:
+        shift = acc_t.frac - node.consts["b"].fixed.frac
+        b_acc = b << shift if shift >= 0 else b >> -shift                  # truncated, as the C++ assigns it
+    wf = w.astype(np.float64)
+    xlo, xhi = float(x_type.min_mantissa), float(x_type.max_mantissa)
+    lo = np.minimum(wf * xlo, wf * xhi).sum(axis=0) * 2.0**up + b_acc      # each output's sum, in acc lsb
+    hi = np.maximum(wf * xlo, wf * xhi).sum(axis=0) * 2.0**up + b_acc
+    mag = np.abs(wf).sum(axis=0) * max(-xlo, xhi) * 2.0**up + np.abs(b_acc)
+    if lo.size == 0 or lo.min() < acc_t.min_mantissa or hi.max() > acc_t.max_mantissa:
+        return None  # the accumulator may wrap: the int64 route counts the wraps
+    s = acc_t.frac - out.frac                                               # accumulator -> output lsb
+    bound = float(mag.max()) * 2.0**max(0, -s)
+    if bound < FLOAT32_EXACT and max(abs(up - s), abs(s)) < 100:  # powers of two well inside float32
+        dtype = np.float32
+    elif bound < FLOAT64_EXACT:
+        dtype = np.float64
+    else:
+        return None
+    may_overflow = lo.min() * 2.0**-s - 1 < out.min_mantissa or hi.max() * 2.0**-s + 1 > out.max_mantissa
+    return Linear((wf * 2.0**(up - s)).astype(dtype), (b_acc * 2.0**-s).astype(dtype), out, bool(may_overflow),
+                  s <= 0)
 
 
 def finish_accumulation(acc: np.ndarray, node, x_type: FixedType):

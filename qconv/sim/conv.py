@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fixed import product_type
-from .arith import finish_accumulation, matmul_exact, product_drop
+from .arith import finish_accumulation, linear, matmul_exact, product_drop
 from .registry import kernel
 
 
@@ -30,9 +30,12 @@ def windows(x: np.ndarray, node) -> tuple[np.ndarray, np.ndarray]:
     return np.where(mask[None, ..., None], win, 0), mask
 
 
-@kernel("Conv")
-def conv(node, xs, xts):
-    win, _ = windows(xs[0], node)
+TOEPLITZ_ENTRIES = 1 << 21  # largest whole-layer matrix (16 MiB of float64) `conv_plan` builds
+TOEPLITZ_WORK = 16          # ... and at most this many times the multiply-adds of the windowed product
+
+
+def _window_products(win: np.ndarray, node, product) -> np.ndarray:
+    """(N * OH * OW, M): `product(patches, weights)` of each group's windows and weights."""
     n, oh, ow, kh, kw, c = win.shape
     w = node.consts["W"].values                                             # (M, C/g, KH, KW)
     g, m = node.attrs["group"], w.shape[0]
@@ -41,8 +44,41 @@ def conv(node, xs, xts):
     for gi in range(g):
         patches = win[..., gi * cpg:(gi + 1) * cpg].reshape(n * oh * ow, kh * kw * cpg)
         wg = w[gi * mpg:(gi + 1) * mpg].transpose(2, 3, 1, 0).reshape(kh * kw * cpg, mpg)
-        acc[:, gi * mpg:(gi + 1) * mpg] = matmul_exact(patches, wg, xts[0], product_drop(node, xts[0]))
-    y, ovf, wraps = finish_accumulation(acc, node, xts[0])
+        acc[:, gi * mpg:(gi + 1) * mpg] = product(patches, wg)
+    return acc
+
+
+def conv_matrix(node) -> np.ndarray:
+    """The layer as one (H*W*C, OH*OW*M) matrix of weight mantissas: conv(x) = x.reshape(N, -1) @ it,
+    (padding and positions no window reaches are zeros). The convolution is linear, so its matrix
+    is the windowed product applied to the H*W*C unit inputs."""
+    h, w, c = node.attrs["in_hwc"]
+    eye = np.eye(h * w * c, dtype=np.int64).reshape(h * w * c, h, w, c)
+    return _window_products(windows(eye, node)[0], node, np.matmul).reshape(h * w * c, -1)
+
+
+def conv_plan(node, xts):
+    """A small layer runs as one float product with the whole-layer matrix (arith.Linear on
+    `conv_matrix`, the bias repeated at every position): no windows are built. Others (and those
+    the float route cannot take exactly) return None: windows and the int64 route."""
+    (h, w, c), (oh, ow, m), (kh, kw) = node.attrs["in_hwc"], node.attrs["out_hwc"], node.attrs["kernel"]
+    entries, work = h * w * c * oh * ow * m, oh * ow * kh * kw * c * m // node.attrs["group"]
+    if entries > TOEPLITZ_ENTRIES or entries > TOEPLITZ_WORK * work:
+        return None
+    b = node.consts.get("b")
+    return linear(node, xts[0], conv_matrix(node), None if b is None else np.tile(b.values, oh * ow))
+
+
+@kernel("Conv", plan=conv_plan)
+def conv(node, xs, xts, plan):
+    n = xs[0].shape[0]
+    if plan is not None:
+        y, ovf, wraps = plan(xs[0].reshape(n, -1))
+    else:
+        win, _ = windows(xs[0], node)
+        drop = product_drop(node, xts[0])
+        acc = _window_products(win, node, lambda p, wg: matmul_exact(p, wg, xts[0], drop))
+        y, ovf, wraps = finish_accumulation(acc, node, xts[0])
     return y.reshape((n, *node.out.shape)), ovf.reshape((n, *node.out.shape)), wraps
 
 

@@ -6,12 +6,20 @@ exact in the accumulator type; the only rounding/overflow happens at the final c
 
 from __future__ import annotations
 
-from .arith import finish_accumulation, matmul_activations, matmul_exact, product_drop
+from .arith import finish_accumulation, linear, matmul_activations, matmul_exact, product_drop
 from .registry import kernel
 
 
-@kernel("Dense")
-def dense(node, xs, xts):
+def dense_plan(node, xts):
+    """The float route of the layer (arith.Linear), or None for the int64 route."""
+    b = node.consts.get("b")
+    return linear(node, xts[0], node.consts["W"].values, None if b is None else b.values)
+
+
+@kernel("Dense", plan=dense_plan)
+def dense(node, xs, xts, plan):
+    if plan is not None:
+        return plan(xs[0])
     drop = product_drop(node, xts[0])  # bits an accumulator narrower than the products drops
     return finish_accumulation(matmul_exact(xs[0], node.consts["W"].values, xts[0], drop), node, xts[0])
 
