@@ -348,6 +348,9 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
     from .pipeline import compile_model
     from .sim.cluster import connect
     from .sim.datasets import open_reader
+    if profile_path:
+        from .plots import check_output
+        check_output(profile_path)
     graph = compile_model(model, **types)
     _notes(graph)
     inputs = dataset_inputs(graph, data)
@@ -409,6 +412,9 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
     from .sim.stream import check_inputs
     from .sweep import float_reference, load_grid, sweep, write_table
     points = load_grid(grid_path)
+    if plot_path:
+        from .plots import check_output
+        check_output(plot_path)
     if float_model and no_float:
         raise ModelError("give --float-model FILE or --no-float, not both")
     if not Path(model).is_file():

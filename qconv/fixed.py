@@ -230,16 +230,24 @@ class FixedType:
         man = np.where((bits << _ONE) == 0, 0, man)  # +-0.0
         return self._convert(man, (1075 - exp) - self.frac, return_overflow)
 
-    def cast(self, mant, src: "FixedType", return_overflow=False):
-        """``ap_fixed<this> dst = (ap_fixed<src>)value`` for int64 mantissas `mant` of type `src`."""
+    def cast(self, mant, src: "FixedType", return_overflow=False, as_float=False):
+        """``ap_fixed<this> dst = (ap_fixed<src>)value`` for int64 mantissas `mant` of type `src`
+        (or a float array holding them exactly). `as_float`: the result may be such a float array
+        (see `from_exact`); only with `return_overflow`."""
         self._check_int64()
         src._check_int64("source")
         shift = src.frac - self.frac
-        m = np.asarray(mant, np.int64)
-        if 0 < shift and self.rounding != "TRN" and m.ndim > 0 and return_overflow:
-            dtype = _exact_float(src.width, shift)
-            if dtype is not None:  # rounding in float: fewer passes than the integer remainder tests
-                return self.from_exact(np.multiply(m, 2.0**-shift, dtype=dtype))
+        m = np.asarray(mant)
+        if m.ndim > 0 and return_overflow and (m.dtype.kind == "f" or (shift > 0 and self.rounding != "TRN")):
+            dtype = _exact_float(src.width + max(-shift, 0), max(shift, 0))
+            sym = self.overflow == "SAT_SYM" and self.signed
+            if m.dtype.kind == "f" and shift <= 0 and not sym and self.contains(src.with_modes("TRN", "WRAP")):
+                y = m * 2.0**-shift if shift else m                         # nothing to round or overflow
+                return (y if as_float else y.astype(np.int64)), np.zeros(m.shape, bool)
+            if dtype is not None:  # in float: fewer passes than the integer remainder tests
+                return self.from_exact(np.multiply(m, 2.0**-shift, dtype=dtype), integral=shift <= 0,
+                                       as_float=as_float)
+        m = np.asarray(m, np.int64)
         if -62 <= shift <= 62 and src.width - min(shift, 0) <= 62 and m.ndim > 0:
             return self._cast_fast(m, shift, src, return_overflow)
         return self._convert(m, np.int64(shift), return_overflow)
@@ -265,12 +273,14 @@ class FixedType:
             return result, result != q
         return self._apply_overflow(self._wrap(q.view(_U64)), q > hi, q < lo, hi, lo)
 
-    def from_exact(self, v: np.ndarray, may_overflow: bool = True, integral: bool = False):
+    def from_exact(self, v: np.ndarray, may_overflow: bool = True, integral: bool = False, as_float: bool = False):
         """Mantissas and overflow mask of values given in units of this type's lsb as a float array
         that holds them exactly (dyadic rationals below 2^23 in float32, 2^51 in float64: the
         caller proves it, see sim/arith.py `linear`); the float route of `cast`. Rounds in place
         (`round_float`), then applies the overflow mode; `may_overflow` False: the caller proved
-        every rounded value fits, so no comparison is made; `integral`: v holds integers already."""
+        every rounded value fits, so no comparison is made; `integral`: v holds integers already.
+        `as_float`: the mantissas stay in v's float array (exact) unless the overflow mode needed
+        the int64 route."""
         if not integral:
             round_float(v, self.rounding)
         hi, lo = self.max_mantissa, self.min_mantissa
@@ -278,9 +288,10 @@ class FixedType:
         if sym or (may_overflow and v.size and (v.min() < lo or v.max() > hi)):
             if self.overflow == "SAT" or (self.overflow == "SAT_SYM" and not self.signed):
                 changed = (v < lo) | (v > hi)
-                return np.clip(v, lo, hi, out=v).astype(np.int64), changed
+                np.clip(v, lo, hi, out=v)
+                return (v if as_float else v.astype(np.int64)), changed
             return self._overflow_ints(v.astype(np.int64))
-        return v.astype(np.int64), np.zeros(v.shape, bool)
+        return (v if as_float else v.astype(np.int64)), np.zeros(v.shape, bool)
 
     def _convert(self, m, shift, return_overflow):
         """Value ``m * 2**-shift`` (in units of this lsb) -> this type: quantize, then overflow."""

@@ -21,6 +21,14 @@ def _pyplot():
     return plt
 
 
+def check_output(path: str | Path) -> None:
+    """Refuse, before any work is done, a plot file that cannot be written: a suffix other than
+    .png or .svg, or no matplotlib."""
+    if Path(path).suffix.lower() not in (".png", ".svg"):
+        raise QconvError(f"{path}: plots are written as .png or .svg; give the file one of those suffixes")
+    _pyplot()
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats: no one has cost <= and quality >= with one of
     them strictly better. In order of cost."""

@@ -162,6 +162,7 @@ def test_eval_without_labels_or_float_reference(data):
     (("--labels", "bad.npy"), "bad.npy: expected class indices 0..4, got values from 0.0 to 7.0"),
     (("--data", "other=x.npy"), "--data: give NAME=DATA for each model input (input_1_0)"),
     (("--float-model", "x.npy"), "x.npy: onnxruntime cannot run it as the float reference"),
+    (("--profile", "p.pdf"), "p.pdf: plots are written as .png or .svg"),  # before evaluating: one line
 ])
 def test_eval_bad_input_is_one_error_line(data, args, message):
     tmp = data[0]

@@ -127,6 +127,14 @@ def test_data_that_does_not_fit_the_model_is_one_error_line(tmp_path, data):
     assert not os.path.exists(tmp_path / "s.csv")
 
 
+def test_plot_file_of_another_format_is_refused_before_any_point_runs(tmp_path, data):
+    r = cli("sweep", MODEL, "--grid", data / "grid.yaml", "--data", data / "x.npy", "-o", tmp_path / "s.csv",
+            "--plot", tmp_path / "front.jpg")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "front.jpg: plots are written as .png or .svg" in r.output
+    assert not os.path.exists(tmp_path / "s.csv") and not os.path.exists(tmp_path / "s.csv.cache")
+
+
 def test_html_report_embeds_the_layer_table_profile_and_pareto_plot(data):
     _sweep(data, data / "h.csv", "--cache", data / "h.cache")
     rows = read_table(data / "h.csv")

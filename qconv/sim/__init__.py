@@ -23,7 +23,7 @@ from ..errors import ModelError
 from ..fixed import FixedType
 from ..ir import Graph, Node
 from . import activation, arith, conv, dense, eltwise, memory, threshold  # noqa: F401  (register the kernels)
-from .registry import KERNELS, PLANS
+from .registry import FLOATS, KERNELS, PLANS
 
 
 SATURATING = ("SAT", "SAT_SYM")
@@ -144,7 +144,8 @@ def _real_values(key: str, data) -> np.ndarray:
     return x
 
 
-CHUNK = 1024  # samples per pass: keeps the int64 temporaries in cache (2x faster on big layers)
+CHUNK = 1024  # samples per pass: keeps the temporaries in cache (2x faster on big layers) ...
+NARROW = 128  # ... or twice as many when no kernel's arrays exceed this many values per sample (fewer calls)
 
 
 def magnitude_histogram(m: np.ndarray) -> np.ndarray:
@@ -165,7 +166,7 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
     BLAS runs on one thread: the products are small, and threads only add contention (scale out
     with `--workers` instead, sim/stream.py)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
-    step = memory.chunk_samples(graph, CHUNK, budget)
+    step = memory.chunk_samples(graph, 2 * CHUNK if memory.widest(graph) <= NARROW else CHUNK, budget)
     steps = prepare(graph)
     with _blas().limit(limits=1, user_api="blas"):
         parts = [_run_batch(graph, steps, {k: v[i:i + step] for k, v in mantissas.items()}, trace, profile)
@@ -194,6 +195,7 @@ class Step:
     kernel: Callable
     input_types: list[FixedType]
     plan: tuple  # () or (plan,): the kernel's fourth argument (sim/registry.py)
+    floats: bool  # the kernel takes mantissas in float arrays (sim/registry.py)
 
 
 def prepare(graph: Graph) -> list[Step]:
@@ -204,7 +206,7 @@ def prepare(graph: Graph) -> list[Step]:
             continue
         xts = [graph.node(i).out.fixed for i in node.inputs]
         plan = (PLANS[node.op](node, xts),) if node.op in PLANS else ()
-        steps.append(Step(node, KERNELS[node.op], xts, plan))
+        steps.append(Step(node, KERNELS[node.op], xts, plan, node.op in FLOATS))
     return steps
 
 
@@ -212,7 +214,16 @@ def run_node(node: Node, xs: list[np.ndarray], xts: list[FixedType]):
     """One node's kernel on input mantissas xs of types xts, its plan made on the spot: what
     `run` does for the node (tests of single kernels)."""
     plan = (PLANS[node.op](node, xts),) if node.op in PLANS else ()
-    return KERNELS[node.op](node, xs, xts, *plan)
+    y, *rest = KERNELS[node.op](node, xs, xts, *plan)
+    return (np.asarray(y, np.int64), *rest)
+
+
+def _ints(values: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """values[name] as int64 mantissas (a float array of them is converted once, in place in `values`)."""
+    v = values[name]
+    if v.dtype.kind == "f":
+        v = values[name] = v.astype(np.int64)
+    return v
 
 
 def _run_batch(graph: Graph, steps: list[Step], mantissas: dict[str, np.ndarray], trace: bool,
@@ -222,15 +233,16 @@ def _run_batch(graph: Graph, steps: list[Step], mantissas: dict[str, np.ndarray]
     wraps: dict[str, int] = {}  # Dense/Conv accumulators that wrap (narrow --accumulator choices)
     for st in steps:
         node = st.node
-        y, ovf, *wrapped = st.kernel(node, [values[i] for i in node.inputs], st.input_types, *st.plan)
+        xs = [values[i] if st.floats else _ints(values, i) for i in node.inputs]
+        y, ovf, *wrapped = st.kernel(node, xs, st.input_types, *st.plan)
         if wrapped and wrapped[0]:  # accumulating kernels: + wrapped sums
             wraps[node.name] = wrapped[0]
         changes.count(node, y, ovf)
         values[node.name] = y
-    outs = {name: values[node] for name, node in zip(graph.output_names, graph.outputs)}
+    outs = {name: _ints(values, node) for name, node in zip(graph.output_names, graph.outputs)}
     types = {name: graph.node(node).out.fixed for name, node in zip(graph.output_names, graph.outputs)}
-    kept = {k: v for k, v in values.items()} if trace else {}
-    hist = {k: magnitude_histogram(v) for k, v in values.items()} if profile else {}
+    kept = {k: _ints(values, k) for k in list(values)} if trace else {}
+    hist = {k: magnitude_histogram(_ints(values, k)) for k in list(values)} if profile else {}
     return SimResult(outs, types, kept, changes.overflows, wraps, changes.clipped, hist)
 
 

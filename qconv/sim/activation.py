@@ -11,9 +11,9 @@ from ..numeric import hard_sigmoid_exact, prelu_negative
 from .registry import kernel
 
 
-@kernel("Relu")
+@kernel("Relu", floats=True)
 def relu(node, xs, xts):
-    return node.out.fixed.cast(np.maximum(xs[0], 0), xts[0], return_overflow=True)
+    return node.out.fixed.cast(np.maximum(xs[0], 0), xts[0], return_overflow=True, as_float=True)
 
 
 @kernel("Table")

@@ -78,10 +78,14 @@ class Linear:
     integral: bool         # the output has as many fraction bits as the accumulator or more: no rounding
 
     def __call__(self, x: np.ndarray):
-        """(output mantissas, overflow mask, 0 wrapped sums) for x (..., K) int64 mantissas."""
-        v = x.astype(self.w.dtype) @ self.w
+        """(output mantissas, overflow mask, 0 wrapped sums) for x (..., K) mantissas."""
+        return self.finish(x.astype(self.w.dtype, copy=False) @ self.w)
+
+    def finish(self, v: np.ndarray):
+        """`__call__` from the product v = x @ w (float, (..., M)): bias, rounding, overflow.
+        The mantissas stay in v's float array when the overflow mode allows (sim/registry.py)."""
         v += self.b
-        y, ovf = self.out.from_exact(v, self.may_overflow, self.integral)
+        y, ovf = self.out.from_exact(v, self.may_overflow, self.integral, as_float=True)
         return y, ovf, 0
 
 

@@ -6,32 +6,31 @@ pads (top, left, bottom, right); Conv: group; Pool: mode ("max"/"avg"), count_in
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..fixed import product_type
-from .arith import finish_accumulation, linear, matmul_exact, product_drop
+from .arith import Linear, finish_accumulation, linear, matmul_exact, product_drop
 from .registry import kernel
 
 
 def windows(x: np.ndarray, node) -> tuple[np.ndarray, np.ndarray]:
-    """(N, OH, OW, KH, KW, C) input windows (zeros where padded) and the (OH, OW, KH, KW)
-    mask of positions inside the unpadded input."""
+    """(N, OH, OW, KH, KW, C) input windows (zeros where padded; a strided view of the padded
+    input) and the (OH, OW, KH, KW) mask of positions inside the unpadded input."""
     a = node.attrs
     (h, w, c), (oh, ow, _) = a["in_hwc"], a["out_hwc"]
     (kh, kw), (sh, sw), (dh, dw), (pt, pl, _, _) = a["kernel"], a["strides"], a["dilations"], a["pads"]
-    x = x.reshape(x.shape[0], h, w, c)
+    span_h, span_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    xp = np.zeros((x.shape[0], max((oh - 1) * sh + span_h, pt + h), max((ow - 1) * sw + span_w, pl + w), c), x.dtype)
+    xp[:, pt:pt + h, pl:pl + w] = x.reshape(x.shape[0], h, w, c)        # the padding and any overhang: zeros
+    view = sliding_window_view(xp, (span_h, span_w), axis=(1, 2))          # (N, H', W', C, span_h, span_w)
+    win = view[:, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw, :, ::dh, ::dw].transpose(0, 1, 2, 4, 5, 3)
     rows = np.arange(oh)[:, None] * sh + np.arange(kh)[None, :] * dh - pt   # (OH, KH)
     cols = np.arange(ow)[:, None] * sw + np.arange(kw)[None, :] * dw - pl   # (OW, KW)
     rv, cv = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
-    r = np.clip(rows, 0, h - 1)[:, None, :, None]
-    q = np.clip(cols, 0, w - 1)[None, :, None, :]
-    mask = rv[:, None, :, None] & cv[None, :, None, :]                      # (OH, OW, KH, KW)
-    win = x[:, r, q, :]                                                      # (N, OH, OW, KH, KW, C)
-    return np.where(mask[None, ..., None], win, 0), mask
-
-
-TOEPLITZ_ENTRIES = 1 << 21  # largest whole-layer matrix (16 MiB of float64) `conv_plan` builds
-TOEPLITZ_WORK = 16          # ... and at most this many times the multiply-adds of the windowed product
+    return win, rv[:, None, :, None] & cv[None, :, None, :]                  # mask (OH, OW, KH, KW)
 
 
 def _window_products(win: np.ndarray, node, product) -> np.ndarray:
@@ -57,25 +56,60 @@ def conv_matrix(node) -> np.ndarray:
     return _window_products(windows(eye, node)[0], node, np.matmul).reshape(h * w * c, -1)
 
 
+def row_node(node):
+    """The layer cut to one output row: its input is the span = (KH - 1) * DH + 1 input rows that
+    row's windows read (no vertical padding or stride), the same weights and horizontal geometry."""
+    a = node.attrs
+    (_, w, c), (_, ow, m), (_, pl, _, pr) = a["in_hwc"], a["out_hwc"], a["pads"]
+    span = (a["kernel"][0] - 1) * a["dilations"][0] + 1
+    return dataclasses.replace(node, attrs={**a, "in_hwc": (span, w, c), "out_hwc": (1, ow, m),
+                                            "pads": (0, pl, 0, pr), "strides": (1, a["strides"][1])})
+
+
+BAND_ENTRIES = 1 << 21  # largest one-row matrix (16 MiB of float64) `conv_plan` builds
+BAND_WORK = 4           # ... when its product needs at most this many times the windows' multiply-adds
+
+
+@dataclasses.dataclass(frozen=True)
+class RowBands:
+    """A convolution as one product per output row: the `span` input rows it reads (windows of
+    the vertically padded input, copied once) times the `row_node` layer's matrix, which
+    arith.Linear holds scaled for the float route, the bias repeated at every column position."""
+    linear: Linear
+    span: int
+
+    def __call__(self, x: np.ndarray, node):
+        a = node.attrs
+        (h, w, c), (oh, _, _), sh, pt = a["in_hwc"], a["out_hwc"], a["strides"][0], a["pads"][0]
+        n = x.shape[0]
+        xp = np.zeros((n, max((oh - 1) * sh + self.span, pt + h), w * c), self.linear.w.dtype)
+        xp[:, pt:pt + h] = x.reshape(n, h, w * c)                           # vertical padding: zero rows
+        rows = sliding_window_view(xp, self.span, axis=1)[:, :(oh - 1) * sh + 1:sh]  # (N, OH, W*C, span)
+        return self.linear.finish(rows.transpose(0, 1, 3, 2).reshape(n * oh, self.span * w * c) @ self.linear.w)
+
+
 def conv_plan(node, xts):
-    """A small layer runs as one float product with the whole-layer matrix (arith.Linear on
-    `conv_matrix`, the bias repeated at every position): no windows are built. Others (and those
-    the float route cannot take exactly) return None: windows and the int64 route."""
+    """A convolution whose one-row matrix is small and not much more work than its windows runs
+    as RowBands (no windows are built); None otherwise, or when the float route is not exact
+    (then: windows and the int64 route)."""
     (h, w, c), (oh, ow, m), (kh, kw) = node.attrs["in_hwc"], node.attrs["out_hwc"], node.attrs["kernel"]
-    entries, work = h * w * c * oh * ow * m, oh * ow * kh * kw * c * m // node.attrs["group"]
-    if entries > TOEPLITZ_ENTRIES or entries > TOEPLITZ_WORK * work:
+    row = row_node(node)
+    span = row.attrs["in_hwc"][0]
+    entries = span * w * c * ow * m
+    if entries > BAND_ENTRIES or oh * entries > BAND_WORK * oh * ow * kh * kw * c * m // node.attrs["group"]:
         return None
     b = node.consts.get("b")
-    return linear(node, xts[0], conv_matrix(node), None if b is None else np.tile(b.values, oh * ow))
+    lin = linear(node, xts[0], conv_matrix(row), None if b is None else np.tile(b.values, ow))
+    return None if lin is None else RowBands(lin, span)
 
 
-@kernel("Conv", plan=conv_plan)
+@kernel("Conv", plan=conv_plan, floats=True)
 def conv(node, xs, xts, plan):
     n = xs[0].shape[0]
     if plan is not None:
-        y, ovf, wraps = plan(xs[0].reshape(n, -1))
+        y, ovf, wraps = plan(xs[0], node)
     else:
-        win, _ = windows(xs[0], node)
+        win, _ = windows(np.asarray(xs[0], np.int64), node)
         drop = product_drop(node, xts[0])
         acc = _window_products(win, node, lambda p, wg: matmul_exact(p, wg, xts[0], drop))
         y, ovf, wraps = finish_accumulation(acc, node, xts[0])

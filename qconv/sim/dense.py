@@ -6,6 +6,8 @@ exact in the accumulator type; the only rounding/overflow happens at the final c
 
 from __future__ import annotations
 
+import numpy as np
+
 from .arith import finish_accumulation, linear, matmul_activations, matmul_exact, product_drop
 from .registry import kernel
 
@@ -16,12 +18,13 @@ def dense_plan(node, xts):
     return linear(node, xts[0], node.consts["W"].values, None if b is None else b.values)
 
 
-@kernel("Dense", plan=dense_plan)
+@kernel("Dense", plan=dense_plan, floats=True)
 def dense(node, xs, xts, plan):
     if plan is not None:
         return plan(xs[0])
     drop = product_drop(node, xts[0])  # bits an accumulator narrower than the products drops
-    return finish_accumulation(matmul_exact(xs[0], node.consts["W"].values, xts[0], drop), node, xts[0])
+    x = np.asarray(xs[0], np.int64)
+    return finish_accumulation(matmul_exact(x, node.consts["W"].values, xts[0], drop), node, xts[0])
 
 
 @kernel("MatMul")

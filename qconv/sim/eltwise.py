@@ -62,7 +62,7 @@ def gather(node, xs, xts):
     return node.out.fixed.cast(y, xts[0]).reshape((n, *node.out.shape)), None
 
 
-@kernel("Reshape")
+@kernel("Reshape", floats=True)
 def reshape(node, xs, xts):
     return xs[0].reshape((xs[0].shape[0],) + node.out.shape), None
 

@@ -32,6 +32,11 @@ def _largest_intermediate(node: Node, graph: Graph) -> tuple[int, str]:
     return inputs + node.out.size, f"{node.out.size} outputs"
 
 
+def widest(graph: Graph) -> int:
+    """The most values any kernel's arrays hold for one sample."""
+    return max((_largest_intermediate(n, graph)[0] for n in graph.topo() if n.op != "Input"), default=1)
+
+
 def sample_bytes(node: Node, graph: Graph) -> int:
     return _largest_intermediate(node, graph)[0] * 8 * TEMPORARIES
 

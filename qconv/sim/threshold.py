@@ -28,17 +28,19 @@ def thresholds_plan(node, xts):
         return None
     grid = np.arange(t.min_mantissa, t.max_mantissa + 1, dtype=np.int64)
     table = staircase(grid[None, :], np.arange(period)[:, None], node).reshape(-1)
+    if np.abs(table).max(initial=0) < 2**24:
+        table = table.astype(np.float32)  # the levels as exact float32: the next product reads them as they are
     size = int(np.prod(node.out.shape, dtype=np.int64))
     k = (np.arange(size) // node.attrs["inner"]) % period
     return table, k * values - t.min_mantissa
 
 
-@kernel("Thresholds", plan=thresholds_plan)
+@kernel("Thresholds", plan=thresholds_plan, floats=True)
 def thresholds(node, xs, xts, plan):
     """levels[k, #{j : x >= thresholds[k, j]}] with channel k = (i // inner) % period: a
     nondecreasing step function of the input mantissa per channel (FINN's MultiThreshold)."""
     n = xs[0].shape[0]
-    x = xs[0].reshape(n, -1)
+    x = xs[0].reshape(n, -1).astype(np.int64, copy=False)
     if plan is not None:
         table, offset = plan
         y = np.take(table, x + offset)
