@@ -285,9 +285,10 @@ class FixedType:
             round_float(v, self.rounding)
         hi, lo = self.max_mantissa, self.min_mantissa
         sym = self.overflow == "SAT_SYM" and self.signed  # also changes the exact minimum
-        if sym or (may_overflow and v.size and (v.min() < lo or v.max() > hi)):
+        low, high = (v.min() < lo, v.max() > hi) if may_overflow and v.size else (False, False)
+        if sym or low or high:
             if self.overflow == "SAT" or (self.overflow == "SAT_SYM" and not self.signed):
-                changed = (v < lo) | (v > hi)
+                changed = ((v < lo) | (v > hi)) if low and high else (v < lo) if low else (v > hi)
                 np.clip(v, lo, hi, out=v)
                 return (v if as_float else v.astype(np.int64)), changed
             return self._overflow_ints(v.astype(np.int64))

@@ -11,8 +11,8 @@ import pytest
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 from qconv.sim.cluster import connect
-from qconv.sim.datasets import NpyReader
-from qconv.sim.stream import simulate_files
+from qconv.sim.datasets import ArrayReader, NpyReader
+from qconv.sim.stream import shares_files, simulate_files
 
 from .conftest import shared_path
 from .helpers import cli
@@ -34,10 +34,16 @@ def test_two_dask_workers_give_the_single_process_integers(client, tmp_path):
     np.save(tmp_path / "x.npy", x)
     whole = simulate(graph, {"global_in": x})
     assert len(client.scheduler_info()["workers"]) == 2
-    for chunk in (397, 1000):  # a second run on the same client ships the graph again under its own key
-        counts = simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")},
-                                {"global_out": tmp_path / "y.npy"}, raw=True, chunk=chunk, client=client)
-        assert np.array_equal(np.load(tmp_path / "y.npy"), whole.outputs["global_out"])
+    reader = NpyReader(tmp_path / "x.npy")
+    assert shares_files(client, {"global_in": reader})  # the workers read and write the .npy files themselves
+    assert not shares_files(client, {"global_in": ArrayReader(x)})  # in-memory data travels with the tasks
+    # a second run on the same client ships the graph again under its own key
+    for chunk, raw, source in ((397, True, reader), (1000, False, reader), (600, True, ArrayReader(x))):
+        counts = simulate_files(graph, {"global_in": source}, {"global_out": tmp_path / "y.npy"}, raw=raw,
+                                chunk=chunk, client=client)
+        got = np.load(tmp_path / "y.npy")
+        want = whole.outputs["global_out"] if raw else whole.as_float()["global_out"]
+        assert got.dtype == want.dtype and np.array_equal(got, want)
         assert counts.overflows == whole.overflows and sum(whole.overflows.values()) > 0
         assert counts.clipped == whole.clipped
 

@@ -130,6 +130,20 @@ class NpyWriter:
             np.ascontiguousarray(rows, self.dtype).tofile(f)
         self.written += len(rows)
 
+    def sized(self) -> "NpyWriter":
+        """The file at its full size (zeros), for `write_at` from any process, in any order."""
+        with open(self.path, "r+b") as f:
+            f.seek(0, 2)
+            f.truncate(f.tell() + int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize)
+        return self
+
+    def write_at(self, start: int, rows: np.ndarray) -> None:
+        """Samples start:start + len(rows) of a `sized` file (disjoint slices: safe side by side)."""
+        row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        with open(self.path, "r+b") as f:
+            f.seek(-(self.shape[0] - start) * row, 2)
+            np.ascontiguousarray(rows, self.dtype).tofile(f)
+
 
 class ArrayWriter:
     """An HDF5 dataset or Zarr array of known shape, written in order a chunk at a time."""

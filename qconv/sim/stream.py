@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import Graph
 from . import SimResult, memory, simulate
-from .datasets import open_writer
+from .datasets import NpyReader, NpyWriter, open_writer, split_spec
 
 
 def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budget: int, profile: bool = False):
@@ -31,6 +31,19 @@ def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budge
     part = simulate(graph, inputs, budget=budget, profile=profile)
     values = part.outputs if raw else part.as_float()
     part.outputs = {}
+    return values, part
+
+
+def simulate_slice(graph: Graph, readers: dict, start: int, stop: int, raw: bool, budget: int, profile: bool = False,
+                   writers: dict | None = None):
+    """simulate_chunk of samples start:stop, read here: on a worker of a local cluster, which sees
+    the files the readers name (the main process then does not read and send them). With
+    `writers` (sized NpyWriters by output name) the outputs are written here too (values: None)."""
+    values, part = simulate_chunk(graph, {k: r.read(start, stop) for k, r in readers.items()}, raw, budget, profile)
+    if writers:
+        for name, w in writers.items():
+            w.write_at(start, values[name])
+        values = None
     return values, part
 
 
@@ -52,11 +65,13 @@ def check_inputs(graph: Graph, inputs: dict) -> int:
 
 def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.ndarray]], None], raw: bool = False,
                     chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
-                    progress: Callable[[int], None] | None = None, client=None, profile: bool = False) -> SimResult:
+                    progress: Callable[[int], None] | None = None, client=None, profile: bool = False,
+                    writers: dict | None = None) -> SimResult:
     """Simulate readers (sim/datasets.py, keyed by ONNX input name) `chunk` samples at a
     time, here or on the Dask `client`'s workers; `sink` receives each chunk's outputs in
     order; `progress` the number of samples done. Returns the counts over the whole dataset
-    (and with `profile` every node's magnitude histogram)."""
+    (and with `profile` every node's magnitude histogram). `writers`: sized NpyWriters by output
+    name that the workers of a local cluster write themselves (`sink` then gets None)."""
     n = check_inputs(graph, inputs)
     bounds = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
 
@@ -65,7 +80,7 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
     if client is None:
         results = (simulate_chunk(graph, read(*b), raw, budget, profile) for b in bounds)
     else:
-        results = _on_cluster(client, graph, bounds, read, raw, budget, profile)
+        results = _on_cluster(client, graph, bounds, read, raw, budget, profile, inputs, writers)
     total = None
     for (start, stop), (values, counts) in zip(bounds, results):
         sink(values)
@@ -75,18 +90,31 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
     return total
 
 
-def _on_cluster(client, graph, bounds, read, raw, budget, profile):
-    """simulate_chunk of each chunk on the workers, yielded in order, two chunks per worker in flight."""
+def shares_files(client, readers: dict) -> bool:
+    """True when the client's workers run on this machine (a local cluster, `--workers N`) and
+    every input is an .npy file: they read their slices themselves (and may write .npy outputs)."""
+    return getattr(client, "cluster", None) is not None and all(isinstance(r, NpyReader) for r in readers.values())
+
+
+def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writers):
+    """simulate_chunk of each chunk on the workers, yielded in order, two chunks per worker in
+    flight. The workers of a local cluster read their .npy slices themselves (`shares_files`) and
+    write the `writers`' outputs; otherwise each chunk and its outputs travel with its task."""
     import dask
     # once, not with every chunk; a key of its own (hash=False): a second run on the same client
     # must not share, and then lose, the first run's copy when that one is released
     shipped = client.scatter(graph, broadcast=True, hash=False)
     limit = 2 * max(1, len(client.scheduler_info()["workers"]))
     pending: deque = deque()
+    local = shares_files(client, readers)
     # each chunk travels with its task, by design: no "Sending large graph" advice for every chunk
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}):
         for b in bounds:
-            pending.append(client.submit(simulate_chunk, shipped, read(*b), raw, budget, profile, pure=False))
+            if local:
+                pending.append(client.submit(simulate_slice, shipped, readers, *b, raw, budget, profile, writers,
+                                             pure=False))
+            else:
+                pending.append(client.submit(simulate_chunk, shipped, read(*b), raw, budget, profile, pure=False))
             if len(pending) >= limit:
                 yield pending.popleft().result()
         while pending:
@@ -100,6 +128,12 @@ def simulate_files(graph: Graph, inputs: dict, outputs: dict[str, str | Path], r
     HDF5 `file.h5:/name` or a Zarr store: datasets.open_writer) as the chunks arrive."""
     n = next(iter(inputs.values())).samples
     writers: dict = {}
+    if client is not None and shares_files(client, inputs) and all(split_spec(s)[1] == "npy" for s in outputs.values()):
+        kinds = {graph.output_names[i]: graph.node(o).out.shape for i, o in enumerate(graph.outputs)}
+        dtype = np.int64 if raw else np.float64  # SimResult.outputs / as_float
+        remote = {name: NpyWriter(spec, (n, *kinds[name]), dtype).sized() for name, spec in outputs.items()}
+        return simulate_chunks(graph, inputs, lambda values: None, raw, chunk, budget, progress, client,
+                               writers=remote)
 
     def sink(values):
         for name, spec in outputs.items():
