@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qconv.errors import ModelError
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
 from qconv.sim.cluster import connect
@@ -46,6 +47,22 @@ def test_two_dask_workers_give_the_single_process_integers(client, tmp_path):
         assert got.dtype == want.dtype and np.array_equal(got, want)
         assert counts.overflows == whole.overflows and sum(whole.overflows.values()) > 0
         assert counts.clipped == whole.clipped
+
+
+@pytest.mark.slow
+def test_workers_leave_the_output_as_it_was_when_the_data_is_refused(client, tmp_path):
+    graph = compile_model(shared_path("models", *JET), input_type=TYPE[1])
+    np.save(tmp_path / "x.npy", np.zeros((300, 15), np.float32))   # samples of 15, the model takes 16
+    np.save(tmp_path / "y.npy", np.full((300, 5), 7.0))           # a previous result
+    with pytest.raises(ModelError, match="do not fit input"):
+        simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")}, {"global_out": tmp_path / "y.npy"},
+                       client=client)
+    assert (np.load(tmp_path / "y.npy") == 7.0).all()
+    np.save(tmp_path / "x.npy", np.zeros((300, 16), np.float32))
+    simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")}, {"global_out": tmp_path / "y.npy"},
+                   client=client, chunk=64)
+    assert np.load(tmp_path / "y.npy").shape == (300, 5) and sorted(p.name for p in tmp_path.iterdir()) == [
+        "x.npy", "y.npy"]  # the parts were renamed, none left behind
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from qconv.ir import Const, Node, TensorType
 from qconv.sim import conv as conv_kernels
 from qconv.sim import threshold
 from qconv.sim.arith import finish_accumulation, matmul_exact, product_drop
-from qconv.sim.conv import conv_matrix, conv_plan
+from qconv.sim.conv import conv_matrix, conv_plan, row_matrix, row_node
 from qconv.sim.dense import dense_plan
 
 RNG_SEEDS = range(40)
@@ -120,6 +120,15 @@ def test_dense_float_route_equals_int_route(seed):
         np.testing.assert_array_equal(g, e)
 
 
+def test_float_route_refuses_powers_of_two_float64_cannot_hold():
+    """An output type 1100 integer bits above the accumulator: 2^-1090 underflows float64."""
+    x_t, w_t = FixedType(4, 2), FixedType(4, 2)
+    node = _node("Dense", np.array([[3], [-5]]), w_t, None, None, FixedType(8, 1100), FixedType(20, 10), shape=(1,))
+    assert dense_plan(node, [x_t]) is None
+    x = np.array([[-1, -2], [1, 2]], np.int64)
+    np.testing.assert_array_equal(_int_route(node, x, x_t, node.consts["W"].values)[0], [[0], [-1]])  # floor(+-7 * 2^-1090)
+
+
 def test_dense_routes_are_both_taken():
     """The random layers above exercise the float route and the int64 route (a narrow
     accumulator, truncated products, sums too wide for float64)."""
@@ -171,6 +180,8 @@ def test_conv_row_bands_equal_windows(seed, any_band):
     got = conv_kernels.conv(node, [x], [x_t], conv_plan(node, [x_t]))
     for g, e in zip(got, want):
         np.testing.assert_array_equal(g, e)
+    # the row matrix, placed weight by weight, is the windowed product's on one row's inputs
+    np.testing.assert_array_equal(row_matrix(node), conv_matrix(row_node(node)))
     # the whole-layer matrix is the convolution itself (exact integers, before the accumulator)
     acc = conv_kernels._window_products(conv_kernels.windows(x, node)[0], node, np.matmul)
     np.testing.assert_array_equal(x.reshape(len(x), -1) @ conv_matrix(node), acc.reshape(len(x), -1))

@@ -99,6 +99,8 @@ def linear(node, x_type: FixedType, w: np.ndarray, b: np.ndarray | None) -> Line
     type, (3) every partial sum, scaled to the output lsb, is below 2^23 (float32) or 2^51
     (float64) in magnitude, so BLAS adds exactly in any order."""
     acc_t, out = node.attrs["accum"], node.out.fixed
+    if out.width == 64 and not out.signed:
+        return None  # the int64 route refuses it with its error
     drop = product_drop(node, x_type)
     if drop:
         nz = np.abs(w[w != 0])
@@ -122,7 +124,7 @@ def linear(node, x_type: FixedType, w: np.ndarray, b: np.ndarray | None) -> Line
     bound = float(mag.max()) * 2.0**max(0, -s)
     if bound < FLOAT32_EXACT and max(abs(up - s), abs(s)) < 100:  # powers of two well inside float32
         dtype = np.float32
-    elif bound < FLOAT64_EXACT:
+    elif bound < FLOAT64_EXACT and max(abs(up - s), abs(s)) < 1000:  # ... and float64
         dtype = np.float64
     else:
         return None

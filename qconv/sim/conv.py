@@ -66,6 +66,29 @@ def row_node(node):
                                             "pads": (0, pl, 0, pr), "strides": (1, a["strides"][1])})
 
 
+def row_matrix(node) -> np.ndarray:
+    """conv_matrix(row_node(node)), built by placing each weight where it belongs (memory: the
+    matrix alone): entry ((kh * DH, x, c), (ow, m)) = W[m, c - group start, kh, kw] for the input
+    column x = ow * SW + kw * DW - left pad inside the input."""
+    a = node.attrs
+    (_, w, c), (_, ow, m), (kh, kw) = a["in_hwc"], a["out_hwc"], a["kernel"]
+    (_, sw), (dh, dw), pl = a["strides"], a["dilations"], a["pads"][1]
+    weights = node.consts["W"].values                                       # (M, C/g, KH, KW)
+    g = a["group"]
+    cpg, mpg = c // g, m // g
+    span = (kh - 1) * dh + 1
+    matrix = np.zeros((span, w, c, ow, m), np.int64)
+    for gi in range(g):
+        ci, mi = slice(gi * cpg, (gi + 1) * cpg), slice(gi * mpg, (gi + 1) * mpg)
+        for ky in range(kh):
+            for kx in range(kw):
+                for o in range(ow):
+                    x = o * sw + kx * dw - pl
+                    if 0 <= x < w:
+                        matrix[ky * dh, x, ci, o, mi] = weights[mi, :, ky, kx].T
+    return matrix.reshape(span * w * c, ow * m)
+
+
 BAND_ENTRIES = 1 << 21  # largest one-row matrix (16 MiB of float64) `conv_plan` builds
 BAND_WORK = 4           # ... when its product needs at most this many times the windows' multiply-adds
 
@@ -93,13 +116,12 @@ def conv_plan(node, xts):
     as RowBands (no windows are built); None otherwise, or when the float route is not exact
     (then: windows and the int64 route)."""
     (h, w, c), (oh, ow, m), (kh, kw) = node.attrs["in_hwc"], node.attrs["out_hwc"], node.attrs["kernel"]
-    row = row_node(node)
-    span = row.attrs["in_hwc"][0]
+    span = (kh - 1) * node.attrs["dilations"][0] + 1
     entries = span * w * c * ow * m
     if entries > BAND_ENTRIES or oh * entries > BAND_WORK * oh * ow * kh * kw * c * m // node.attrs["group"]:
         return None
     b = node.consts.get("b")
-    lin = linear(node, xts[0], conv_matrix(row), None if b is None else np.tile(b.values, ow))
+    lin = linear(node, xts[0], row_matrix(node), None if b is None else np.tile(b.values, ow))
     return None if lin is None else RowBands(lin, span)
 
 

@@ -13,6 +13,7 @@ runs on every chunk either way, so the integers are the same with or without wor
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from pathlib import Path
 from typing import Callable
@@ -91,9 +92,11 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
 
 
 def shares_files(client, readers: dict) -> bool:
-    """True when the client's workers run on this machine (a local cluster, `--workers N`) and
+    """True when the client's workers run on this machine (a LocalCluster, `--workers N`) and
     every input is an .npy file: they read their slices themselves (and may write .npy outputs)."""
-    return getattr(client, "cluster", None) is not None and all(isinstance(r, NpyReader) for r in readers.values())
+    from distributed import LocalCluster
+    return isinstance(getattr(client, "cluster", None), LocalCluster) and all(isinstance(r, NpyReader)
+                                                                             for r in readers.values())
 
 
 def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writers):
@@ -129,11 +132,7 @@ def simulate_files(graph: Graph, inputs: dict, outputs: dict[str, str | Path], r
     n = next(iter(inputs.values())).samples
     writers: dict = {}
     if client is not None and shares_files(client, inputs) and all(split_spec(s)[1] == "npy" for s in outputs.values()):
-        kinds = {graph.output_names[i]: graph.node(o).out.shape for i, o in enumerate(graph.outputs)}
-        dtype = np.int64 if raw else np.float64  # SimResult.outputs / as_float
-        remote = {name: NpyWriter(spec, (n, *kinds[name]), dtype).sized() for name, spec in outputs.items()}
-        return simulate_chunks(graph, inputs, lambda values: None, raw, chunk, budget, progress, client,
-                               writers=remote)
+        return _workers_write(graph, inputs, outputs, raw, chunk, budget, progress, client)
 
     def sink(values):
         for name, spec in outputs.items():
@@ -146,3 +145,23 @@ def simulate_files(graph: Graph, inputs: dict, outputs: dict[str, str | Path], r
         for w in writers.values():
             if hasattr(w, "close"):
                 w.close()
+
+
+def _workers_write(graph, inputs, outputs, raw, chunk, budget, progress, client) -> SimResult:
+    """simulate_files on a local cluster whose workers write the .npy outputs themselves: into
+    full-size files beside the outputs, renamed to them only once every chunk is written (a run
+    that fails, or data the model refuses, leaves the outputs as they were)."""
+    n = check_inputs(graph, inputs)
+    shapes = {graph.output_names[i]: graph.node(o).out.shape for i, o in enumerate(graph.outputs)}
+    dtype = np.int64 if raw else np.float64  # SimResult.outputs / as_float
+    parts = {name: Path(f"{spec}.part{os.getpid()}") for name, spec in outputs.items()}
+    try:
+        remote = {name: NpyWriter(parts[name], (n, *shapes[name]), dtype).sized() for name in outputs}
+        counts = simulate_chunks(graph, inputs, lambda values: None, raw, chunk, budget, progress, client,
+                                 writers=remote)
+        for name, spec in outputs.items():
+            os.replace(parts[name], spec)
+        return counts
+    finally:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
