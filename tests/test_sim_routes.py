@@ -11,6 +11,8 @@ cases at the edges of those obligations, and compare masks and counts as well as
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ from qconv.ir import Const, Node, TensorType
 from qconv.sim import conv as conv_kernels
 from qconv.sim import threshold
 from qconv.sim.arith import finish_accumulation, matmul_exact, product_drop
-from qconv.sim.conv import conv_matrix, conv_plan, row_matrix, row_node
+from qconv.sim.conv import conv_plan, row_matrix
 from qconv.sim.dense import dense_plan
 
 RNG_SEEDS = range(40)
@@ -142,6 +144,23 @@ def test_dense_routes_are_both_taken():
         plan = dense_plan(node, [x_t])
         kinds.add("int64" if plan is None else str(plan.w.dtype))
     assert kinds == {"int64", "float32", "float64"}
+
+
+def conv_matrix(node) -> np.ndarray:
+    """The layer as one (H*W*C, OH*OW*M) matrix of weight mantissas, by definition: the convolution
+    is linear, so its matrix is the windowed product applied to the H*W*C unit inputs."""
+    h, w, c = node.attrs["in_hwc"]
+    eye = np.eye(h * w * c, dtype=np.int64).reshape(h * w * c, h, w, c)
+    return conv_kernels._window_products(conv_kernels.windows(eye, node)[0], node, np.matmul).reshape(h * w * c, -1)
+
+
+def row_node(node):
+    """The layer cut to one output row: the span of input rows it reads, no vertical padding or stride."""
+    a = node.attrs
+    (_, w, c), (_, ow, m), (_, pl, _, pr) = a["in_hwc"], a["out_hwc"], a["pads"]
+    span = (a["kernel"][0] - 1) * a["dilations"][0] + 1
+    return dataclasses.replace(node, attrs={**a, "in_hwc": (span, w, c), "out_hwc": (1, ow, m),
+                                            "pads": (0, pl, 0, pr), "strides": (1, a["strides"][1])})
 
 
 def _conv_node(rng, x_t, w_t, b_t, out):

@@ -205,16 +205,19 @@ def prepare(graph: Graph) -> list[Step]:
         if node.op == "Input":
             continue
         xts = [graph.node(i).out.fixed for i in node.inputs]
-        plan = (PLANS[node.op](node, xts),) if node.op in PLANS else ()
-        steps.append(Step(node, KERNELS[node.op], xts, plan, node.op in FLOATS))
+        steps.append(Step(node, KERNELS[node.op], xts, _plan(node, xts), node.op in FLOATS))
     return steps
+
+
+def _plan(node: Node, xts: list[FixedType]) -> tuple:
+    """() or (the node's plan,): what its kernel takes as a fourth argument (sim/registry.py)."""
+    return (PLANS[node.op](node, xts),) if node.op in PLANS else ()
 
 
 def run_node(node: Node, xs: list[np.ndarray], xts: list[FixedType]):
     """One node's kernel on input mantissas xs of types xts, its plan made on the spot: what
     `run` does for the node (tests of single kernels)."""
-    plan = (PLANS[node.op](node, xts),) if node.op in PLANS else ()
-    y, *rest = KERNELS[node.op](node, xs, xts, *plan)
+    y, *rest = KERNELS[node.op](node, xs, xts, *_plan(node, xts))
     return (np.asarray(y, np.int64), *rest)
 
 

@@ -47,29 +47,11 @@ def _window_products(win: np.ndarray, node, product) -> np.ndarray:
     return acc
 
 
-def conv_matrix(node) -> np.ndarray:
-    """The layer as one (H*W*C, OH*OW*M) matrix of weight mantissas: conv(x) = x.reshape(N, -1) @ it,
-    (padding and positions no window reaches are zeros). The convolution is linear, so its matrix
-    is the windowed product applied to the H*W*C unit inputs."""
-    h, w, c = node.attrs["in_hwc"]
-    eye = np.eye(h * w * c, dtype=np.int64).reshape(h * w * c, h, w, c)
-    return _window_products(windows(eye, node)[0], node, np.matmul).reshape(h * w * c, -1)
-
-
-def row_node(node):
-    """The layer cut to one output row: its input is the span = (KH - 1) * DH + 1 input rows that
-    row's windows read (no vertical padding or stride), the same weights and horizontal geometry."""
-    a = node.attrs
-    (_, w, c), (_, ow, m), (_, pl, _, pr) = a["in_hwc"], a["out_hwc"], a["pads"]
-    span = (a["kernel"][0] - 1) * a["dilations"][0] + 1
-    return dataclasses.replace(node, attrs={**a, "in_hwc": (span, w, c), "out_hwc": (1, ow, m),
-                                            "pads": (0, pl, 0, pr), "strides": (1, a["strides"][1])})
-
-
 def row_matrix(node) -> np.ndarray:
-    """conv_matrix(row_node(node)), built by placing each weight where it belongs (memory: the
-    matrix alone): entry ((kh * DH, x, c), (ow, m)) = W[m, c - group start, kh, kw] for the input
-    column x = ow * SW + kw * DW - left pad inside the input."""
+    """The layer cut to one output row as a (span * W * C, OW * M) matrix of weight mantissas, span =
+    (KH - 1) * DH + 1 the input rows that row's windows read: entry ((kh * DH, x, c), (ow, m)) =
+    W[m, c - group start, kh, kw] for the input column x = ow * SW + kw * DW - left pad inside the
+    input (horizontal padding and rows between dilated taps are zeros)."""
     a = node.attrs
     (_, w, c), (_, ow, m), (kh, kw) = a["in_hwc"], a["out_hwc"], a["kernel"]
     (_, sw), (dh, dw), pl = a["strides"], a["dilations"], a["pads"][1]
@@ -96,7 +78,7 @@ BAND_WORK = 4           # ... when its product needs at most this many times the
 @dataclasses.dataclass(frozen=True)
 class RowBands:
     """A convolution as one product per output row: the `span` input rows it reads (windows of
-    the vertically padded input, copied once) times the `row_node` layer's matrix, which
+    the vertically padded input, copied once) times `row_matrix`, which
     arith.Linear holds scaled for the float route, the bias repeated at every column position."""
     linear: Linear
     span: int
