@@ -20,7 +20,7 @@ from qconv.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType, round_float, 
 from qconv.ir import Const, Node, TensorType
 from qconv.sim import conv as conv_kernels
 from qconv.sim import threshold
-from qconv.sim.arith import finish_accumulation, matmul_exact, product_drop
+from qconv.sim.arith import LONG_ROW, add_row, finish_accumulation, long_row, matmul_exact, product_drop
 from qconv.sim.conv import conv_plan, row_matrix
 from qconv.sim.dense import dense_plan
 
@@ -131,6 +131,22 @@ def test_float_route_refuses_powers_of_two_float64_cannot_hold():
     np.testing.assert_array_equal(_int_route(node, x, x_t, node.consts["W"].values)[0], [[0], [-1]])  # floor(+-7 * 2^-1090)
 
 
+@pytest.mark.parametrize("m", [1, 3, 10, 128, LONG_ROW - 1, LONG_ROW + 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_row_adds_the_row_to_every_row(m, dtype):
+    """The bias add through whole blocks of the repeated row, and the rows left over after them."""
+    rng = np.random.default_rng(m)
+    row = rng.integers(-1000, 1000, m).astype(dtype)
+    long = long_row(row)
+    assert long.size >= LONG_ROW and long.size % m == 0
+    reps = long.size // m
+    for n in sorted({1, reps - 1, reps, reps + 1, 3 * reps + 2} - {0}):
+        v = rng.integers(-1000, 1000, (n, m)).astype(dtype)
+        want = v + row
+        add_row(v, row, long)
+        np.testing.assert_array_equal(v, want)
+
+
 def test_dense_routes_are_both_taken():
     """The random layers above exercise the float route and the int64 route (a narrow
     accumulator, truncated products, sums too wide for float64)."""
@@ -204,6 +220,35 @@ def test_conv_row_bands_equal_windows(seed, any_band):
     # the whole-layer matrix is the convolution itself (exact integers, before the accumulator)
     acc = conv_kernels._window_products(conv_kernels.windows(x, node)[0], node, np.matmul)
     np.testing.assert_array_equal(x.reshape(len(x), -1) @ conv_matrix(node), acc.reshape(len(x), -1))
+
+
+@pytest.mark.parametrize("kernel, pads, strides", [((1, 3), (2, 1, 3, 0), (1, 1)), ((2, 2), (3, 0, 2, 1), (2, 1)),
+                                                    ((3, 1), (0, 2, 4, 0), (1, 2))])
+def test_conv_row_bands_rows_only_in_padding(kernel, pads, strides, any_band):
+    """Output rows that read nothing but vertical padding get the bias alone (RowBands skips
+    their product); the rows beside them read the input partly."""
+    rng = np.random.default_rng(7)
+    x_t, w_t, b_t, out = FixedType(8, 3), FixedType(6, 1), FixedType(10, 4), FixedType(12, 6, True, "RND", "SAT")
+    (h, wd, c, m), (kh, kw) = (4, 5, 2, 3), kernel
+    oh = (h + pads[0] + pads[2] - kh) // strides[0] + 1
+    ow = (wd + pads[1] + pads[3] - kw) // strides[1] + 1
+    w = rng.integers(w_t.min_mantissa, w_t.max_mantissa + 1, (m, c, kh, kw), dtype=np.int64)
+    b = rng.integers(b_t.min_mantissa, b_t.max_mantissa + 1, m, dtype=np.int64)
+    attrs = {"in_hwc": (h, wd, c), "out_hwc": (oh, ow, m), "kernel": kernel, "strides": strides,
+             "dilations": (1, 1), "pads": pads, "group": 1}
+    integer = x_t.integer + w_t.integer + int(np.ceil(np.log2(kh * kw * c + 1))) + 2   # tight: cannot wrap
+    node = _node("Conv", w, w_t, b, b_t, out, FixedType(integer + x_t.frac + w_t.frac, integer), attrs, (oh, ow, m))
+    plan = conv_plan(node, [x_t])
+    assert plan is not None
+    x = _inputs(rng, x_t, (50, h, wd, c))
+    got = conv_kernels.conv(node, [x], [x_t], plan)
+    for g, e in zip(got, conv_kernels.conv(node, [x], [x_t], None)):
+        np.testing.assert_array_equal(g, e)
+    padded = [oy for oy in range(oh) if oy * strides[0] - pads[0] + kh <= 0 or oy * strides[0] - pads[0] >= h]
+    assert padded and len(padded) < oh
+    bias_only = out.cast(b << (node.attrs["accum"].frac - b_t.frac), node.attrs["accum"])
+    for oy in padded:
+        np.testing.assert_array_equal(np.asarray(got[0])[:, oy], np.broadcast_to(bias_only, (50, ow, m)))
 
 
 def test_conv_routes_are_both_taken(any_band):

@@ -63,7 +63,7 @@ class Changes:
         if node.attrs.get("type_source") == "quantizer" and t.overflow in SATURATING:
             changed = np.reshape(changed, y.shape)
             n = int(np.count_nonzero(changed))  # clipped values sit at one end of the type or the other
-            high = int(np.count_nonzero(y[changed] > (t.max_mantissa + t.min_mantissa) // 2)) if n else 0
+            high = int(np.count_nonzero(changed & (y > (t.max_mantissa + t.min_mantissa) // 2))) if n else 0
             self.clipped[node.name] = Clipping(n - high, high, int(y.size))
         elif changed.any():
             self.overflows[node.name] = int(np.count_nonzero(changed))
@@ -166,7 +166,8 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
     BLAS runs on one thread: the products are small, and threads only add contention (scale out
     with `--workers` instead, sim/stream.py)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
-    step = memory.chunk_samples(graph, 2 * CHUNK if memory.widest(graph) <= NARROW else CHUNK, budget)
+    wide = memory.widest(graph)
+    step = memory.chunk_samples(graph, 2 * CHUNK if wide <= NARROW else CHUNK, budget, wide)
     steps = prepare(graph)
     with _blas().limit(limits=1, user_api="blas"):
         parts = [_run_batch(graph, steps, {k: v[i:i + step] for k, v in mantissas.items()}, trace, profile)

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..fixed import product_type
-from .arith import Linear, finish_accumulation, linear, matmul_exact, product_drop
+from .arith import Linear, finish_accumulation, linear, long_row, matmul_exact, product_drop
 from .registry import kernel
 
 
@@ -60,14 +60,14 @@ def row_matrix(node) -> np.ndarray:
     cpg, mpg = c // g, m // g
     span = (kh - 1) * dh + 1
     matrix = np.zeros((span, w, c, ow, m), np.int64)
+    o = np.arange(ow)
     for gi in range(g):
         ci, mi = slice(gi * cpg, (gi + 1) * cpg), slice(gi * mpg, (gi + 1) * mpg)
         for ky in range(kh):
             for kx in range(kw):
-                for o in range(ow):
-                    x = o * sw + kx * dw - pl
-                    if 0 <= x < w:
-                        matrix[ky * dh, x, ci, o, mi] = weights[mi, :, ky, kx].T
+                x = o * sw + kx * dw - pl
+                inside = (x >= 0) & (x < w)
+                matrix[ky * dh, x[inside], ci, o[inside], mi] = weights[mi, :, ky, kx].T
     return matrix.reshape(span * w * c, ow * m)
 
 
@@ -77,20 +77,30 @@ BAND_WORK = 4           # ... when its product needs at most this many times the
 
 @dataclasses.dataclass(frozen=True)
 class RowBands:
-    """A convolution as one product per output row: the `span` input rows it reads (windows of
-    the vertically padded input, copied once) times `row_matrix`, which
-    arith.Linear holds scaled for the float route, the bias repeated at every column position."""
+    """A convolution as one product per output row: `row_matrix` (which arith.Linear holds scaled
+    for the float route) times the input rows that output row reads. Batch first, those rows are a
+    contiguous span of every sample, so each product reads a strided view of the input (row stride
+    one sample) and writes a strided view of the output: nothing is copied. Rows of the span in
+    the vertical padding are left out of both the view and the matrix (they are zeros)."""
     linear: Linear
     span: int
+    bias: np.ndarray       # linear.b repeated at every output row (OH * OW * M,)
+    bias_long: np.ndarray  # ... and its arith.long_row
 
     def __call__(self, x: np.ndarray, node):
         a = node.attrs
-        (h, w, c), (oh, _, _), sh, pt = a["in_hwc"], a["out_hwc"], a["strides"][0], a["pads"][0]
-        n = x.shape[0]
-        xp = np.zeros((n, max((oh - 1) * sh + self.span, pt + h), w * c), self.linear.w.dtype)
-        xp[:, pt:pt + h] = x.reshape(n, h, w * c)                           # vertical padding: zero rows
-        rows = sliding_window_view(xp, self.span, axis=1)[:, :(oh - 1) * sh + 1:sh]  # (N, OH, W*C, span)
-        return self.linear.finish(rows.transpose(0, 1, 3, 2).reshape(n * oh, self.span * w * c) @ self.linear.w)
+        (h, w, c), (oh, ow, m), sh, pt = a["in_hwc"], a["out_hwc"], a["strides"][0], a["pads"][0]
+        n, wc = x.shape[0], w * c
+        rows = x.reshape(n, h * wc).astype(self.linear.w.dtype, copy=False)
+        v = np.empty((n, oh, ow * m), self.linear.w.dtype)
+        for oy in range(oh):
+            top = oy * sh - pt                                                 # the span's first input row
+            lo, hi = max(top, 0), min(top + self.span, h)
+            if lo < hi:
+                np.matmul(rows[:, lo * wc:hi * wc], self.linear.w[(lo - top) * wc:(hi - top) * wc], out=v[:, oy])
+            else:
+                v[:, oy] = 0                                                   # only padding under this row
+        return self.linear.finish(v.reshape(n, oh * ow * m), self.bias, self.bias_long)
 
 
 def conv_plan(node, xts):
@@ -104,7 +114,10 @@ def conv_plan(node, xts):
         return None
     b = node.consts.get("b")
     lin = linear(node, xts[0], row_matrix(node), None if b is None else np.tile(b.values, ow))
-    return None if lin is None else RowBands(lin, span)
+    if lin is None:
+        return None
+    bias = np.tile(lin.b, oh)
+    return RowBands(lin, span, bias, long_row(bias))
 
 
 @kernel("Conv", plan=conv_plan, floats=True)

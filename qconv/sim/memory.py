@@ -52,7 +52,8 @@ def check(graph: Graph, budget: int = DEFAULT_BUDGET) -> None:
                              "strides, or raise --max-memory")
 
 
-def chunk_samples(graph: Graph, most: int, budget: int = DEFAULT_BUDGET) -> int:
-    """How many samples (at most `most`) one pass of the simulator may evaluate within `budget`."""
-    need = max((sample_bytes(n, graph) for n in graph.topo() if n.op != "Input"), default=1)
+def chunk_samples(graph: Graph, most: int, budget: int = DEFAULT_BUDGET, widest_values: int | None = None) -> int:
+    """How many samples (at most `most`) one pass of the simulator may evaluate within `budget`
+    (`widest_values`: `widest(graph)` when the caller has it already)."""
+    need = (widest(graph) if widest_values is None else widest_values) * 8 * TEMPORARIES
     return max(1, min(most, budget // max(need, 1)))
