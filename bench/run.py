@@ -14,6 +14,9 @@ hls4ml first in odd ones), each build in a fresh worker process (bench/worker.py
   throughput   samples/s, bit-exact. qconv: the numpy simulator (sim.run) on the batch (median of
                3), and the compiled csim binary on the same inputs (text in, text out, as its
                testbench does). hls4ml: one predict() call on the batch (a per-sample loop inside).
+               Simulator and predict are measured in every round (the csim binary in the first);
+               the table shows medians, the ratio is the median of the rounds' ratios (each
+               round runs both within seconds: robust to the VM's speed drifting).
   peak RSS     peak resident set of the worker process right after the build (VmHWM, i.e.
                ru_maxrss of the process image; imports included, the part the build added is
                shown as +N). Compilers are child processes and not counted.
@@ -227,9 +230,13 @@ def bench_model(m: Model, run: Runner, rounds: int, sim_batch: int, quick: bool,
             prev = results[tool]
             if prev and _status(prev[0]):
                 continue  # unsupported/failed once: no point in repeating
-            say(f"[{m.key}] round {r + 1}/{rounds}: {tool}{' (build, csim, throughput)' if r == 0 else ' (build)'}")
-            res = run(tool, path, inputs, r == 0, **(q_opts if tool == "qconv" else h_opts))
+            say(f"[{m.key}] round {r + 1}/{rounds}: {tool}{' (build, csim, throughput)' if r == 0 else ' (build, throughput)'}")
+            res = run(tool, path, inputs, r == 0, throughput=True, **(q_opts if tool == "qconv" else h_opts))
             results[tool].append(res)
+    # each round measures both tools' throughput within seconds of each other: the ratio per round
+    # is robust to the VM's speed drifting over minutes (seen: +-25%); the median of them is reported
+    row["throughput_ratios"] = [q["sim_sps"] / h["predict_sps"] for q, h in zip(results["qconv"], results["hls4ml"])
+                                if q.get("sim_sps") and h.get("predict_sps")]
     for tool, rs in results.items():
         row[tool] = _aggregate(rs)
     row["equal"] = _compare(row["qconv"], row["hls4ml"])
@@ -253,6 +260,10 @@ def _aggregate(rs: list[dict]) -> dict:
         first["build_s"] = statistics.median(builds)
         first["rss_peak_mib"] = max(r.get("rss_peak_mib", 0) for r in rs)
         first["rss_base_mib"] = min(r.get("rss_base_mib", math.inf) for r in rs)
+    for key in ("sim_sps", "predict_sps"):
+        runs = [r[key] for r in rs if r.get(key)]
+        if len(runs) > 1:
+            first[key + "_runs"], first[key] = runs, statistics.median(runs)
     return first
 
 
@@ -392,7 +403,13 @@ def ratio_lines(rows: list[dict]) -> list[str]:
         if h.get("csim_build_parts"):
             ratio("csim build vs hls4ml g++ only", q.get("csim_build_s"), h["csim_build_parts"]["gxx"], "s",
                   "lower is better")
-        ratio("throughput sim/predict", q.get("sim_sps"), h.get("predict_sps"), "samples/s", "higher is better")
+        rounds = row.get("throughput_ratios", [])
+        if len(rounds) > 1:
+            lines.append(f"{k}: throughput sim/predict: qconv/hls4ml = {statistics.median(rounds):.3g} (median of the "
+                         f"rounds {', '.join(f'{x:.3g}' for x in rounds)}; medians {q['sim_sps']:.4g} vs "
+                         f"{h['predict_sps']:.4g} samples/s; higher is better)")
+        else:
+            ratio("throughput sim/predict", q.get("sim_sps"), h.get("predict_sps"), "samples/s", "higher is better")
         ratio("throughput csim binary/predict", q.get("csim_sps"), h.get("predict_sps"), "samples/s",
               "higher is better")
         ratio("peak build RSS", q.get("rss_peak_mib"), h.get("rss_peak_mib"), "MiB", "lower is better")

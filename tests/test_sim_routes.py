@@ -122,6 +122,37 @@ def test_dense_float_route_equals_int_route(seed):
         np.testing.assert_array_equal(g, e)
 
 
+def test_small_inputs_skip_the_overflow_check_only_when_nothing_can_overflow():
+    """`Linear.fits_below`: inputs within it skip the overflow comparison (when they are fewer
+    than the outputs); at the worst corners of that range (every input +-X with a column's signs)
+    the outputs still equal the int64 route's, overflow masks included; just beyond it the check runs."""
+    cases = skipped = 0
+    for seed in range(3000):
+        if cases == 40:
+            break
+        rng = np.random.default_rng(500 + seed)
+        x_t, w_t, b_t, out = _types(rng)
+        k, m = int(rng.integers(1, 6)), int(rng.integers(6, 24))          # fewer inputs than outputs
+        w = rng.integers(w_t.min_mantissa, w_t.max_mantissa + 1, (k, m), dtype=np.int64)
+        b = rng.integers(b_t.min_mantissa, b_t.max_mantissa + 1, m, dtype=np.int64)
+        node = _node("Dense", w, w_t, b, b_t, out, _accumulator(rng, x_t, w_t, k), shape=(m,))
+        plan = dense_plan(node, [x_t])
+        if plan is None or not plan.may_overflow or plan.fits_below < 0:
+            continue
+        big = max(-x_t.min_mantissa, x_t.max_mantissa)
+        limit = int(min(plan.fits_below, big))
+        signs = np.sign(w.T)                                              # (m, k): each column's worst corner
+        x = np.concatenate([signs, -signs, rng.integers(-1, 2, (50, k))]) * limit
+        x = np.clip(x, x_t.min_mantissa, x_t.max_mantissa).astype(np.int64)
+        cases += 1
+        skipped += not plan.may_check(x, m)
+        for g, e in zip(plan(x), _int_route(node, x, x_t, w)):
+            np.testing.assert_array_equal(g, e)
+        if plan.fits_below < big:
+            assert plan.may_check(np.full((1, k), limit + 1), m)
+    assert cases == 40 and skipped >= 30, (cases, skipped)
+
+
 def test_float_route_refuses_powers_of_two_float64_cannot_hold():
     """An output type 1100 integer bits above the accumulator: 2^-1090 underflows float64."""
     x_t, w_t = FixedType(4, 2), FixedType(4, 2)

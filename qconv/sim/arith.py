@@ -5,6 +5,7 @@ here; `sim.run` collects the counts per node."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,7 @@ LONG_ROW = 8192  # a row added to every row of a matrix: numpy's loop is up to 2
 
 def long_row(b: np.ndarray) -> np.ndarray:
     """b repeated (whole copies) to at least LONG_ROW values: what `add_row` adds."""
-    return np.tile(b, max(1, -(-LONG_ROW // max(b.size, 1))))
+    return np.resize(b, b.size * max(1, -(-LONG_ROW // max(b.size, 1))))
 
 
 def add_row(v: np.ndarray, row: np.ndarray, long: np.ndarray) -> None:
@@ -98,18 +99,28 @@ class Linear:
     may_overflow: bool     # False: every value provably fits the output type
     integral: bool         # the output has as many fraction bits as the accumulator or more: no rounding
     b_long: np.ndarray     # long_row(b)
+    fits_below: float      # every output provably fits when every input mantissa has |x| <= this (< 0: never)
 
     def __call__(self, x: np.ndarray):
         """(output mantissas, overflow mask, 0 wrapped sums) for x (N, K) mantissas."""
-        return self.finish(x.astype(self.w.dtype, copy=False) @ self.w, self.b, self.b_long)
+        check = self.may_check(x, self.w.shape[1])
+        return self.finish(x.astype(self.w.dtype, copy=False) @ self.w, self.b, self.b_long, check)
 
-    def finish(self, v: np.ndarray, bias: np.ndarray, bias_long: np.ndarray):
+    def may_check(self, x: np.ndarray, outputs: int) -> bool:
+        """Whether the outputs of inputs x (N, ...) must be checked for overflow: `may_overflow`,
+        unless x (when it holds fewer values than the `outputs` per sample: the cheaper test)
+        stays within `fits_below`."""
+        if not self.may_overflow or x.size >= outputs * x.shape[0] or x.size == 0:
+            return self.may_overflow
+        return max(float(x.max()), -float(x.min())) > self.fits_below
+
+    def finish(self, v: np.ndarray, bias: np.ndarray, bias_long: np.ndarray, check: bool):
         """`__call__` from the product v = x @ w (float, contiguous (N, M)): bias (self.b, or
         self.b tiled when M holds several output positions' columns, with its `long_row`),
-        rounding, overflow. The mantissas stay in v's float array when the overflow mode allows
-        (sim/registry.py)."""
+        rounding, overflow (compared only if `check`, see `may_check`). The mantissas stay in v's
+        float array when the overflow mode allows (sim/registry.py)."""
         add_row(v, bias, bias_long)
-        y, ovf = self.out.from_exact(v, self.may_overflow, self.integral, as_float=True)
+        y, ovf = self.out.from_exact(v, check, self.integral, as_float=True)
         return y, ovf, 0
 
 
@@ -138,10 +149,11 @@ def linear(node, x_type: FixedType, w: np.ndarray, b: np.ndarray | None) -> Line
         shift = acc_t.frac - node.consts["b"].fixed.frac
         b_acc = b << shift if shift >= 0 else b >> -shift                  # truncated, as the C++ assigns it
     wf = w.astype(np.float64)
-    xlo, xhi = float(x_type.min_mantissa), float(x_type.max_mantissa)
-    lo = np.minimum(wf * xlo, wf * xhi).sum(axis=0) * 2.0**up + b_acc      # each output's sum, in acc lsb
-    hi = np.maximum(wf * xlo, wf * xhi).sum(axis=0) * 2.0**up + b_acc
-    mag = np.abs(wf).sum(axis=0) * max(-xlo, xhi) * 2.0**up + np.abs(b_acc)
+    xlo, xhi = float(x_type.min_mantissa), float(x_type.max_mantissa)  # xlo <= 0 <= xhi
+    pos, neg = np.maximum(wf, 0).sum(axis=0) * 2.0**up, np.minimum(wf, 0).sum(axis=0) * 2.0**up
+    lo = pos * xlo + neg * xhi + b_acc                                      # each output's sum, in acc lsb
+    hi = pos * xhi + neg * xlo + b_acc
+    mag = (pos - neg) * max(-xlo, xhi) + np.abs(b_acc)
     if lo.size == 0 or lo.min() < acc_t.min_mantissa or hi.max() > acc_t.max_mantissa:
         return None  # the accumulator may wrap: the int64 route counts the wraps
     s = acc_t.frac - out.frac                                               # accumulator -> output lsb
@@ -154,7 +166,20 @@ def linear(node, x_type: FixedType, w: np.ndarray, b: np.ndarray | None) -> Line
         return None
     may_overflow = lo.min() * 2.0**-s - 1 < out.min_mantissa or hi.max() * 2.0**-s + 1 > out.max_mantissa
     b_out = (b_acc * 2.0**-s).astype(dtype)
-    return Linear((wf * 2.0**(up - s)).astype(dtype), b_out, out, bool(may_overflow), s <= 0, long_row(b_out))
+    return Linear((wf * 2.0**(up - s)).astype(dtype), b_out, out, bool(may_overflow), s <= 0, long_row(b_out),
+                  _fits_below(pos - neg, b_acc, out, s))
+
+
+def _fits_below(per: np.ndarray, b_acc: np.ndarray, out: FixedType, s: int) -> float:
+    """The largest input magnitude X (an integer, -1 if none) for which every output provably fits
+    `out`: with |x| <= X each sum lies in b_acc +- per * X (acc lsb; per = sum of |w| * 2^up), and
+    like `linear`'s interval test it allows one lsb for the rounding."""
+    room = np.minimum((out.max_mantissa - 1) * 2.0**s - b_acc, b_acc - (out.min_mantissa + 1) * 2.0**s)
+    if room.size == 0 or room.min() < 0:
+        return -1.0
+    with np.errstate(divide="ignore"):
+        x = np.where(per > 0, room / np.where(per > 0, per, 1.0), np.inf).min()
+    return float(math.floor(x)) - 1 if np.isfinite(x) else math.inf
 
 
 def finish_accumulation(acc: np.ndarray, node, x_type: FixedType):

@@ -60,14 +60,13 @@ def row_matrix(node) -> np.ndarray:
     cpg, mpg = c // g, m // g
     span = (kh - 1) * dh + 1
     matrix = np.zeros((span, w, c, ow, m), np.int64)
-    o = np.arange(ow)
+    ky, kx, o = (i.ravel() for i in np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ow), indexing="ij"))
+    x = o * sw + kx * dw - pl                                               # every tap's input column
+    inside = (x >= 0) & (x < w)
+    ky, kx, o, x = ky[inside], kx[inside], o[inside], x[inside]
     for gi in range(g):
         ci, mi = slice(gi * cpg, (gi + 1) * cpg), slice(gi * mpg, (gi + 1) * mpg)
-        for ky in range(kh):
-            for kx in range(kw):
-                x = o * sw + kx * dw - pl
-                inside = (x >= 0) & (x < w)
-                matrix[ky * dh, x[inside], ci, o[inside], mi] = weights[mi, :, ky, kx].T
+        matrix[ky * dh, x, ci, o, mi] = weights[mi][:, :, ky, kx].transpose(2, 1, 0)
     return matrix.reshape(span * w * c, ow * m)
 
 
@@ -100,7 +99,8 @@ class RowBands:
                 np.matmul(rows[:, lo * wc:hi * wc], self.linear.w[(lo - top) * wc:(hi - top) * wc], out=v[:, oy])
             else:
                 v[:, oy] = 0                                                   # only padding under this row
-        return self.linear.finish(v.reshape(n, oh * ow * m), self.bias, self.bias_long)
+        return self.linear.finish(v.reshape(n, oh * ow * m), self.bias, self.bias_long,
+                                  self.linear.may_check(rows, oh * ow * m))
 
 
 def conv_plan(node, xts):
