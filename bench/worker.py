@@ -130,7 +130,8 @@ def run_qconv(task: dict, res: dict) -> None:
         exe = None
 
     # ---- numpy simulator throughput on the benchmark batch
-    sim_b = _sim_throughput(graph, run, quantize_inputs(graph, {onnx_name: x_bench}), len(x_bench), task, res)
+    m_bench = quantize_inputs(graph, {onnx_name: x_bench})
+    sim_b = _sim_throughput(graph, run, m_bench, len(x_bench), task, res)
     out_name = graph.output_names[0]
     y = graph.node(graph.outputs[0]).out.fixed.to_float(sim_b.outputs[out_name])
     n_cmp = task.get("compare_samples", len(x_bench))

@@ -243,14 +243,41 @@ def test_conv_row_bands_equal_windows(seed, any_band):
         node = _conv_node(rng, x_t, w_t, b_t, out)
     x = _inputs(rng, x_t, (300, *node.attrs["in_hwc"]))
     want = conv_kernels.conv(node, [x], [x_t], None)              # windows, int64 route
-    got = conv_kernels.conv(node, [x], [x_t], conv_plan(node, [x_t]))
-    for g, e in zip(got, want):
-        np.testing.assert_array_equal(g, e)
+    plan = conv_plan(node, [x_t])
+    # the layer before hands over int64 or exact float arrays, contiguous or not (read in place)
+    for xin in (x, x.astype(np.float64), x.astype(np.float32) if x_t.width <= 24 else x, x[::-1][::-1], x[::2]):
+        got = conv_kernels.conv(node, [xin], [x_t], plan)
+        ref = want if xin.shape == x.shape else conv_kernels.conv(node, [np.asarray(xin, np.int64)], [x_t], None)
+        for g, e in zip(got, ref):
+            np.testing.assert_array_equal(g, e)
     # the row matrix, placed weight by weight, is the windowed product's on one row's inputs
     np.testing.assert_array_equal(row_matrix(node), conv_matrix(row_node(node)))
     # the whole-layer matrix is the convolution itself (exact integers, before the accumulator)
     acc = conv_kernels._window_products(conv_kernels.windows(x, node)[0], node, np.matmul)
     np.testing.assert_array_equal(x.reshape(len(x), -1) @ conv_matrix(node), acc.reshape(len(x), -1))
+
+
+def test_conv_small_inputs_skip_the_overflow_check_only_when_nothing_can_overflow(any_band):
+    """RowBands with inputs within `fits_below` (the comparison skipped): at random corners +-X
+    of that range the outputs equal the int64 windows route's, overflow masks included."""
+    cases = skipped = 0
+    for seed in range(4000):
+        if cases == 20:
+            break
+        rng = np.random.default_rng(700 + seed)
+        x_t, w_t, b_t, out = _types(rng)
+        node = _conv_node(rng, x_t, w_t, b_t, out)
+        plan = None if node is None else conv_plan(node, [x_t])
+        if plan is None or not plan.linear.may_overflow or plan.linear.fits_below < 0:
+            continue
+        cases += 1
+        limit = int(min(plan.linear.fits_below, max(-x_t.min_mantissa, x_t.max_mantissa)))
+        x = np.clip(rng.integers(-1, 2, (200, *node.attrs["in_hwc"])) * limit, x_t.min_mantissa, x_t.max_mantissa)
+        (oh, ow, m) = node.attrs["out_hwc"]
+        skipped += not plan.linear.may_check(x.reshape(200, -1), oh * ow * m)
+        for g, e in zip(conv_kernels.conv(node, [x], [x_t], plan), conv_kernels.conv(node, [x], [x_t], None)):
+            np.testing.assert_array_equal(g, e)
+    assert cases == 20 and skipped >= 5, (cases, skipped)
 
 
 @pytest.mark.parametrize("kernel, pads, strides", [((1, 3), (2, 1, 3, 0), (1, 1)), ((2, 2), (3, 0, 2, 1), (2, 1)),

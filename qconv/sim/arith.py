@@ -76,6 +76,7 @@ def long_row(b: np.ndarray) -> np.ndarray:
 def add_row(v: np.ndarray, row: np.ndarray, long: np.ndarray) -> None:
     """v (N, M) += row (M,) in place, mostly as whole blocks of `long` (= long_row(row)) so that
     numpy's inner loop is long; the rows left over get `row` itself."""
+    assert v.flags.c_contiguous, "add_row adds through a reshaped view"
     m = row.size
     reps = long.size // m
     main = v.shape[0] - v.shape[0] % reps
@@ -173,7 +174,8 @@ def linear(node, x_type: FixedType, w: np.ndarray, b: np.ndarray | None) -> Line
 def _fits_below(per: np.ndarray, b_acc: np.ndarray, out: FixedType, s: int) -> float:
     """The largest input magnitude X (an integer, -1 if none) for which every output provably fits
     `out`: with |x| <= X each sum lies in b_acc +- per * X (acc lsb; per = sum of |w| * 2^up), and
-    like `linear`'s interval test it allows one lsb for the rounding."""
+    like `linear`'s interval test it allows one lsb for the rounding. Exact in float64 for what
+    `linear` passes (every value below 2^51 output lsb); not a general-purpose bound beyond that."""
     room = np.minimum((out.max_mantissa - 1) * 2.0**s - b_acc, b_acc - (out.min_mantissa + 1) * 2.0**s)
     if room.size == 0 or room.min() < 0:
         return -1.0
