@@ -122,25 +122,41 @@ def test_dense_float_route_equals_int_route(seed):
         np.testing.assert_array_equal(g, e)
 
 
+def _within_fits_below(first_seed: int, count: int, make):
+    """`count` random layers whose float route may overflow but has a `Linear.fits_below`, from
+    seeds first_seed on: make(rng, x_t, w_t, b_t, out) -> (node or None, its plan). Yields (rng,
+    x_t, node, plan, its Linear, the input magnitude the tests use: fits_below, at most the
+    input type's largest)."""
+    found = 0
+    for seed in range(first_seed, first_seed + 5000):
+        rng = np.random.default_rng(seed)
+        x_t, w_t, b_t, out = _types(rng)
+        node, plan = make(rng, x_t, w_t, b_t, out)
+        lin = getattr(plan, "linear", plan)
+        if lin is None or not lin.may_overflow or lin.fits_below < 0:
+            continue
+        yield rng, x_t, node, plan, lin, int(min(lin.fits_below, max(-x_t.min_mantissa, x_t.max_mantissa)))
+        found += 1
+        if found == count:
+            return
+
+
+def _dense_with_few_inputs(rng, x_t, w_t, b_t, out):
+    k, m = int(rng.integers(1, 6)), int(rng.integers(6, 24))              # fewer inputs than outputs
+    w = rng.integers(w_t.min_mantissa, w_t.max_mantissa + 1, (k, m), dtype=np.int64)
+    b = rng.integers(b_t.min_mantissa, b_t.max_mantissa + 1, m, dtype=np.int64)
+    node = _node("Dense", w, w_t, b, b_t, out, _accumulator(rng, x_t, w_t, k), shape=(m,))
+    return node, dense_plan(node, [x_t])
+
+
 def test_small_inputs_skip_the_overflow_check_only_when_nothing_can_overflow():
     """`Linear.fits_below`: inputs within it skip the overflow comparison (when they are fewer
     than the outputs); at the worst corners of that range (every input +-X with a column's signs)
     the outputs still equal the int64 route's, overflow masks included; just beyond it the check runs."""
     cases = skipped = 0
-    for seed in range(3000):
-        if cases == 40:
-            break
-        rng = np.random.default_rng(500 + seed)
-        x_t, w_t, b_t, out = _types(rng)
-        k, m = int(rng.integers(1, 6)), int(rng.integers(6, 24))          # fewer inputs than outputs
-        w = rng.integers(w_t.min_mantissa, w_t.max_mantissa + 1, (k, m), dtype=np.int64)
-        b = rng.integers(b_t.min_mantissa, b_t.max_mantissa + 1, m, dtype=np.int64)
-        node = _node("Dense", w, w_t, b, b_t, out, _accumulator(rng, x_t, w_t, k), shape=(m,))
-        plan = dense_plan(node, [x_t])
-        if plan is None or not plan.may_overflow or plan.fits_below < 0:
-            continue
-        big = max(-x_t.min_mantissa, x_t.max_mantissa)
-        limit = int(min(plan.fits_below, big))
+    for rng, x_t, node, plan, _, limit in _within_fits_below(500, 40, _dense_with_few_inputs):
+        w = node.consts["W"].values
+        k, m = w.shape
         signs = np.sign(w.T)                                              # (m, k): each column's worst corner
         x = np.concatenate([signs, -signs, rng.integers(-1, 2, (50, k))]) * limit
         x = np.clip(x, x_t.min_mantissa, x_t.max_mantissa).astype(np.int64)
@@ -148,7 +164,7 @@ def test_small_inputs_skip_the_overflow_check_only_when_nothing_can_overflow():
         skipped += not plan.may_check(x, m)
         for g, e in zip(plan(x), _int_route(node, x, x_t, w)):
             np.testing.assert_array_equal(g, e)
-        if plan.fits_below < big:
+        if plan.fits_below < max(-x_t.min_mantissa, x_t.max_mantissa):
             assert plan.may_check(np.full((1, k), limit + 1), m)
     assert cases == 40 and skipped >= 30, (cases, skipped)
 
@@ -257,24 +273,20 @@ def test_conv_row_bands_equal_windows(seed, any_band):
     np.testing.assert_array_equal(x.reshape(len(x), -1) @ conv_matrix(node), acc.reshape(len(x), -1))
 
 
+def _conv_and_plan(rng, x_t, w_t, b_t, out):
+    node = _conv_node(rng, x_t, w_t, b_t, out)
+    return node, None if node is None else conv_plan(node, [x_t])
+
+
 def test_conv_small_inputs_skip_the_overflow_check_only_when_nothing_can_overflow(any_band):
     """RowBands with inputs within `fits_below` (the comparison skipped): at random corners +-X
     of that range the outputs equal the int64 windows route's, overflow masks included."""
     cases = skipped = 0
-    for seed in range(4000):
-        if cases == 20:
-            break
-        rng = np.random.default_rng(700 + seed)
-        x_t, w_t, b_t, out = _types(rng)
-        node = _conv_node(rng, x_t, w_t, b_t, out)
-        plan = None if node is None else conv_plan(node, [x_t])
-        if plan is None or not plan.linear.may_overflow or plan.linear.fits_below < 0:
-            continue
+    for rng, x_t, node, plan, lin, limit in _within_fits_below(700, 20, _conv_and_plan):
         cases += 1
-        limit = int(min(plan.linear.fits_below, max(-x_t.min_mantissa, x_t.max_mantissa)))
         x = np.clip(rng.integers(-1, 2, (200, *node.attrs["in_hwc"])) * limit, x_t.min_mantissa, x_t.max_mantissa)
         (oh, ow, m) = node.attrs["out_hwc"]
-        skipped += not plan.linear.may_check(x.reshape(200, -1), oh * ow * m)
+        skipped += not lin.may_check(x.reshape(200, -1), oh * ow * m)
         for g, e in zip(conv_kernels.conv(node, [x], [x_t], plan), conv_kernels.conv(node, [x], [x_t], None)):
             np.testing.assert_array_equal(g, e)
     assert cases == 20 and skipped >= 5, (cases, skipped)
