@@ -4,12 +4,14 @@ cluster of 2 worker processes (ratio to one process; the goal on a 2-core machin
 streaming .npy to .npy; the integers are checked equal. Then the largest dataset of the run, with
 the peak resident memory of a separate `qconv sim` process streaming it.
 
-    python bench/dask_sim.py [--samples-jet 2000000] [--samples-cnn 600000] [--big-gb 2] [--rounds 3]
+    python bench/dask_sim.py [--samples-jet 2000000] [--samples-cnn 2000000] [--big-gb 2] [--rounds 3]
 
 Each model is run once on the cluster first (not timed: the workers import qconv, about a
 second, paid once per cluster), then one process and the cluster alternate `--rounds` times
-(medians shown). On a local cluster the workers read their .npy slices and write their outputs
-themselves (sim/stream.py `shares_files`); the main process only hands out the chunks.
+(medians shown). Both models run at `qconv sim`'s default chunk size, one process with the
+`qconv` command's malloc settings (sim/memory.py `keep_heap`). On a local cluster the workers
+read their .npy slices and write their outputs themselves (sim/stream.py `shares_files`), in
+tasks of several chunks (`task_spans`); the main process only hands out the tasks.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 from qconv.pipeline import compile_model  # noqa: E402
 from qconv.sim.cluster import connect  # noqa: E402
 from qconv.sim.datasets import NpyReader  # noqa: E402
-from qconv.sim.stream import simulate_files  # noqa: E402
+from qconv.sim.memory import keep_heap  # noqa: E402
+from qconv.sim.stream import default_chunk, simulate_files  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 # (model, input type, default type for float weights and layers (as bench/run.py), input shape)
@@ -58,10 +61,11 @@ def _peak_rss_mb(model: Path, input_type: str, x_path: Path, y_path: Path) -> fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples-jet", type=int, default=2_000_000)
-    ap.add_argument("--samples-cnn", type=int, default=600_000)
+    ap.add_argument("--samples-cnn", type=int, default=2_000_000)  # a few seconds in one process, like the jet's
     ap.add_argument("--big-gb", type=float, default=2.0, help="size of the largest (jet tagger) input file")
     ap.add_argument("--rounds", type=int, default=3, help="timed runs of each (median)")
     args = ap.parse_args()
+    keep_heap()  # one process as the `qconv` command runs (sim/memory.py); the workers get the same
     rows = []
     with tempfile.TemporaryDirectory() as tmp, connect(workers=2) as client:
         tmp = Path(tmp)
@@ -71,7 +75,7 @@ def main() -> None:
             n = args.samples_jet if shape == (16,) else args.samples_cnn
             x = np.random.default_rng(0).normal(0, 1, (n, *shape)).astype(np.float32)
             np.save(tmp / "x.npy", x)
-            chunk = max(256, n // 32)
+            chunk = default_chunk(graph)  # as `qconv sim` without --chunk
             # warm-up, not timed: the workers import qconv and receive the graph (about a second, once)
             _timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client)
             ones, twos = [], []

@@ -67,10 +67,15 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
 
 # ---------------------------------------------------------------------------------------- qconv
 
-def _sim_throughput(graph, run, mantissas, n: int, task: dict, res: dict):
-    """The numpy simulator on the benchmark batch (median of sim_repeats runs): its samples/s
-    into res; returns the last run's result."""
-    sim_s, sim_b = _median_time(lambda: run(graph, mantissas), task.get("sim_repeats", 3))
+def _sim_throughput(graph, simulate, inputs: dict, n: int, task: dict, res: dict):
+    """The numpy simulator on the benchmark batch as `predict` is called: the float inputs in,
+    their fixed-point quantization included, the outputs out as floats (median of sim_repeats
+    runs). Its samples/s into res; returns the last run's SimResult."""
+    def once():
+        result = simulate(graph, inputs)
+        result.as_float()
+        return result
+    sim_s, sim_b = _median_time(once, task.get("sim_repeats", 3))
     res["sim_s"], res["sim_samples"], res["sim_sps"] = sim_s, n, n / sim_s
     return sim_b
 
@@ -80,8 +85,11 @@ def run_qconv(task: dict, res: dict) -> None:
     from qconv.backend.project import HlsOptions, read_rows, write_project
     from qconv.errors import QconvError
     from qconv.pipeline import compile_model
-    from qconv.sim import quantize_inputs, run
+    from qconv.sim import quantize_inputs, run, simulate
+    from qconv.sim.memory import keep_heap
     from qconv.toolchain import find_ap_types
+
+    keep_heap()  # as the `qconv` command does at its start (sim/memory.py)
 
     data = np.load(task["inputs"])
     x_build, x_bench = data["x_build"], data["x_bench"]
@@ -119,7 +127,7 @@ def run_qconv(task: dict, res: dict) -> None:
     res["build_samples"] = len(x_build)
     if not task.get("full"):
         if task.get("throughput"):
-            _sim_throughput(graph, run, quantize_inputs(graph, {onnx_name: x_bench}), len(x_bench), task, res)
+            _sim_throughput(graph, simulate, {onnx_name: x_bench}, len(x_bench), task, res)
         return
 
     # ---- csim build: g++ on the generated C simulation
@@ -131,7 +139,7 @@ def run_qconv(task: dict, res: dict) -> None:
 
     # ---- numpy simulator throughput on the benchmark batch
     m_bench = quantize_inputs(graph, {onnx_name: x_bench})
-    sim_b = _sim_throughput(graph, run, m_bench, len(x_bench), task, res)
+    sim_b = _sim_throughput(graph, simulate, {onnx_name: x_bench}, len(x_bench), task, res)
     out_name = graph.output_names[0]
     y = graph.node(graph.outputs[0]).out.fixed.to_float(sim_b.outputs[out_name])
     n_cmp = task.get("compare_samples", len(x_bench))

@@ -174,6 +174,8 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
 @click.version_option(__version__, prog_name="qconv")
 def main():
     """Compile quantized ONNX/QONNX networks to bit-exact ap_fixed HLS C++."""
+    from .sim.memory import keep_heap
+    keep_heap()  # this process's malloc keeps the simulator's chunks' pages (sim/memory.py)
 
 
 @main.command()
@@ -256,15 +258,10 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
                        f"(type range [{t.min_value}, {t.max_value}]){counts}")
 
 
-STREAM_MEMORY = 128 << 20  # bytes of working memory per chunk when streaming (qconv sim -o out.npy)
-
-
 def _stream_chunk(graph, chunk):
-    """--chunk, or what fits in STREAM_MEMORY of working memory (converting float inputs to
-    mantissas takes about 16 float64/int64 temporaries per value)."""
-    from .sim import memory
-    per_sample = 16 * 8 * sum(graph.node(n).out.size for n in graph.inputs)
-    return chunk or max(1, min(memory.chunk_samples(graph, 65536, STREAM_MEMORY), STREAM_MEMORY // per_sample))
+    """--chunk, or sim/stream.py's default for the graph."""
+    from .sim.stream import default_chunk
+    return chunk or default_chunk(graph)
 
 
 def _sim_on_cluster(graph, inputs, raw, chunk, budget, client):

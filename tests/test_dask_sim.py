@@ -10,7 +10,7 @@ import pytest
 
 from qconv.errors import ModelError
 from qconv.pipeline import compile_model
-from qconv.sim import simulate
+from qconv.sim import memory, simulate
 from qconv.sim.cluster import connect
 from qconv.sim.datasets import ArrayReader, NpyReader
 from qconv.sim.stream import shares_files, simulate_files
@@ -26,6 +26,33 @@ TYPE = ("--input-type", "ap_fixed<10,3>")
 def client():
     with connect(workers=2) as c:
         yield c
+
+
+@pytest.mark.slow
+def test_local_workers_keep_their_heap(client):
+    """The workers get the malloc thresholds the `qconv` process sets for itself (sim/memory.py),
+    not dask's MALLOC_TRIM_THRESHOLD_ alone (which made every large temporary a fresh mmap)."""
+    import os
+    envs = client.run(lambda: {k: os.environ.get(k) for k in memory.HEAP_ENVIRON})
+    assert len(envs) == 2 and all(env == memory.HEAP_ENVIRON for env in envs.values())
+
+
+def test_task_spans_are_guided():
+    """A local cluster's tasks take a quarter (2 workers) of the samples left, at least a chunk,
+    at most 32 chunks: large first, small last."""
+    from qconv.sim.stream import task_spans
+    assert task_spans(5003, 397, 2) == [(0, 1251), (1251, 2189), (2189, 2893), (2893, 3421), (3421, 3818),
+                                        (3818, 4215), (4215, 4612), (4612, 5003)]
+    assert task_spans(100, 64, 2) == [(0, 64), (64, 100)]  # never below a chunk
+    spans = task_spans(10**9, 1000, 2)
+    sizes = [b - a for a, b in spans]
+    assert spans[0] == (0, 32000) and spans[-1][1] == 10**9 and all(a == b for (_, a), (b, _) in zip(spans, spans[1:]))
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] <= 1000 and sizes.count(32000) == 31247
+
+
+def test_keep_heap_takes_effect_on_glibc():
+    import platform
+    assert memory.keep_heap() == (platform.libc_ver()[0] == "glibc")
 
 
 @pytest.mark.slow

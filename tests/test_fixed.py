@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from qconv.errors import QconvError, TypeOverflowError
 from qconv.fixed import (OVERFLOW_MODES, ROUNDING_MODES, FixedType, accumulate_type, csim_cast_asserts,
-                         product_type, round_shift, sum_type, union_type)
+                         product_type, round_double, round_shift, sum_type, union_type)
 
 T = FixedType
 TIES = [2.5, -2.5, 2.25, -2.25, 2.75, -2.75, 3.5, -3.5, 0.5, -0.5]
@@ -327,3 +327,50 @@ def test_fast_cast_path_equals_the_general_path():
             slow = dst._convert(m, np.int64(src.frac - dst.frac), True)
             np.testing.assert_array_equal(fast[0], slow[0], err_msg=f"{src} -> {dst}")
             np.testing.assert_array_equal(fast[1], slow[1], err_msg=f"{src} -> {dst} overflow mask")
+
+
+def _hard_doubles(rng, frac: int) -> np.ndarray:
+    """Doubles that test a rounding at `frac` fraction bits: ties and one ulp either side of
+    them (at several magnitudes), random values with all 53 bits, tiny, subnormal, signed
+    zeros, and values either side of the float route's 2^51 lsb bound."""
+    lsb = 2.0**-frac
+    ticks = rng.integers(-(2**20), 2**20, 40).astype(np.float64)
+    ties = np.concatenate([(ticks + 0.5) * lsb, (ticks * 2**25 + 0.5) * lsb, [0.5 * lsb, -0.5 * lsb, 1.5 * lsb]])
+    near = np.concatenate([ties, np.nextafter(ties, np.inf), np.nextafter(ties, -np.inf)])
+    rand = rng.normal(0, 1, 60) * 2.0 ** rng.integers(-30, 30, 60)
+    edge = np.array([0.0, -0.0, 5e-324, -5e-324, 2.0**-1070, -(2.0**-1022), 2.0**-60, -(2.0**-60),
+                     2.0**51 * lsb, -(2.0**51) * lsb, np.nextafter(2.0**51 * lsb, 0), np.nextafter(-(2.0**51) * lsb, 0)])
+    return np.concatenate([near, rand, edge])
+
+
+def test_from_float_route_equals_the_header_decomposition():
+    """from_float's float route (x * 2^frac, then round_double) gives the integers and overflow
+    masks of the header's decomposition of each double (`_from_float_bits`), for every mode pair,
+    on ties, values one ulp from ties, subnormals and the 2^51 lsb bound (arrays with a value
+    beyond it take the decomposition, so each value is also converted alone)."""
+    import itertools
+    rng = np.random.default_rng(11)
+    for q, o in itertools.product(ROUNDING_MODES, OVERFLOW_MODES):
+        for w, i, s in [(8, 3, True), (16, 6, False), (24, 24, True), (40, -4, True), (62, 2, True), (64, 64, True),
+                        (12, 40, True)]:
+            t = T(w, i, s, q, o)
+            x = _hard_doubles(rng, t.frac)
+            for part in (x[np.abs(x * 2.0**t.frac) < 2.0**51], x[:1], x[-1:]):
+                got, changed = t.from_float(part, return_overflow=True)
+                want, want_changed = t._from_float_bits(np.asarray(part, np.float64), True)
+                np.testing.assert_array_equal(got, want, err_msg=f"{t} {part[got != want][:3]}")
+                np.testing.assert_array_equal(changed, want_changed, err_msg=f"{t} overflow mask")
+
+
+@pytest.mark.parametrize("q", ROUNDING_MODES)
+def test_round_double_ties_and_neighbours(q):
+    v = np.array([2.5, -2.5, np.nextafter(2.5, 0), np.nextafter(-2.5, 0), np.nextafter(2.5, 9), np.nextafter(-2.5, -9),
+                  0.5 - 2.0**-54, 2.0**50 + 0.5, -(2.0**50) - 0.5])
+    want = {"TRN": [2, -3, 2, -3, 2, -3, 0, 2**50, -(2**50) - 1],
+            "TRN_ZERO": [2, -2, 2, -2, 2, -2, 0, 2**50, -(2**50)],
+            "RND": [3, -2, 2, -2, 3, -3, 0, 2**50 + 1, -(2**50)],
+            "RND_ZERO": [2, -2, 2, -2, 3, -3, 0, 2**50, -(2**50)],
+            "RND_INF": [3, -3, 2, -2, 3, -3, 0, 2**50 + 1, -(2**50) - 1],
+            "RND_MIN_INF": [2, -3, 2, -2, 3, -3, 0, 2**50, -(2**50) - 1],
+            "RND_CONV": [2, -2, 2, -2, 3, -3, 0, 2**50, -(2**50)]}[q]
+    assert round_double(v.copy(), q).astype(np.int64).tolist() == want

@@ -42,6 +42,38 @@ def test_streamed_integers_equal_whole_array_simulation(jet, tmp_path, chunk):
     assert counts.clipped == whole.clipped and counts.accumulator_overflows == whole.accumulator_overflows
 
 
+def test_simulate_counts_add_up_over_its_own_batches(jet):
+    """`simulate` quantizes and runs 2048 samples at a time (sim.run): on 5003 samples its
+    outputs and counts (the input's overflows included) equal the sums over single-batch runs."""
+    x = np.random.default_rng(3).normal(0, 2, (5003, 16)).astype(np.float32)
+    whole = simulate(jet, {"global_in": x})
+    parts = [simulate(jet, {"global_in": x[i:i + 1000]}) for i in range(0, len(x), 1000)]
+    total = parts[0]
+    for p in parts[1:]:
+        total.add_counts(p)
+    (name,) = jet.output_names
+    assert np.array_equal(whole.outputs[name], np.concatenate([p.outputs[name] for p in parts]))
+    assert whole.overflows == total.overflows and whole.overflows[jet.inputs[0]] > 1000
+    assert whole.clipped == total.clipped and sum(c.total for c in whole.clipped.values()) > len(x)
+
+
+def test_nan_inputs_are_refused_and_huge_finite_ones_are_not(jet):
+    """The input check sums the data (NaN/inf propagate); a sum that overflows on finite values
+    is looked at value by value, and such values wrap like any other."""
+    from qconv.errors import ModelError
+    x = np.random.default_rng(4).normal(0, 1, (20, 16))
+    x[7, 3] = np.nan
+    with pytest.raises(ModelError, match=r"input 'global_in': 1 NaN/Inf values \(first in sample 7\)"):
+        simulate(jet, {"global_in": x})
+    x[7, 3] = 1e308
+    x[9, :] = 1e308  # the sum overflows; each value is a multiple of 2^1000: 0 in the 10 bits kept
+    zeros = x.copy()
+    zeros[x == 1e308] = 0.0
+    got, want = simulate(jet, {"global_in": x}), simulate(jet, {"global_in": zeros})
+    assert np.array_equal(got.outputs["global_out"], want.outputs["global_out"])
+    assert got.overflows[jet.inputs[0]] == want.overflows.get(jet.inputs[0], 0) + 17
+
+
 def test_sim_cli_streams_npy_to_npy(tmp_path):
     x = np.random.default_rng(2).normal(0, 1, (1000, 16)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -51,7 +51,8 @@ class Clipping:
 
 @dataclass
 class Changes:
-    """Tally of the values casts changed, per node: overflows and declared clipping (module doc)."""
+    """Tally of the values casts changed, per node: overflows and declared clipping (module doc),
+    summed over the chunks counted."""
     overflows: dict[str, int] = field(default_factory=dict)
     clipped: dict[str, Clipping] = field(default_factory=dict)
 
@@ -64,9 +65,10 @@ class Changes:
             changed = np.reshape(changed, y.shape)
             n = int(np.count_nonzero(changed))  # clipped values sit at one end of the type or the other
             high = int(np.count_nonzero(changed & (y > (t.max_mantissa + t.min_mantissa) // 2))) if n else 0
-            self.clipped[node.name] = Clipping(n - high, high, int(y.size))
+            seen = Clipping(n - high, high, int(y.size))
+            self.clipped[node.name] = self.clipped[node.name] + seen if node.name in self.clipped else seen
         elif changed.any():
-            self.overflows[node.name] = int(np.count_nonzero(changed))
+            self.overflows[node.name] = self.overflows.get(node.name, 0) + int(np.count_nonzero(changed))
 
 
 @dataclass
@@ -105,6 +107,12 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
                     changes: Changes | None = None) -> dict[str, np.ndarray]:
     """Float inputs keyed by ONNX input name -> int64 mantissas keyed by IR input node; values
     outside an input's type are counted into `changes` when given."""
+    return _quantize(graph, real_inputs(graph, inputs), changes)
+
+
+def real_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Float inputs keyed by ONNX input name -> float64 arrays of the input nodes' shapes keyed
+    by IR input node, after checking that each is there, real, finite and of the right size."""
     out = {}
     for name in graph.inputs:
         node = graph.node(name)
@@ -118,30 +126,47 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
             else:
                 raise ModelError(f"input '{key}': expected shape (N, {', '.join(map(str, node.out.shape))}), "
                                  f"got {x.shape}")
+        out[name] = x
+    return out
+
+
+def _quantize(graph: Graph, reals: dict[str, np.ndarray], changes: Changes | None,
+              as_float: bool = False) -> dict[str, np.ndarray]:
+    """real_inputs -> int64 mantissas (`as_float`: or float64 arrays of them, which the float
+    kernels take as they are): each input node's type from the doubles, as `ap_fixed`
+    constructed from a double does."""
+    out = {}
+    for name, x in reals.items():
+        node = graph.node(name)
         if "input_quant" in node.attrs:  # a float-scale Quant on the input: its codes (q = round(x / s) - z, minifloats), on the host
             out[name] = node.out.fixed.from_float(np.asarray(node.attrs["input_quant"].centered(x), np.float64))
         else:
-            out[name], changed = node.out.fixed.from_float(x, return_overflow=True)
+            out[name], changed = node.out.fixed.from_float(x, return_overflow=True, as_float=as_float)
             if changes is not None:
                 changes.count(node, out[name], changed)
     return out
 
 
 def _real_values(key: str, data) -> np.ndarray:
-    """The user's input array as float64: real, finite numbers and at least one sample."""
-    raw = np.asarray(data)
-    if raw.dtype.kind not in "biuf":
-        raise ModelError(f"input '{key}': values of type {raw.dtype} given; qconv takes real numbers "
+    """The user's input array, checked: real, finite numbers and at least one sample (not copied:
+    `from_float` makes float64 of it a chunk at a time)."""
+    x = np.asarray(data)
+    if x.dtype.kind not in "biuf":
+        raise ModelError(f"input '{key}': values of type {x.dtype} given; qconv takes real numbers "
                          "(float or integer arrays)")
-    x = raw.astype(np.float64)
     if x.ndim == 0 or x.shape[0] == 0:
         raise ModelError(f"input '{key}': no samples given (shape {x.shape}; the first axis counts samples)")
+    if x.dtype.kind != "f":
+        return x
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(x, dtype=np.float64)):  # NaN/inf if any value is (or if finite ones overflow: look)
+            return x
     bad = ~np.isfinite(x)
-    if bad.any():
-        first = int(np.argmax(bad.reshape(x.shape[0], -1).any(axis=1)))
-        raise ModelError(f"input '{key}': {int(bad.sum())} NaN/Inf values (first in sample {first}); fixed point "
-                         "has no NaN or infinity: clean the data first")
-    return x
+    if not bad.any():
+        return x
+    first = int(np.argmax(bad.reshape(x.shape[0], -1).any(axis=1)))
+    raise ModelError(f"input '{key}': {int(bad.sum())} NaN/Inf values (first in sample {first}); fixed point "
+                     "has no NaN or infinity: clean the data first")
 
 
 CHUNK = 1024  # samples per pass: keeps the temporaries in cache (2x faster on big layers) ...
@@ -159,19 +184,24 @@ def magnitude_histogram(m: np.ndarray) -> np.ndarray:
 
 
 def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
-        budget: int = memory.DEFAULT_BUDGET, profile: bool = False) -> SimResult:
+        budget: int = memory.DEFAULT_BUDGET, profile: bool = False,
+        convert: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None) -> SimResult:
     """Evaluate the graph on input mantissas (keyed by input node name), in chunks of at most CHUNK
     samples that keep the kernels' working memory within `budget` bytes (sim/memory.py).
-    `profile`: also each node's magnitude_histogram (qconv eval --profile).
+    `profile`: also each node's magnitude_histogram (qconv eval --profile). `convert`: what each
+    chunk of `mantissas` goes through first (`simulate` gives doubles and quantizes them here,
+    a chunk at a time, while they are in cache).
     BLAS runs on one thread: the products are small, and threads only add contention (scale out
     with `--workers` instead, sim/stream.py)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
     wide = memory.widest(graph)
     step = memory.chunk_samples(graph, 2 * CHUNK if wide <= NARROW else CHUNK, budget, wide)
     steps = prepare(graph)
+    convert = convert or (lambda batch: batch)
     with _blas().limit(limits=1, user_api="blas"):
-        parts = [_run_batch(graph, steps, {k: v[i:i + step] for k, v in mantissas.items()}, trace, profile)
-                 for i in range(0, n, step)] if n > step else [_run_batch(graph, steps, mantissas, trace, profile)]
+        parts = [_run_batch(graph, steps, convert({k: v[i:i + step] for k, v in mantissas.items()}), trace, profile)
+                 for i in range(0, n, step)] if n > step else [_run_batch(graph, steps, convert(mantissas), trace,
+                                                                          profile)]
     if len(parts) == 1:
         return parts[0]
     merged = SimResult({k: np.concatenate([p.outputs[k] for p in parts]) for k in parts[0].outputs},
@@ -197,16 +227,19 @@ class Step:
     input_types: list[FixedType]
     plan: tuple  # () or (plan,): the kernel's fourth argument (sim/registry.py)
     floats: bool  # the kernel takes mantissas in float arrays (sim/registry.py)
+    last_use: tuple[str, ...] = ()  # values no later step reads and no output is: dropped after this one
 
 
 def prepare(graph: Graph) -> list[Step]:
     """The graph's nodes in evaluation order as Steps: made once per `run`, shared by its chunks."""
+    order = [node for node in graph.topo() if node.op != "Input"]
+    last = {i: k for k, node in enumerate(order) for i in node.inputs}  # the last reader of each value
+    keep = set(graph.outputs)
     steps = []
-    for node in graph.topo():
-        if node.op == "Input":
-            continue
+    for k, node in enumerate(order):
         xts = [graph.node(i).out.fixed for i in node.inputs]
-        steps.append(Step(node, KERNELS[node.op], xts, _plan(node, xts), node.op in FLOATS))
+        dead = tuple(dict.fromkeys(i for i in node.inputs if last[i] == k and i not in keep))
+        steps.append(Step(node, KERNELS[node.op], xts, _plan(node, xts), node.op in FLOATS, dead))
     return steps
 
 
@@ -243,6 +276,9 @@ def _run_batch(graph: Graph, steps: list[Step], mantissas: dict[str, np.ndarray]
             wraps[node.name] = wrapped[0]
         changes.count(node, y, ovf)
         values[node.name] = y
+        if not (trace or profile):  # the arrays nothing reads any more go now: their memory is reused warm
+            for i in st.last_use:
+                del values[i]
     outs = {name: _ints(values, node) for name, node in zip(graph.output_names, graph.outputs)}
     types = {name: graph.node(node).out.fixed for name, node in zip(graph.output_names, graph.outputs)}
     kept = {k: _ints(values, k) for k in list(values)} if trace else {}
@@ -252,6 +288,8 @@ def _run_batch(graph: Graph, steps: list[Step], mantissas: dict[str, np.ndarray]
 
 def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False,
              budget: int = memory.DEFAULT_BUDGET, profile: bool = False) -> SimResult:
-    """quantize_inputs + run; values outside an input type are counted with the layers'."""
+    """quantize_inputs + run; values outside an input type are counted with the layers'. The
+    inputs are checked whole, and quantized a chunk at a time inside `run`."""
     changes = Changes()
-    return run(graph, quantize_inputs(graph, inputs, changes), trace, budget, profile).add_input_changes(changes)
+    return run(graph, real_inputs(graph, inputs), trace, budget, profile,
+               convert=functools.partial(_quantize, graph, changes=changes, as_float=True)).add_input_changes(changes)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 
 from ..errors import ModelError
+from . import memory
 
 
 @contextlib.contextmanager
@@ -34,9 +35,9 @@ def connect(workers: int | None = None, scheduler: str | None = None, timeout: f
         return
     # dask sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap
     # threshold: every large numpy temporary is then a fresh mmap, and the simulator ran 5x
-    # slower in a worker than in this process. The workers keep glibc's defaults.
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
-               if k != "MALLOC_TRIM_THRESHOLD_"}
+    # slower in a worker than in this process. The workers get the thresholds the `qconv`
+    # process sets for itself (sim/memory.py `keep_heap`).
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **memory.HEAP_ENVIRON}
     # The chunks are a few large tasks handed out two per worker (sim/stream.py): dask's work
     # stealing, its statistical profiler in every worker and its twice-a-second system monitor
     # only take CPU from them (measured: 1.65x -> 1.75x on 2 cores, bench/dask_sim.py).

@@ -57,3 +57,27 @@ def chunk_samples(graph: Graph, most: int, budget: int = DEFAULT_BUDGET, widest_
     (`widest_values`: `widest(graph)` when the caller has it already)."""
     need = (widest(graph) if widest_values is None else widest_values) * 8 * TEMPORARIES
     return max(1, min(most, budget // max(need, 1)))
+
+
+# glibc malloc returns freed blocks above a threshold to the system, and takes large blocks from
+# mmap: fresh pages that fault in one by one when written. The simulator frees and allocates
+# arrays of a few MB per chunk, so with glibc's adaptive defaults a stream of chunks spends up
+# to a third of its time in page faults (measured: 460,000 faults per million jet-tagger samples,
+# 2.7 s -> 1.9 s without them). `keep_heap` keeps blocks up to HEAP_BLOCK in the heap and returns
+# memory only when more than twice that lies free, so a chunk reuses its predecessor's pages. Peak
+# memory is unchanged: what stays mapped is what the chunks used.
+HEAP_BLOCK = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+HEAP_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": str(HEAP_BLOCK), "MALLOC_TRIM_THRESHOLD_": str(2 * HEAP_BLOCK)}
+
+
+def keep_heap() -> bool:
+    """Set this process's glibc malloc thresholds as HEAP_ENVIRON does for a new process (the
+    `qconv` command does at its start; worker processes get HEAP_ENVIRON). It is global to the
+    process, so the library does not do it unasked. Returns False where there is no glibc."""
+    import ctypes
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    mallopt = ctypes.CDLL(None).mallopt
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * HEAP_BLOCK))

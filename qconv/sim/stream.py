@@ -7,8 +7,10 @@ samples, and every kernel computes each sample on its own, so the integers are t
 
 With a `dask.distributed` client the compiled graph is shipped to the workers once (scattered,
 broadcast); the main process reads each chunk, a worker simulates it, and the main process
-writes the results in order, keeping at most two chunks per worker in flight. The same function
-runs on every chunk either way, so the integers are the same with or without workers.
+writes the results in order, keeping at most two chunks per worker in flight. On a local cluster
+(`--workers N`) with .npy files the workers read and write their slices themselves, in tasks of
+several chunks (`task_spans`). The same function runs on every chunk either way, so the
+integers are the same with or without workers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from . import SimResult, memory, simulate
 from .datasets import NpyReader, NpyWriter, open_writer, split_spec
 
 
+STREAM_MEMORY = 128 << 20  # bytes of working memory per chunk when streaming (qconv sim -o out.npy)
+
+
+def default_chunk(graph: Graph) -> int:
+    """Samples per chunk when streaming without --chunk: what fits in STREAM_MEMORY of working
+    memory (the float inputs are also read whole per chunk), at most 65536."""
+    per_sample = 16 * 8 * sum(graph.node(n).out.size for n in graph.inputs)
+    return max(1, min(memory.chunk_samples(graph, 65536, STREAM_MEMORY), STREAM_MEMORY // per_sample))
+
+
 def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budget: int, profile: bool = False):
     """One chunk (on a worker, or here): its outputs (mantissas if `raw`, else float64 values)
     and its counts (a SimResult without arrays; with `profile`, the magnitude histograms)."""
@@ -36,16 +48,42 @@ def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budge
 
 
 def simulate_slice(graph: Graph, readers: dict, start: int, stop: int, raw: bool, budget: int, profile: bool = False,
-                   writers: dict | None = None):
-    """simulate_chunk of samples start:stop, read here: on a worker of a local cluster, which sees
-    the files the readers name (the main process then does not read and send them). With
-    `writers` (sized NpyWriters by output name) the outputs are written here too (values: None)."""
-    values, part = simulate_chunk(graph, {k: r.read(start, stop) for k, r in readers.items()}, raw, budget, profile)
-    if writers:
-        for name, w in writers.items():
-            w.write_at(start, values[name])
-        values = None
-    return values, part
+                   writers: dict | None = None, chunk: int | None = None):
+    """simulate_chunk of samples start:stop, read here, `chunk` samples at a time: on a worker of
+    a local cluster, which sees the files the readers name (the main process then does not read
+    and send them). With `writers` (sized NpyWriters by output name) the outputs are written here
+    too (values: None; else start:stop is one chunk)."""
+    total = values = None
+    step = chunk if writers and chunk else stop - start
+    for first in range(start, stop, step):
+        last = min(stop, first + step)
+        values, part = simulate_chunk(graph, {k: r.read(first, last) for k, r in readers.items()}, raw, budget,
+                                      profile)
+        if writers:
+            for name, w in writers.items():
+                w.write_at(first, values[name])
+            values = None
+        total = part if total is None else total.add_counts(part)
+    return values, total
+
+
+GUIDED = 2        # a local cluster's task takes 1/(GUIDED * workers) of the samples left ...
+TASK_CHUNKS = 32  # ... at least one chunk and at most this many (progress on long runs)
+
+
+def task_spans(n: int, chunk: int, workers: int) -> list[tuple[int, int]]:
+    """The sample ranges of a local cluster's tasks when its workers read and write the files
+    themselves (`simulate_slice` streams each in chunks), largest first: each takes 1/(GUIDED *
+    workers) of the samples left, from one to TASK_CHUNKS chunks (OpenMP's guided schedule). Dask's
+    cost per task (a few ms in the scheduler, the client and the worker, on the same cores) is
+    then paid a few times per worker, not once per chunk, and the last tasks are small, so the
+    workers finish together."""
+    spans, start = [], 0
+    while start < n:
+        size = max(chunk, min(-(-(n - start) // (GUIDED * max(1, workers))), TASK_CHUNKS * chunk))
+        spans.append((start, min(n, start + size)))
+        start += size
+    return spans
 
 
 def check_inputs(graph: Graph, inputs: dict) -> int:
@@ -81,7 +119,10 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
     if client is None:
         results = (simulate_chunk(graph, read(*b), raw, budget, profile) for b in bounds)
     else:
-        results = _on_cluster(client, graph, bounds, read, raw, budget, profile, inputs, writers)
+        local = shares_files(client, inputs)
+        if local and writers:
+            bounds = task_spans(n, chunk, len(client.scheduler_info()["workers"]))
+        results = _on_cluster(client, graph, bounds, read, raw, budget, profile, inputs, writers, local, chunk)
     total = None
     for (start, stop), (values, counts) in zip(bounds, results):
         sink(values)
@@ -99,23 +140,24 @@ def shares_files(client, readers: dict) -> bool:
                                                                              for r in readers.values())
 
 
-def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writers):
-    """simulate_chunk of each chunk on the workers, yielded in order, two chunks per worker in
-    flight. The workers of a local cluster read their .npy slices themselves (`shares_files`) and
-    write the `writers`' outputs; otherwise each chunk and its outputs travel with its task."""
+def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writers, local: bool, chunk: int):
+    """simulate_chunk of each range of `bounds` on the workers, yielded in order. The workers of a
+    local cluster read their .npy slices themselves (`shares_files`) and, given `writers`, write
+    the outputs, `chunk` samples at a time: then the ranges are `task_spans`, all submitted at
+    once (their results are counts only), and the scheduler hands each to the next worker free.
+    Otherwise each result holds a chunk's outputs, so two per worker are in flight."""
     import dask
     # once, not with every chunk; a key of its own (hash=False): a second run on the same client
     # must not share, and then lose, the first run's copy when that one is released
     shipped = client.scatter(graph, broadcast=True, hash=False)
-    limit = 2 * max(1, len(client.scheduler_info()["workers"]))
+    limit = len(bounds) if local and writers else 2 * max(1, len(client.scheduler_info()["workers"]))
     pending: deque = deque()
-    local = shares_files(client, readers)
     # each chunk travels with its task, by design: no "Sending large graph" advice for every chunk
     with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}):
         for b in bounds:
             if local:
                 pending.append(client.submit(simulate_slice, shipped, readers, *b, raw, budget, profile, writers,
-                                             pure=False))
+                                             chunk, pure=False))
             else:
                 pending.append(client.submit(simulate_chunk, shipped, read(*b), raw, budget, profile, pure=False))
             if len(pending) >= limit:
