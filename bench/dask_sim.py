@@ -8,7 +8,8 @@ the peak resident memory of a separate `qconv sim` process streaming it.
 
 Each model is run once on the cluster first (not timed: the workers import qconv, about a
 second, paid once per cluster), then one process and the cluster alternate `--rounds` times
-(medians shown). Both models run at `qconv sim`'s default chunk size, one process with the
+(medians shown). The one process is a child process with no cluster in it, as `qconv sim`
+without --workers runs (the cluster puts its scheduler, nannies and client in the main process). Both models run at `qconv sim`'s default chunk size, one process with the
 `qconv` command's malloc settings (sim/memory.py `keep_heap`). On a local cluster the workers
 read their .npy slices and write their outputs themselves (sim/stream.py `shares_files`), in
 tasks of several chunks (`task_spans`); the main process only hands out the tasks.
@@ -17,11 +18,13 @@ tasks of several chunks (`task_spans`); the main process only hands out the task
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,19 @@ def _timed(graph, x_path, y_path, chunk, client=None) -> float:
     return time.perf_counter() - t0
 
 
+_GRAPHS: dict = {}  # in the one-process child: compiled once per model
+
+
+def _timed_alone(rel: str, input_type: str, default_type, x_path, y_path, chunk) -> float:
+    """_timed in the child process of a ProcessPoolExecutor: one process as `qconv sim` without
+    --workers runs, with no cluster (scheduler, nannies, client) in it."""
+    keep_heap()  # as the `qconv` command does at its start (sim/memory.py)
+    key = (rel, input_type, default_type)
+    if key not in _GRAPHS:
+        _GRAPHS[key] = compile_model(SHARED / rel, input_type=input_type, default_type=default_type)
+    return _timed(_GRAPHS[key], x_path, y_path, chunk)
+
+
 def _peak_rss_mb(model: Path, input_type: str, x_path: Path, y_path: Path) -> float:
     code = ("import sys\nfrom qconv.cli import main\ntry:\n    main(sys.argv[1:], standalone_mode=False)\nfinally:\n"
             "    print('peak_kib', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))\n")
@@ -65,9 +81,9 @@ def main() -> None:
     ap.add_argument("--big-gb", type=float, default=2.0, help="size of the largest (jet tagger) input file")
     ap.add_argument("--rounds", type=int, default=3, help="timed runs of each (median)")
     args = ap.parse_args()
-    keep_heap()  # one process as the `qconv` command runs (sim/memory.py); the workers get the same
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, connect(workers=2) as client:
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(1, spawn) as alone, connect(workers=2) as client:
         tmp = Path(tmp)
         for label, (rel, input_type, default_type, shape) in MODELS.items():
             graph = compile_model(SHARED / rel, input_type=input_type, default_type=default_type)
@@ -78,9 +94,11 @@ def main() -> None:
             chunk = default_chunk(graph)  # as `qconv sim` without --chunk
             # warm-up, not timed: the workers import qconv and receive the graph (about a second, once)
             _timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client)
+            one_process = (rel, input_type, default_type, tmp / "x.npy", tmp / "y1.npy", chunk)
+            alone.submit(_timed_alone, *one_process).result()  # its warm-up: imports, compile_model
             ones, twos = [], []
             for _ in range(args.rounds):  # alternating, median of each: the ratio of one moment
-                ones.append(_timed(graph, tmp / "x.npy", tmp / "y1.npy", chunk))
+                ones.append(alone.submit(_timed_alone, *one_process).result())
                 twos.append(_timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client))
             one, two = statistics.median(ones), statistics.median(twos)
             same = np.array_equal(np.load(tmp / "y1.npy"), np.load(tmp / "y2.npy"))

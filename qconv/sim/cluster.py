@@ -38,11 +38,14 @@ def connect(workers: int | None = None, scheduler: str | None = None, timeout: f
     # slower in a worker than in this process. The workers get the thresholds the `qconv`
     # process sets for itself (sim/memory.py `keep_heap`).
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **memory.HEAP_ENVIRON}
-    # The chunks are a few large tasks handed out two per worker (sim/stream.py): dask's work
-    # stealing, its statistical profiler in every worker and its twice-a-second system monitor
-    # only take CPU from them (measured: 1.65x -> 1.75x on 2 cores, bench/dask_sim.py).
+    # The chunks are a few large tasks (sim/stream.py): dask's work stealing, its statistical
+    # profiler in every worker, its twice-a-second system monitor, the event-loop tick every 20 ms
+    # and the memory monitor every 100 ms in every server only take CPU from them, and from this
+    # process when it simulates alone (measured: 1.65x -> 1.75x on 2 cores, bench/dask_sim.py;
+    # the tick and monitor at 1 s: 1.64 -> 1.50 s for 2 M jet samples on the cluster).
     quiet = {"distributed.scheduler.work-stealing": False, "distributed.worker.profile.enabled": False,
-             "distributed.admin.system-monitor.interval": "2s"}
+             "distributed.admin.system-monitor.interval": "2s", "distributed.admin.tick.interval": "1s",
+             "distributed.worker.memory.monitor-interval": "1s"}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **quiet}), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},  # no port 8787 clash
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
