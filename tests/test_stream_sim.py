@@ -74,6 +74,26 @@ def test_nan_inputs_are_refused_and_huge_finite_ones_are_not(jet):
     assert got.overflows[jet.inputs[0]] == want.overflows.get(jet.inputs[0], 0) + 17
 
 
+def test_long_doubles_beyond_double_range_are_refused(jet):
+    from qconv.errors import ModelError
+    x = np.zeros((3, 16), np.longdouble)
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("long double is double on this platform")
+    x[2, 5] = np.longdouble("1e400")  # inf as a double, which is what qconv converts from
+    with pytest.raises(ModelError, match=r"1 NaN/Inf values \(first in sample 2\)"):
+        simulate(jet, {"global_in": x})
+
+
+def test_inputs_with_different_sample_counts_are_one_error(tmp_path):
+    from qconv.errors import ModelError
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 4]) for n in ("a", "b", "y")]
+    model = helper.make_model(helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "two", vi[:2], vi[2:]))
+    onnx.save(model, tmp_path / "two.onnx")
+    graph = compile_model(tmp_path / "two.onnx", input_type="ap_fixed<8,3>")
+    with pytest.raises(ModelError, match="the inputs have different numbers of samples: 'a' 5, 'b' 4"):
+        simulate(graph, {"a": np.zeros((5, 4)), "b": np.zeros((4, 4))})
+
+
 def test_sim_cli_streams_npy_to_npy(tmp_path):
     x = np.random.default_rng(2).normal(0, 1, (1000, 16)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

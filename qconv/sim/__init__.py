@@ -113,13 +113,17 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
 def real_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Float inputs keyed by ONNX input name -> float64 arrays of the input nodes' shapes keyed
     by IR input node, after checking that each is there, real, finite and of the right size."""
-    out = {}
+    out, samples = {}, {}
     for name in graph.inputs:
         node = graph.node(name)
         key = node.attrs.get("onnx_name", name)
         if key not in inputs:
             raise ModelError(f"no data for graph input '{key}' (given: {', '.join(inputs) or 'nothing'})")
         x = _real_values(key, inputs[key])
+        samples[key] = x.shape[0]
+        if len(set(samples.values())) > 1:
+            raise ModelError("the inputs have different numbers of samples: "
+                             + ", ".join(f"'{k}' {n}" for k, n in samples.items()))
         if x.shape[1:] != node.out.shape:
             if x.ndim >= 1 and x[0].size == node.out.size:
                 x = x.reshape((x.shape[0],) + node.out.shape)
@@ -161,7 +165,8 @@ def _real_values(key: str, data) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.sum(x, dtype=np.float64)):  # NaN/inf if any value is (or if finite ones overflow: look)
             return x
-    bad = ~np.isfinite(x)
+    with np.errstate(over="ignore"):
+        bad = ~np.isfinite(x.astype(np.float64, copy=False))  # as doubles: a long double beyond their range is inf
     if not bad.any():
         return x
     first = int(np.argmax(bad.reshape(x.shape[0], -1).any(axis=1)))

@@ -66,7 +66,7 @@ def chunk_samples(graph: Graph, most: int, budget: int = DEFAULT_BUDGET, widest_
 # 2.7 s -> 1.9 s without them). `keep_heap` keeps blocks up to HEAP_BLOCK in the heap and returns
 # memory only when more than twice that lies free, so a chunk reuses its predecessor's pages. Peak
 # memory is unchanged: what stays mapped is what the chunks used.
-HEAP_BLOCK = 64 << 20
+HEAP_BLOCK = 32 << 20  # glibc's documented maximum for M_MMAP_THRESHOLD on 64-bit (2.36 takes more; older ones refuse)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
 HEAP_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": str(HEAP_BLOCK), "MALLOC_TRIM_THRESHOLD_": str(2 * HEAP_BLOCK)}
 
@@ -80,4 +80,6 @@ def keep_heap() -> bool:
     if platform.libc_ver()[0] != "glibc":
         return False
     mallopt = ctypes.CDLL(None).mallopt
-    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * HEAP_BLOCK))
+    mmap_set = mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK)
+    trim_set = mallopt(_M_TRIM_THRESHOLD, 2 * HEAP_BLOCK)
+    return bool(mmap_set) and bool(trim_set)

@@ -8,8 +8,10 @@ multiplies, see sim/arith.py `Linear`), so that work is not repeated for every c
 
 Mantissas travel between kernels as int64 arrays, or as float32/float64 arrays that hold the same
 integers exactly (the float routes of Dense, Conv, Relu and Thresholds return them: the next
-product then needs no conversion). A kernel registered with `floats=True` takes either; the
-others get int64 (sim.run converts once per array)."""
+product then needs no conversion; `sim.simulate` converts float inputs to them too). A kernel
+registered with `floats=True` takes either; the others get int64 (sim.run converts once per
+array). A float mantissa may be -0.0 (a rounding of a small negative value): it is the integer 0,
+so a float kernel must not look at signs with `signbit`/`copysign` or divide by mantissas."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ integers are the same with or without workers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from pathlib import Path
@@ -33,7 +34,8 @@ STREAM_MEMORY = 128 << 20  # bytes of working memory per chunk when streaming (q
 
 def default_chunk(graph: Graph) -> int:
     """Samples per chunk when streaming without --chunk: what fits in STREAM_MEMORY of working
-    memory (the float inputs are also read whole per chunk), at most 65536."""
+    memory, at most 65536. A chunk's inputs are read whole (with its reads, 16 bytes per value
+    are allowed for them: cautious since the conversion to mantissas runs per `sim.run` batch)."""
     per_sample = 16 * 8 * sum(graph.node(n).out.size for n in graph.inputs)
     return max(1, min(memory.chunk_samples(graph, 65536, STREAM_MEMORY), STREAM_MEMORY // per_sample))
 
@@ -140,6 +142,18 @@ def shares_files(client, readers: dict) -> bool:
                                                                              for r in readers.values())
 
 
+@contextlib.contextmanager
+def _cancelled_on_error(pending: deque):
+    """The futures still in `pending` cancelled when the run stops early (a chunk the model
+    refuses, Ctrl-C): no task goes on writing into part files already removed."""
+    try:
+        yield
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+
+
 def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writers, local: bool, chunk: int):
     """simulate_chunk of each range of `bounds` on the workers, yielded in order. The workers of a
     local cluster read their .npy slices themselves (`shares_files`) and, given `writers`, write
@@ -153,7 +167,7 @@ def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writ
     limit = len(bounds) if local and writers else 2 * max(1, len(client.scheduler_info()["workers"]))
     pending: deque = deque()
     # each chunk travels with its task, by design: no "Sending large graph" advice for every chunk
-    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}):
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}), _cancelled_on_error(pending):
         for b in bounds:
             if local:
                 pending.append(client.submit(simulate_slice, shipped, readers, *b, raw, budget, profile, writers,
