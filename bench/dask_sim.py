@@ -9,8 +9,9 @@ the peak resident memory of a separate `qconv sim` process streaming it.
 Each model is run once on the cluster first (not timed: the workers import qconv, about a
 second, paid once per cluster), then one process and the cluster alternate `--rounds` times
 (medians shown). The one process is a child process with no cluster in it, as `qconv sim`
-without --workers runs (the cluster puts its scheduler, nannies and client in the main process). Both models run at `qconv sim`'s default chunk size, one process with the
-`qconv` command's malloc settings (sim/memory.py `keep_heap`). On a local cluster the workers
+without --workers runs (the cluster puts its scheduler, nannies and client in the main process).
+Both models run at `qconv sim`'s default chunk size, one process with the `qconv` command's
+malloc settings (sim/memory.py `keep_heap`). On a local cluster the workers
 read their .npy slices and write their outputs themselves (sim/stream.py `shares_files`), in
 tasks of several chunks (`task_spans`); the main process only hands out the tasks.
 """

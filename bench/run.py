@@ -13,8 +13,9 @@ hls4ml first in odd ones), each build in a fresh worker process (bench/worker.py
                hls4ml: hm.compile() (= write() again + build_lib.sh + dlopen).
   throughput   samples/s, bit-exact. qconv: the numpy simulator on the batch as predict is
                called, float inputs in and float outputs out (sim.simulate + as_float, median of
-               3; in a process with the `qconv` command's malloc settings, sim/memory.py), and the compiled csim binary on the same inputs (text in, text out, as its
-               testbench does). hls4ml: one predict() call on the batch (a per-sample loop inside).
+               3; in a process with the `qconv` command's malloc settings, sim/memory.py), and
+               the compiled csim binary on the same inputs (text in, text out, as its testbench
+               does). hls4ml: one predict() call on the batch (a per-sample loop inside).
                Simulator and predict are measured in every round (the csim binary in the first);
                the table shows medians, the ratio is the median of the rounds' ratios (each
                round runs both within seconds: robust to the VM's speed drifting).

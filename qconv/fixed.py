@@ -93,9 +93,10 @@ def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
 
 def round_double(v: np.ndarray, rounding: str) -> np.ndarray:
     """Float64 `v` (any doubles, |v| < 2^51) rounded to integers with `rounding`, exactly (in place
-    for TRN, TRN_ZERO and RND_CONV, else a new array): `_round_shift_scalar` in float. Its remainder tests (rem against half) become
-    v against floor(v) + 1/2, which is exact below 2^51, and comparisons always are. Unlike
-    `round_float`, v may have any number of fraction bits (a user's doubles)."""
+    for TRN, TRN_ZERO and RND_CONV, else a new array): `_round_shift_scalar` in float. Its
+    remainder tests (rem against half) become v against floor(v) + 1/2, which is exact below 2^51,
+    and comparisons always are. Unlike `round_float`, v may have any number of fraction bits (a
+    user's doubles)."""
     if rounding == "TRN":
         return np.floor(v, out=v)
     if rounding == "RND_CONV":  # ties to even: rint
@@ -265,14 +266,9 @@ class FixedType:
                 r = round_double(v, self.rounding)
                 # rounding is monotonic: the extremes of r are those of v rounded
                 low, high = round_double(np.array([low, high], np.float64), self.rounding)
-                if low >= self.min_mantissa and high <= self.max_mantissa and not (
-                        self.overflow == "SAT_SYM" and self.signed):
-                    m, changed = (r if as_float else r.astype(np.int64)), None
-                else:
-                    m, changed = self.from_exact(r, integral=True, as_float=as_float)
-                if not return_overflow:
-                    return m
-                return m, (np.zeros(m.shape, bool) if changed is None else changed)
+                fits = self.min_mantissa <= low and high <= self.max_mantissa
+                m, changed = self.from_exact(r, may_overflow=not fits, integral=True, as_float=as_float)
+                return (m, changed) if return_overflow else m
         return self._from_float_bits(x, return_overflow)
 
     def _from_float_bits(self, x: np.ndarray, return_overflow=False):

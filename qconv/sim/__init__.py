@@ -111,8 +111,9 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
 
 
 def real_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Float inputs keyed by ONNX input name -> float64 arrays of the input nodes' shapes keyed
-    by IR input node, after checking that each is there, real, finite and of the right size."""
+    """Float inputs keyed by ONNX input name -> the same arrays (any real dtype, not copied) in the
+    input nodes' shapes, keyed by IR input node, after checking that each is there, real, finite,
+    of the right size and of the same number of samples."""
     out, samples = {}, {}
     for name in graph.inputs:
         node = graph.node(name)
@@ -203,10 +204,9 @@ def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
     step = memory.chunk_samples(graph, 2 * CHUNK if wide <= NARROW else CHUNK, budget, wide)
     steps = prepare(graph)
     convert = convert or (lambda batch: batch)
+    batches = [{k: v[i:i + step] for k, v in mantissas.items()} for i in range(0, n, step)] if n > step else [mantissas]
     with _blas().limit(limits=1, user_api="blas"):
-        parts = [_run_batch(graph, steps, convert({k: v[i:i + step] for k, v in mantissas.items()}), trace, profile)
-                 for i in range(0, n, step)] if n > step else [_run_batch(graph, steps, convert(mantissas), trace,
-                                                                          profile)]
+        parts = [_run_batch(graph, steps, convert(batch), trace, profile) for batch in batches]
     if len(parts) == 1:
         return parts[0]
     merged = SimResult({k: np.concatenate([p.outputs[k] for p in parts]) for k in parts[0].outputs},
