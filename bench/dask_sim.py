@@ -4,9 +4,12 @@ cluster of 2 worker processes (ratio to one process; the goal on a 2-core machin
 streaming .npy to .npy; the integers are checked equal. Then the largest dataset of the run, with
 the peak resident memory of a separate `qconv sim` process streaming it.
 
-    python bench/dask_sim.py [--samples-jet 2000000] [--samples-cnn 2000000] [--big-gb 2] [--rounds 3]
+    python bench/dask_sim.py [--samples-jet 8000000] [--samples-cnn 4000000] [--big-gb 2] [--rounds 3]
 
-Each model is run once on the cluster first (not timed: the workers import qconv, about a
+The datasets are large enough (8 M jet, 4 M CNN samples: 10-15 s in one process) that the
+cluster's cost per run (task round trips through the scheduler, which shares the 2 cores with
+the workers: about 0.1 s) is a small part of each run, as on the 10^7-10^9 events the cluster is
+for; the "per run" column shows that cost (a run of SMALL_RUN samples). Each model is run once on the cluster first (not timed: the workers import qconv, about a
 second, paid once per cluster), then one process and the cluster alternate `--rounds` times
 (medians shown). The one process is a child process with no cluster in it, as `qconv sim`
 without --workers runs (the cluster puts its scheduler, nannies and client in the main process).
@@ -54,6 +57,8 @@ def _timed(graph, x_path, y_path, chunk, client=None) -> float:
     return time.perf_counter() - t0
 
 
+SMALL_RUN = 1000  # samples of the run that shows the cluster's cost per run
+
 _GRAPHS: dict = {}  # in the one-process child: compiled once per model
 
 
@@ -77,8 +82,9 @@ def _peak_rss_mb(model: Path, input_type: str, x_path: Path, y_path: Path) -> fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples-jet", type=int, default=2_000_000)
-    ap.add_argument("--samples-cnn", type=int, default=2_000_000)  # a few seconds in one process, like the jet's
+    # dataset scale (issue 17: 10^7-10^9 events): 10-15 s in one process each
+    ap.add_argument("--samples-jet", type=int, default=8_000_000)
+    ap.add_argument("--samples-cnn", type=int, default=4_000_000)
     ap.add_argument("--big-gb", type=float, default=2.0, help="size of the largest (jet tagger) input file")
     ap.add_argument("--rounds", type=int, default=3, help="timed runs of each (median)")
     args = ap.parse_args()
@@ -97,16 +103,23 @@ def main() -> None:
             _timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client)
             one_process = (rel, input_type, default_type, tmp / "x.npy", tmp / "y1.npy", chunk)
             alone.submit(_timed_alone, *one_process).result()  # its warm-up: imports, compile_model
-            ones, twos = [], []
+            np.save(tmp / "few.npy", x[:SMALL_RUN])
+            ones, twos, fixed = [], [], []
             for _ in range(args.rounds):  # alternating, median of each: the ratio of one moment
+                for y in ("y1.npy", "y2.npy"):  # a new file each time (freeing the last run's takes up to 0.1 s)
+                    (tmp / y).unlink(missing_ok=True)
                 ones.append(alone.submit(_timed_alone, *one_process).result())
                 twos.append(_timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client))
+                fixed.append(_timed(graph, tmp / "few.npy", tmp / "few_y.npy", chunk, client))
             one, two = statistics.median(ones), statistics.median(twos)
             same = np.array_equal(np.load(tmp / "y1.npy"), np.load(tmp / "y2.npy"))
-            rows.append((label, n, n / one, n / two, one / two, same))
-        print(f"{'model':28} {'samples':>9} {'1 process/s':>12} {'2 workers/s':>12} {'ratio':>6}  integers")
-        for label, n, r1, r2, ratio, same in rows:
-            print(f"{label:28} {n:9,} {r1:12,.0f} {r2:12,.0f} {ratio:6.2f}  {'identical' if same else 'DIFFER'}")
+            rows.append((label, n, n / one, n / two, one / two, statistics.median(fixed), same))
+        print(f"{'model':28} {'samples':>10} {'1 process/s':>12} {'2 workers/s':>12} {'ratio':>6} {'per run':>8}  integers")
+        for label, n, r1, r2, ratio, per_run, same in rows:
+            print(f"{label:28} {n:10,} {r1:12,.0f} {r2:12,.0f} {ratio:6.2f} {per_run:7.2f}s  "
+                  f"{'identical' if same else 'DIFFER'}")
+        print(f"per run: the cluster's time for {SMALL_RUN:,} samples, what each run costs on top of its samples "
+              "(task round trips through the scheduler, on the same 2 cores)")
         rel, input_type, _, _ = MODELS["jet tagger"]
         big = int(args.big_gb * 2**30 / (16 * 4))
         x = np.lib.format.open_memmap(tmp / "big.npy", "w+", np.float32, (big, 16))

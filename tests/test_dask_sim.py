@@ -67,8 +67,10 @@ def test_two_dask_workers_give_the_single_process_integers(client, tmp_path):
     assert not shares_files(client, {"global_in": ArrayReader(x)})  # in-memory data travels with the tasks
     # a second run on the same client ships the graph again under its own key
     for chunk, raw, source in ((397, True, reader), (1000, False, reader), (600, True, ArrayReader(x))):
+        done = []
         counts = simulate_files(graph, {"global_in": source}, {"global_out": tmp_path / "y.npy"}, raw=raw,
-                                chunk=chunk, client=client)
+                                chunk=chunk, client=client, progress=done.append)
+        assert done[-1] == 5003 and all(a < b for a, b in zip(done, done[1:]))  # samples done, in any task order
         got = np.load(tmp_path / "y.npy")
         want = whole.outputs["global_out"] if raw else whole.as_float()["global_out"]
         assert got.dtype == want.dtype and np.array_equal(got, want)
@@ -85,6 +87,13 @@ def test_workers_leave_the_output_as_it_was_when_the_data_is_refused(client, tmp
         simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")}, {"global_out": tmp_path / "y.npy"},
                        client=client)
     assert (np.load(tmp_path / "y.npy") == 7.0).all()
+    x = np.zeros((3000, 16), np.float32)
+    x[2900, 3] = np.nan  # refused by a late task, while the others run or have written their parts
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(ModelError, match="NaN"):
+        simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")}, {"global_out": tmp_path / "y.npy"},
+                       client=client, chunk=64)
+    assert (np.load(tmp_path / "y.npy") == 7.0).all() and len(list(tmp_path.iterdir())) == 2
     np.save(tmp_path / "x.npy", np.zeros((300, 16), np.float32))
     simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")}, {"global_out": tmp_path / "y.npy"},
                    client=client, chunk=64)

@@ -119,18 +119,21 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
     def read(start, stop):
         return {k: r.read(start, stop) for k, r in inputs.items()}
     if client is None:
-        results = (simulate_chunk(graph, read(*b), raw, budget, profile) for b in bounds)
+        results = ((stop - start, simulate_chunk(graph, read(start, stop), raw, budget, profile)) for start, stop in bounds)
     else:
         local = shares_files(client, inputs)
         if local and writers:
             bounds = task_spans(n, chunk, len(client.scheduler_info()["workers"]))
         results = _on_cluster(client, graph, bounds, read, raw, budget, profile, inputs, writers, local, chunk)
-    total = None
-    for (start, stop), (values, counts) in zip(bounds, results):
-        sink(values)
-        total = counts if total is None else total.add_counts(counts)
-        if progress is not None:
-            progress(stop)
+    total, done = None, 0
+    for samples, part in results:
+        if part is not None:
+            values, counts = part
+            sink(values)
+            total = counts if total is None else total.add_counts(counts)
+        done += samples
+        if progress is not None and samples:
+            progress(done)
     return total
 
 
@@ -143,41 +146,57 @@ def shares_files(client, readers: dict) -> bool:
 
 
 @contextlib.contextmanager
-def _cancelled_on_error(pending: deque):
-    """The futures still in `pending` cancelled when the run stops early (a chunk the model
-    refuses, Ctrl-C): no task goes on writing into part files already removed."""
+def _cancelled_on_error(futures: Callable[[], list]):
+    """The `futures()` cancelled when the run stops early (a chunk the model refuses, Ctrl-C): no
+    task goes on writing into part files already removed (a finished one ignores it)."""
     try:
         yield
     except BaseException:
-        for future in pending:
+        for future in futures():
             future.cancel()
         raise
 
 
 def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writers, local: bool, chunk: int):
-    """simulate_chunk of each range of `bounds` on the workers, yielded in order. The workers of a
-    local cluster read their .npy slices themselves (`shares_files`) and, given `writers`, write
-    the outputs, `chunk` samples at a time: then the ranges are `task_spans`, all submitted at
-    once (their results are counts only), and the scheduler hands each to the next worker free.
-    Otherwise each result holds a chunk's outputs, so two per worker are in flight."""
+    """simulate_chunk of each range of `bounds` on the workers, as (samples done, result or None)
+    pairs (`simulate_chunks`). The workers of a local cluster read their .npy slices themselves
+    (`shares_files`) and, given `writers`, write the outputs, `chunk` samples at a time: then the
+    ranges are `task_spans`, all submitted at once, and the scheduler hands each to the next
+    worker free; their results are counts only, fetched together at the end (each fetch is a
+    round trip through the scheduler, ~2 ms of this process's CPU, which the workers share the
+    cores with). Otherwise each result holds a chunk's outputs, yielded in order, with two
+    chunks per worker in flight."""
     import dask
+    from distributed import as_completed
     # once, not with every chunk; a key of its own (hash=False): a second run on the same client
     # must not share, and then lose, the first run's copy when that one is released
     shipped = client.scatter(graph, broadcast=True, hash=False)
-    limit = len(bounds) if local and writers else 2 * max(1, len(client.scheduler_info()["workers"]))
+    if local and writers:
+        starts, stops = zip(*bounds)
+        futures = client.map(simulate_slice, [shipped] * len(bounds), [readers] * len(bounds), starts, stops, raw=raw,
+                             budget=budget, profile=profile, writers=writers, chunk=chunk, pure=False)
+        size = {f.key: stop - start for f, (start, stop) in zip(futures, bounds)}
+        with _cancelled_on_error(lambda: futures):
+            for future in as_completed(futures):
+                if future.status != "finished":
+                    future.result()  # raises the task's error now, not after the other tasks
+                yield size[future.key], None
+            yield from ((0, part) for part in client.gather(futures))
+        return
+    limit = 2 * max(1, len(client.scheduler_info()["workers"]))
     pending: deque = deque()
     # each chunk travels with its task, by design: no "Sending large graph" advice for every chunk
-    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}), _cancelled_on_error(pending):
-        for b in bounds:
-            if local:
-                pending.append(client.submit(simulate_slice, shipped, readers, *b, raw, budget, profile, writers,
-                                             chunk, pure=False))
-            else:
-                pending.append(client.submit(simulate_chunk, shipped, read(*b), raw, budget, profile, pure=False))
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}), _cancelled_on_error(lambda: [f for _, f in pending]):
+        for start, stop in bounds:
+            task = (simulate_slice, shipped, readers, start, stop, raw, budget, profile) if local else \
+                   (simulate_chunk, shipped, read(start, stop), raw, budget, profile)
+            pending.append((stop - start, client.submit(*task, pure=False)))
             if len(pending) >= limit:
-                yield pending.popleft().result()
+                done, future = pending.popleft()
+                yield done, future.result()
         while pending:
-            yield pending.popleft().result()
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 def simulate_files(graph: Graph, inputs: dict, outputs: dict[str, str | Path], raw: bool = False,
