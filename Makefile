@@ -22,7 +22,7 @@ demo: $(VENV)/.installed
 	$(QCONV) build $(DEMO)/jet_mlp.onnx -o $(DEMO)/prj --csim --samples 1000
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=25
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -ra -m 'not slow'
