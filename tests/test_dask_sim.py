@@ -132,3 +132,24 @@ def test_workers_and_scheduler_together_is_one_error_line(tmp_path):
             "--workers", "2", "--scheduler", "tcp://127.0.0.1:9", *TYPE)
     assert r.exit_code == 2 and r.output.strip().splitlines() == [
         "error: give --workers N (a local cluster) or --scheduler ADDRESS (an existing one), not both"], r.output
+
+
+@pytest.mark.slow
+def test_workers_stream_with_any_client_and_no_samples(client, tmp_path):
+    """A client that is not the default one (Client(..., set_as_default=False)) drives its own
+    tasks, and an empty dataset writes an empty output, as in one process."""
+    from distributed import Client
+    graph = compile_model(shared_path("models", *JET), input_type=TYPE[1])
+    x = np.random.default_rng(5).normal(0, 2, (900, 16)).astype(np.float32)
+    for name, data in (("x.npy", x), ("empty.npy", x[:0])):
+        np.save(tmp_path / name, data)
+    with Client(client.cluster, set_as_default=False) as other:
+        default = client.__class__.current(allow_global=True)
+        assert default is not other
+        simulate_files(graph, {"global_in": NpyReader(tmp_path / "x.npy")}, {"global_out": tmp_path / "y.npy"},
+                       raw=True, chunk=100, client=other)
+        simulate_files(graph, {"global_in": NpyReader(tmp_path / "empty.npy")}, {"global_out": tmp_path / "e.npy"},
+                       raw=True, client=other)
+    assert np.array_equal(np.load(tmp_path / "y.npy"), simulate(graph, {"global_in": x}).outputs["global_out"])
+    empty = np.load(tmp_path / "e.npy")
+    assert empty.shape == (0, 5) and empty.dtype == np.int64

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Callable
@@ -126,14 +127,15 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
             bounds = task_spans(n, chunk, len(client.scheduler_info()["workers"]))
         results = _on_cluster(client, graph, bounds, read, raw, budget, profile, inputs, writers, local, chunk)
     total, done = None, 0
-    for samples, part in results:
-        if part is not None:
-            values, counts = part
-            sink(values)
-            total = counts if total is None else total.add_counts(counts)
-        done += samples
-        if progress is not None and samples:
-            progress(done)
+    with contextlib.closing(results):  # a sink or progress that raises cancels the cluster's tasks now
+        for samples, part in results:
+            if part is not None:
+                values, counts = part
+                sink(values)
+                total = counts if total is None else total.add_counts(counts)
+            done += samples
+            if progress is not None and samples:
+                progress(done)
     return total
 
 
@@ -168,6 +170,8 @@ def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writ
     chunks per worker in flight."""
     import dask
     from distributed import as_completed
+    if not bounds:
+        return  # no samples: nothing to ship
     # once, not with every chunk; a key of its own (hash=False): a second run on the same client
     # must not share, and then lose, the first run's copy when that one is released
     shipped = client.scatter(graph, broadcast=True, hash=False)
@@ -177,7 +181,7 @@ def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writ
                              budget=budget, profile=profile, writers=writers, chunk=chunk, pure=False)
         size = {f.key: stop - start for f, (start, stop) in zip(futures, bounds)}
         with _cancelled_on_error(lambda: futures):
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):  # this client's, not the default one
                 if future.status != "finished":
                     future.result()  # raises the task's error now, not after the other tasks
                 yield size[future.key], None
@@ -229,7 +233,8 @@ def _workers_write(graph, inputs, outputs, raw, chunk, budget, progress, client)
     n = check_inputs(graph, inputs)
     shapes = {graph.output_names[i]: graph.node(o).out.shape for i, o in enumerate(graph.outputs)}
     dtype = np.int64 if raw else np.float64  # SimResult.outputs / as_float
-    parts = {name: Path(f"{spec}.part{os.getpid()}") for name, spec in outputs.items()}
+    run = uuid.uuid4().hex[:8]  # a run of its own: tasks of a failed run that still write never reach it
+    parts = {name: Path(f"{spec}.part{os.getpid()}-{run}") for name, spec in outputs.items()}
     try:
         remote = {name: NpyWriter(parts[name], (n, *shapes[name]), dtype).sized() for name in outputs}
         counts = simulate_chunks(graph, inputs, lambda values: None, raw, chunk, budget, progress, client,
