@@ -8,8 +8,9 @@ the peak resident memory of a separate `qconv sim` process streaming it.
 
 The datasets are large enough (8 M jet, 4 M CNN samples: 10-15 s in one process) that the
 cluster's cost per run (task round trips through the scheduler, which shares the 2 cores with
-the workers: 0.04 s for a small run, plus ~2 ms per task) is a small part of each run, as on the 10^7-10^9 events the cluster is
-for; the "per run" column shows that cost (a run of SMALL_RUN samples). Each model is run once on the cluster first (not timed: the workers import qconv, about a
+the workers: 0.04 s for a small run, plus ~2 ms per task) is a small part of each run, as on the
+10^7-10^9 events the cluster is for; the "per run" column shows that cost (a run of SMALL_RUN
+samples). Each model is run once on the cluster first (not timed: the workers import qconv, about a
 second, paid once per cluster), then one process and the cluster alternate `--rounds` times
 (medians shown). The one process is a child process with no cluster in it, as `qconv sim`
 without --workers runs (the cluster puts its scheduler, nannies and client in the main process).
@@ -106,7 +107,7 @@ def main() -> None:
             np.save(tmp / "few.npy", x[:SMALL_RUN])
             ones, twos, fixed = [], [], []
             for _ in range(args.rounds):  # alternating, median of each: the ratio of one moment
-                for y in ("y1.npy", "y2.npy", "few_y.npy"):  # a new file each time (freeing the last run's takes up to 0.1 s)
+                for y in ("y1.npy", "y2.npy", "few_y.npy"):  # new files (freeing the last run's took up to 0.3 s)
                     (tmp / y).unlink(missing_ok=True)
                 ones.append(alone.submit(_timed_alone, *one_process).result())
                 twos.append(_timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client))
@@ -114,7 +115,8 @@ def main() -> None:
             one, two = statistics.median(ones), statistics.median(twos)
             same = np.array_equal(np.load(tmp / "y1.npy"), np.load(tmp / "y2.npy"))
             rows.append((label, n, n / one, n / two, one / two, statistics.median(fixed), same))
-        print(f"{'model':28} {'samples':>10} {'1 process/s':>12} {'2 workers/s':>12} {'ratio':>6} {'per run':>8}  integers")
+        print(f"{'model':28} {'samples':>10} {'1 process/s':>12} {'2 workers/s':>12} {'ratio':>6} {'per run':>8}"
+              "  integers")
         for label, n, r1, r2, ratio, per_run, same in rows:
             print(f"{label:28} {n:10,} {r1:12,.0f} {r2:12,.0f} {ratio:6.2f} {per_run:7.2f}s  "
                   f"{'identical' if same else 'DIFFER'}")

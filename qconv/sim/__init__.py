@@ -110,6 +110,14 @@ def quantize_inputs(graph: Graph, inputs: dict[str, np.ndarray],
     return _quantize(graph, real_inputs(graph, inputs), changes)
 
 
+def same_samples(samples: dict[str, int]) -> int:
+    """The one number of samples of inputs keyed by ONNX name (the values), or one error line."""
+    if len(set(samples.values())) > 1:
+        raise ModelError("the inputs have different numbers of samples: "
+                         + ", ".join(f"'{k}' {n}" for k, n in samples.items()))
+    return next(iter(samples.values()))
+
+
 def real_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Float inputs keyed by ONNX input name -> the same arrays (any real dtype, not copied) in the
     input nodes' shapes, keyed by IR input node, after checking that each is there, real, finite,
@@ -122,9 +130,7 @@ def real_inputs(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.nda
             raise ModelError(f"no data for graph input '{key}' (given: {', '.join(inputs) or 'nothing'})")
         x = _real_values(key, inputs[key])
         samples[key] = x.shape[0]
-        if len(set(samples.values())) > 1:
-            raise ModelError("the inputs have different numbers of samples: "
-                             + ", ".join(f"'{k}' {n}" for k, n in samples.items()))
+        same_samples(samples)
         if x.shape[1:] != node.out.shape:
             if x.ndim >= 1 and x[0].size == node.out.size:
                 x = x.reshape((x.shape[0],) + node.out.shape)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..ir import Graph
-from . import SimResult, memory, simulate
+from . import SimResult, memory, same_samples, simulate
 from .datasets import NpyReader, NpyWriter, open_writer, split_spec
 
 
@@ -92,11 +92,7 @@ def task_spans(n: int, chunk: int, workers: int) -> list[tuple[int, int]]:
 def check_inputs(graph: Graph, inputs: dict) -> int:
     """The number of samples of readers keyed by ONNX input name, after checking that they agree
     and that each sample fits its model input."""
-    sizes = {r.samples for r in inputs.values()}
-    if len(sizes) != 1:
-        raise ModelError("the inputs have different numbers of samples: "
-                         + ", ".join(f"{k} {r.samples}" for k, r in inputs.items()))
-    n = sizes.pop()
+    n = same_samples({k: r.samples for k, r in inputs.items()})
     for name in graph.inputs:
         node, key = graph.node(name), graph.node(name).attrs.get("onnx_name", name)
         if key in inputs and int(np.prod(inputs[key].shape[1:], dtype=np.int64)) != node.out.size:
@@ -120,7 +116,8 @@ def simulate_chunks(graph: Graph, inputs: dict, sink: Callable[[dict[str, np.nda
     def read(start, stop):
         return {k: r.read(start, stop) for k, r in inputs.items()}
     if client is None:
-        results = ((stop - start, simulate_chunk(graph, read(start, stop), raw, budget, profile)) for start, stop in bounds)
+        results = ((stop - start, simulate_chunk(graph, read(start, stop), raw, budget, profile))
+                   for start, stop in bounds)
     else:
         local = shares_files(client, inputs)
         if local and writers:
@@ -190,7 +187,8 @@ def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writ
     limit = 2 * max(1, len(client.scheduler_info()["workers"]))
     pending: deque = deque()
     # each chunk travels with its task, by design: no "Sending large graph" advice for every chunk
-    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"}), _cancelled_on_error(lambda: [f for _, f in pending]):
+    quiet = dask.config.set({"distributed.admin.large-graph-warning-threshold": "4 GiB"})
+    with quiet, _cancelled_on_error(lambda: [f for _, f in pending]):
         for start, stop in bounds:
             task = (simulate_slice, shipped, readers, start, stop, raw, budget, profile) if local else \
                    (simulate_chunk, shipped, read(start, stop), raw, budget, profile)
