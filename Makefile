@@ -21,11 +21,16 @@ demo: $(VENV)/.installed
 	$(QCONV) inspect $(DEMO)/jet_mlp.onnx
 	$(QCONV) build $(DEMO)/jet_mlp.onnx -o $(DEMO)/prj --csim --samples 1000
 
+# Tests run in JOBS processes (pytest-xdist; CI has 2 cores). Modules that share one costly
+# fixture keep their tests in one process (pytest.mark.xdist_group, --dist loadgroup).
+JOBS ?= 2
+PYTEST := $(PY) -m pytest -q -ra -n $(JOBS) --dist loadgroup
+
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -ra --durations=25
+	$(PYTEST) --durations=25
 
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -ra -m 'not slow'
+	$(PYTEST) -m 'not slow'
 
 clean:
 	rm -rf build $(VENV) .pytest_cache
