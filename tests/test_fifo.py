@@ -404,11 +404,11 @@ def unet(n):
 
 def test_unet_512_speed():
     ks = unet(512)
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU time: the other test process may share the cores
     u = simulate(ks)
     depths = fifo_depths(ks)
     again = simulate(ks, depths)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert again.deadlock is None and again.finishes == u.finishes and again.latency == u.latency
     assert u.interval == 514 * 514                                     # a padded 512x512 line buffer
     assert elapsed < 5, elapsed

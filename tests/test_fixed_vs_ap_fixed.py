@@ -21,7 +21,7 @@ from qconv.toolchain import compile_cpp
 
 from .conftest import require_toolchain
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ap_fixed_headers")]  # one header build
+pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("QCONV_DIFF_SEED", "20240611"))  # fixed unless explored on purpose
 TYPES_PER_MODE = 3       # distinct destination types per (rounding, overflow, signed)

@@ -119,10 +119,10 @@ def test_harness_accepts_good_behaviour():
     (_segfaults, "insert_identity", fuzzing.CRASH),
 ])
 def test_harness_catches_broken_compiler(monkeypatch, patch, mutation, outcome):
+    case = _case(mutation)
+    fuzzing.baseline(case.seed)  # computed with the real compiler, at its usual time limit (cached)
     monkeypatch.setattr(fuzzing, "TIMEOUT", 1.0)
     monkeypatch.setattr(fuzzing, "KILL_GRACE", 1.0)
-    case = _case(mutation)
-    fuzzing.baseline(case.seed)  # computed with the real compiler
     monkeypatch.setattr(fuzzing, "compile_model", patch)
     result = fuzzing.run_case(case)
     assert result.outcome == outcome, result

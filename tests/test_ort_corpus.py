@@ -18,7 +18,6 @@ from .conftest import ROOT, shared_path
 
 EXPECTED = json.loads((ROOT / "conformance" / "expected_ort.json").read_text())["expected"]
 CSIM = {"residual_block_clean_qop_u8_pt.onnx", "conv2d_small_mp_keras_qdq_s8_pc.onnx"}
-pytestmark = pytest.mark.xdist_group("ort_corpus")  # one quantized corpus (the fixture) per run
 
 
 @pytest.fixture(scope="module")
