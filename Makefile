@@ -21,7 +21,7 @@ demo: $(VENV)/.installed
 	$(QCONV) inspect $(DEMO)/jet_mlp.onnx
 	$(QCONV) build $(DEMO)/jet_mlp.onnx -o $(DEMO)/prj --csim --samples 1000
 
-# Tests run in JOBS processes (pytest-xdist; CI has 2 cores), handed out one at a time. A
+# Tests run in JOBS processes (pytest-xdist; CI has 2 cores), spread over them as they finish. A
 # module-scoped fixture is built in each process that runs its tests (the costliest, the ap_fixed
 # header build of tests/test_fixed_vs_ap_fixed.py, takes ~35 s).
 JOBS ?= 2

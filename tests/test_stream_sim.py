@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
-from qconv.sim.datasets import NpyReader
+from qconv.sim.datasets import ArrayReader, NpyReader
 from qconv.sim.stream import simulate_files
 
 from .conftest import shared_path
@@ -92,7 +92,6 @@ def test_inputs_with_different_sample_counts_are_one_error(tmp_path):
     graph = compile_model(tmp_path / "two.onnx", input_type="ap_fixed<8,3>")
     with pytest.raises(ModelError, match="the inputs have different numbers of samples: 'a' 5, 'b' 4"):
         simulate(graph, {"a": np.zeros((5, 4)), "b": np.zeros((4, 4))})
-    from qconv.sim.datasets import ArrayReader  # streamed datasets get the same line
     with pytest.raises(ModelError, match="the inputs have different numbers of samples: 'a' 5, 'b' 4"):
         simulate_files(graph, {"a": ArrayReader(np.zeros((5, 4)), "a"), "b": ArrayReader(np.zeros((4, 4)), "b")},
                        {"y": tmp_path / "y.npy"})
