@@ -391,6 +391,19 @@ def test_attribute_given_twice(tmp_path):
     assert_one_error_line(*run_cli("inspect", path)[::2], "'xq' (Quant)", "attribute 'signed' given twice")
 
 
+@pytest.mark.parametrize("var_size", [0, 3])
+def test_batchnorm_parameters_of_different_sizes(var_size, tmp_path):
+    """Found by the fuzzer (initializer_empty on tfc_2w2a): an empty var was a numpy broadcast
+    traceback; the four parameters must each hold one value per channel."""
+    from onnx import helper
+    q, inits = _quant("x", "xq", 0.25)
+    bn = helper.make_node("BatchNormalization", ["xq", "g", "b", "m", "v"], ["y"], name="bn")
+    inits.update(g=np.ones(8), b=np.zeros(8), m=np.zeros(8), v=np.ones(var_size))
+    path = _model(tmp_path, [q, bn], inits, opsets=(("", 13), ("qonnx.custom_op.general", 1)))
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'bn' (BatchNormalization)",
+                          f"scale, B, mean and var must hold one value per channel each, got 8, 8, 8, {var_size} values")
+
+
 def test_trunc_v2_needs_six_inputs(tmp_path):
     from onnx import helper
     q, inits = _quant("x", "xq", 2.0**-4)

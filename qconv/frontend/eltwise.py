@@ -121,6 +121,10 @@ def _batchnorm(imp: Importer, n, attrs):
                          f"{[list(p.shape) for p in (gamma, beta, mean, var)]}")
     sem = imp.semantic_shape(n, n.input[0])
     channels = sem[0]
+    sizes = [p.size for p in (gamma, beta, mean, var)]
+    if len(set(sizes)) > 1:
+        raise ModelError(f"{imp.where(n)}: scale, B, mean and var must hold one value per channel each, got "
+                         f"{', '.join(map(str, sizes))} values")
     if gamma.size != channels:
         raise UnsupportedError(f"{imp.where(n)}: {gamma.size} BatchNorm channels for a tensor of shape {list(sem)}"
                                " (is the channel axis transposed?)")
@@ -130,7 +134,6 @@ def _batchnorm(imp: Importer, n, attrs):
     f32 = np.float32
     s32 = gamma.astype(f32) * (f32(1) / np.sqrt(var.astype(f32) + f32(attrs.get("epsilon", 1e-5))))
     t32 = beta.astype(f32) - mean.astype(f32) * s32
-    shape = (channels,) + (1,) * (len(sem) - 1)
     x = imp.act(n, n.input[0])
     shape = (channels,) + (1,) * (len(sem) - 1)
     cs, ct, inner, period = _scale_shift(imp, n, s, t, shape, n.input[0])
