@@ -401,7 +401,42 @@ def test_batchnorm_parameters_of_different_sizes(var_size, tmp_path):
     inits.update(g=np.ones(8), b=np.zeros(8), m=np.zeros(8), v=np.ones(var_size))
     path = _model(tmp_path, [q, bn], inits, opsets=(("", 13), ("qonnx.custom_op.general", 1)))
     assert_one_error_line(*run_cli("inspect", path)[::2], "'bn' (BatchNormalization)",
-                          f"scale, B, mean and var must hold one value per channel each, got 8, 8, 8, {var_size} values")
+                          "scale, B, mean and var must hold one value per channel each",
+                          f"got 8, 8, 8, {var_size} values")
+
+
+def _qcdq(tmp_path, lo, hi):
+    """x[1,8] -> QuantizeLinear (int8, scale 1/16) -> Clip(lo, hi: int8 initializers) -> DequantizeLinear."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    inits = [numpy_helper.from_array(np.asarray(v, t), k)
+             for k, v, t in (("s", 1 / 16, np.float32), ("z", 0, np.int8), ("lo", lo, np.int8), ("hi", hi, np.int8))]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q"),
+             helper.make_node("Clip", ["q", "lo", "hi"], ["c"], name="clip"),
+             helper.make_node("DequantizeLinear", ["c", "s", "z"], ["y"], name="dq")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    return tmp_path / "m.onnx"
+
+
+def test_qdq_clip_bound_must_be_a_scalar(tmp_path):
+    """Found by the fuzzer (cycle on qdense_5_qcdq rewired a Clip's max to a weight tensor): the
+    first element was taken as the bound; ONNX bounds are scalars."""
+    path = _qcdq(tmp_path, -127, [100, 50])
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'clip' (Clip)", "Clip max must be a scalar, got shape [2]")
+
+
+def test_qdq_clip_bounds_that_leave_no_quant_range(tmp_path):
+    """Found by the fuzzer (the same case): min above max gave an empty integer range, and
+    recognising it shifted by a negative count (a traceback)."""
+    path = _qcdq(tmp_path, -7, -100)
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'dq' (DequantizeLinear)", "integer range [-7, -100] is not")
+
+
+def test_qdq_clip_to_the_narrow_range_equals_the_reference(tmp_path):
+    x = np.random.default_rng(0).uniform(-10, 10, (64, 8))
+    _sim_vs_qonnx(_qcdq(tmp_path, -127, 127), x, tmp_path)
 
 
 def test_trunc_v2_needs_six_inputs(tmp_path):

@@ -8,12 +8,13 @@ signed, narrow) with rounding ROUND, so it imports like a QONNX Quant node.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 
-from ..errors import UnsupportedError
+from ..errors import ModelError, UnsupportedError
 from ..ir import Const
 from .importer import Importer, handler
 from .activation import clip as activation_clip
@@ -68,10 +69,21 @@ def _clip(imp: Importer, n, attrs):
     pending = imp.qdq.get(n.input[0])
     if pending is None:
         return activation_clip(imp, n, attrs)
-    bounds = [imp.const(n, i, "bound").values.reshape(-1)[0] if len(n.input) > j and n.input[j] else None
-              for j, i in ((1, n.input[1] if len(n.input) > 1 else ""), (2, n.input[2] if len(n.input) > 2 else ""))]
-    lo = pending.lo if bounds[0] is None else max(pending.lo, int(bounds[0]))
-    hi = pending.hi if bounds[1] is None else min(pending.hi, int(bounds[1]))
+    bounds = []
+    for pos, attr in ((1, "min"), (2, "max")):  # inputs since opset 11, attributes before
+        if len(n.input) > pos and n.input[pos]:
+            c = imp.const(n, n.input[pos], f"Clip {attr}").values
+            if c.size != 1:
+                raise ModelError(f"{imp.where(n)}: Clip {attr} must be a scalar, got shape {list(c.shape)}")
+            bounds.append(float(c.reshape(-1)[0]))
+        else:
+            bounds.append(attrs.get(attr))
+    lo = max([pending.lo] + [b for b in bounds[:1] if b is not None])
+    hi = min([pending.hi] + [b for b in bounds[1:] if b is not None])
+    if any(b is not None and math.isnan(b) for b in bounds) or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ModelError(f"{imp.where(n)}: Clip bounds {bounds} leave no integers of the quantized range "
+                         f"[{pending.lo}, {pending.hi}]")
+    lo, hi = math.ceil(lo), math.floor(hi)  # the integers the clipped integers can take
     imp.qdq[n.output[0]] = _Pending(pending.source, pending.scale, pending.zero_point, lo, hi, pending.axis)
 
 
@@ -79,12 +91,8 @@ def _int_range_to_quant(imp: Importer, n, lo: int, hi: int) -> tuple[int, int, i
     """(bits, signed, narrow) of IntQuant whose integer range is exactly [lo, hi]."""
     if lo < 0:
         bits = (hi + 1).bit_length()  # hi = 2^(b-1) - 1
-        if hi != (1 << (bits - 1)) - 1:
-            bits = 0
-        elif lo == -(1 << (bits - 1)):
-            return bits, 1, 0
-        if lo == -(1 << (bits - 1)) + 1:
-            return bits, 1, 1
+        if bits and hi == (1 << (bits - 1)) - 1 and lo in (-(1 << (bits - 1)), -(1 << (bits - 1)) + 1):
+            return bits, 1, int(lo > -(1 << (bits - 1)))
     else:
         bits = max(hi, 1).bit_length()
         if lo == 0 and hi == (1 << bits) - 1:
