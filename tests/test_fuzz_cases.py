@@ -439,6 +439,29 @@ def test_qdq_clip_to_the_narrow_range_equals_the_reference(tmp_path):
     _sim_vs_qonnx(_qcdq(tmp_path, -127, 127), x, tmp_path)
 
 
+def test_qdq_clip_bounds_as_attributes_before_opset_11(tmp_path):
+    """Clip before opset 11 takes min/max as attributes: the same integers as the inputs' form."""
+    import onnx
+    from onnx import helper
+    x = np.random.default_rng(0).uniform(-10, 10, (64, 8))
+    np.savez(tmp_path / "in.npz", x=x)
+    outs = []
+    for opset in (13, 10):
+        model = onnx.load(str(_qcdq(tmp_path, -127, 127)))
+        if opset == 10:
+            clip = next(n for n in model.graph.node if n.op_type == "Clip")
+            del clip.input[1:]
+            clip.attribute.extend([helper.make_attribute("min", -127.0), helper.make_attribute("max", 127.0)])
+            model.opset_import[0].version = 10
+        onnx.save(model, str(tmp_path / f"m{opset}.onnx"))
+        code, _, err = run_cli("sim", tmp_path / f"m{opset}.onnx", "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz",
+                               "--raw")
+        assert code == 0, err
+        outs.append(np.load(tmp_path / "o.npz")["y"])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert outs[0].min() == -127
+
+
 def test_trunc_v2_needs_six_inputs(tmp_path):
     from onnx import helper
     q, inits = _quant("x", "xq", 2.0**-4)
