@@ -427,11 +427,18 @@ def test_qdq_clip_bound_must_be_a_scalar(tmp_path):
     assert_one_error_line(*run_cli("inspect", path)[::2], "'clip' (Clip)", "Clip max must be a scalar, got shape [2]")
 
 
-def test_qdq_clip_bounds_that_leave_no_quant_range(tmp_path):
-    """Found by the fuzzer (the same case): min above max gave an empty integer range, and
-    recognising it shifted by a negative count (a traceback)."""
-    path = _qcdq(tmp_path, -7, -100)
-    assert_one_error_line(*run_cli("inspect", path)[::2], "'dq' (DequantizeLinear)", "integer range [-7, -100] is not")
+@pytest.mark.parametrize("lo,hi,node,needle", [
+    # found by the fuzzer (the same case): min above max made an empty range, and recognising
+    # it shifted by a negative count (a traceback); ONNX: every value becomes max, a constant
+    (-7, -100, "'clip' (Clip)", "Clip bounds [-7.0, -100.0] leave one value of the integers [-128, 127]"),
+    (5, 5, "'clip' (Clip)", "Clip bounds [5.0, 5.0] leave one value"),
+    # any signed range whose top is not 2^(b-1) - 1 was the same traceback
+    (-128, 100, "'dq' (DequantizeLinear)", "integer range [-128, 100] is not the range of a QONNX Quant"),
+    # one signed bit: qonnx's Quant would be bipolar (+-1), not the -1 and 0 onnxruntime gives
+    (-1, 0, "'dq' (DequantizeLinear)", "integer range [-1, 0] is one signed bit"),
+], ids=["min_above_max", "min_equals_max", "top_not_a_power_of_two", "one_signed_bit"])
+def test_qdq_clip_ranges_qconv_refuses(lo, hi, node, needle, tmp_path):
+    assert_one_error_line(*run_cli("inspect", _qcdq(tmp_path, lo, hi))[::2], node, needle)
 
 
 def test_qdq_clip_to_the_narrow_range_equals_the_reference(tmp_path):
@@ -440,7 +447,9 @@ def test_qdq_clip_to_the_narrow_range_equals_the_reference(tmp_path):
 
 
 def test_qdq_clip_bounds_as_attributes_before_opset_11(tmp_path):
-    """Clip before opset 11 takes min/max as attributes: the same integers as the inputs' form."""
+    """Clip before opset 11 takes min/max as attributes. On integers that is outside the spec (Clip
+    takes integer inputs from opset 12; onnxruntime refuses it), but qconv reads the bounds the
+    attributes give, not none: the same integers as the inputs' form."""
     import onnx
     from onnx import helper
     x = np.random.default_rng(0).uniform(-10, 10, (64, 8))

@@ -84,6 +84,9 @@ def _clip(imp: Importer, n, attrs):
         raise ModelError(f"{imp.where(n)}: Clip bounds {bounds} leave no integers of the quantized range "
                          f"[{pending.lo}, {pending.hi}]")
     lo, hi = math.ceil(lo), math.floor(hi)  # the integers the clipped integers can take
+    if lo >= hi:  # (ONNX: with min > max every value becomes max)
+        raise UnsupportedError(f"{imp.where(n)}: Clip bounds {bounds} leave one value of the integers "
+                               f"[{pending.lo}, {pending.hi}] (a constant output), which qconv does not compile")
     imp.qdq[n.output[0]] = _Pending(pending.source, pending.scale, pending.zero_point, lo, hi, pending.axis)
 
 
@@ -91,12 +94,16 @@ def _int_range_to_quant(imp: Importer, n, lo: int, hi: int) -> tuple[int, int, i
     """(bits, signed, narrow) of IntQuant whose integer range is exactly [lo, hi]."""
     if lo < 0:
         bits = (hi + 1).bit_length()  # hi = 2^(b-1) - 1
-        if bits and hi == (1 << (bits - 1)) - 1 and lo in (-(1 << (bits - 1)), -(1 << (bits - 1)) + 1):
+        # (1 signed bit, [-1, 0], is not taken: qonnx reads a 1-bit signed Quant as bipolar, +-1)
+        if bits > 1 and hi == (1 << (bits - 1)) - 1 and lo in (-(1 << (bits - 1)), -(1 << (bits - 1)) + 1):
             return bits, 1, int(lo > -(1 << (bits - 1)))
     else:
         bits = max(hi, 1).bit_length()
         if lo == 0 and hi == (1 << bits) - 1:
             return bits, 0, 0
+    if (lo, hi) == (-1, 0):
+        raise UnsupportedError(f"{imp.where(n)}: integer range [-1, 0] is one signed bit, which qonnx reads as "
+                               "bipolar (-1, +1): not supported")
     raise UnsupportedError(f"{imp.where(n)}: integer range [{lo}, {hi}] is not the range of a QONNX Quant "
                            "(signed/unsigned, narrow or not)")
 
