@@ -424,7 +424,29 @@ def test_qdq_clip_bound_must_be_a_scalar(tmp_path):
     """Found by the fuzzer (cycle on qdense_5_qcdq rewired a Clip's max to a weight tensor): the
     first element was taken as the bound; ONNX bounds are scalars."""
     path = _qcdq(tmp_path, -127, [100, 50])
-    assert_one_error_line(*run_cli("inspect", path)[::2], "'clip' (Clip)", "Clip max must be a scalar, got shape [2]")
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'clip' (Clip)",
+                          "Clip max must be one value (a scalar), got shape [2]")
+
+
+@pytest.mark.parametrize("value,shape", [(np.zeros(6, np.int64), "[6]"), (np.zeros(0, np.float32), "[0]")],
+                         ids=["six_values", "empty"])
+def test_pad_constant_value_must_be_one_value(value, shape, tmp_path):
+    """Found by the fuzzer (seed 31337, extra_node_input gave a Pad its pads tensor again as
+    constant_value): the first of six values was taken as the pad value (and an empty tensor was
+    an IndexError); ONNX's constant_value is a scalar."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    q, inits = _quant("x", "xq", 2.0**-4)
+    pad = helper.make_node("Pad", ["xq", "pads", "c"], ["y"], name="pad", mode="constant")
+    tensors = [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()]
+    tensors += [numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64), "pads"), numpy_helper.from_array(value, "c")]
+    graph = helper.make_graph([q, pad], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], tensors)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                      helper.make_opsetid("qonnx.custom_op.general", 1)]),
+              str(tmp_path / "m.onnx"))
+    assert_one_error_line(*run_cli("inspect", tmp_path / "m.onnx")[::2], "'pad' (Pad)",
+                          f"constant_value must be one value (a scalar), got shape {shape}")
 
 
 @pytest.mark.parametrize("lo,hi,node,needle", [

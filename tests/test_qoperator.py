@@ -160,14 +160,17 @@ def test_pad_on_integers_pads_with_the_zero_points_value(tmp_path):
 
 @pytest.mark.parametrize("case,message", [
     ("no_constant", "ONNX node 'pad' (Pad): only zero constant padding is supported (mode constant, value -5.0)"),
+    ("constant_not_scalar", "ONNX node 'pad' (Pad): constant_value must be one value (a scalar), got shape [8]"),
     ("channels_last", "ONNX node 'pool' (QLinearGlobalAveragePool): channels_last=1 (onnxruntime's NHWC layout"),
     ("ceil_include_pad", "ONNX node 'pool' (QLinearAveragePool): ceil_mode=1 with count_include_pad=1 is not supported"),
 ])
 def test_qoperator_forms_qconv_cannot_match_are_one_error_line(tmp_path, case, message):
-    """Pad without constant_value pads the integer 0, the real value (0 - 100) * 0.05; an NHWC
+    """Pad without constant_value pads the integer 0, the real value (0 - 100) * 0.05; a constant_value
+    of eight values (its first was taken); an NHWC
     pool (saved after onnxruntime's layout optimizer); a pool whose onnxruntime kernel disagrees
     with its own float AveragePool."""
     path = {"no_constant": lambda p: _pad_model(p, ["q", "pads"]),
+            "constant_not_scalar": lambda p: _pad_model(p, ["q", "pads", "pads"]),
             "channels_last": lambda p: _pad_model(p, ["q", "pads", "z"], {"channels_last": 1}, "QLinearGlobalAveragePool"),
             "ceil_include_pad": lambda p: _pad_model(p, ["q", "pads", "z"], {"kernel_shape": [3, 3], "strides": [2, 2],
                                                                               "ceil_mode": 1, "count_include_pad": 1},

@@ -187,7 +187,7 @@ def _pad(imp: Importer, n, attrs):
     pads = attrs.get("pads") or [int(v) for v in imp.const(n, n.input[1], "pads").values.reshape(-1)]
     value = 0.0
     if len(n.input) > 2 and n.input[2]:
-        value = float(imp.const(n, n.input[2], "constant_value").values.reshape(-1)[0])
+        value = imp.scalar(n, n.input[2], "constant_value")
     if mode != "constant" or value != 0.0:
         raise UnsupportedError(f"{imp.where(n)}: only zero constant padding is supported (mode {mode}, value {value})")
     if len(n.input) > 3 and n.input[3]:

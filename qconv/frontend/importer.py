@@ -141,6 +141,14 @@ class Importer:
             return Const(c.as_float())
         return c
 
+    def scalar(self, n: onnx.NodeProto, name: str, what: str) -> float:
+        """The constant `name` that ONNX defines as one value (a Clip bound, a Pad value), as a float;
+        a tensor of any other size is one error line (its first element is not taken)."""
+        c = self.const(n, name, what).values
+        if c.size != 1:
+            raise ModelError(f"{self.where(n)}: {what} must be one value (a scalar), got shape {list(c.shape)}")
+        return float(c.reshape(-1)[0])
+
     def is_const(self, name: str) -> bool:
         return name in self.consts
 

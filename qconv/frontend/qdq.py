@@ -72,10 +72,7 @@ def _clip(imp: Importer, n, attrs):
     bounds = []
     for pos, attr in ((1, "min"), (2, "max")):  # inputs since opset 11, attributes before
         if len(n.input) > pos and n.input[pos]:
-            c = imp.const(n, n.input[pos], f"Clip {attr}").values
-            if c.size != 1:
-                raise ModelError(f"{imp.where(n)}: Clip {attr} must be a scalar, got shape {list(c.shape)}")
-            bounds.append(float(c.reshape(-1)[0]))
+            bounds.append(imp.scalar(n, n.input[pos], f"Clip {attr}"))
         else:
             bounds.append(attrs.get(attr))
     lo = max([pending.lo] + [b for b in bounds[:1] if b is not None])

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import UnsupportedError
+from ..errors import ModelError, UnsupportedError
 
 MS = "com.microsoft"
 # op -> (float op, positions of (tensor, scale, zero point) inputs, (y scale, y zero point) positions or None)
@@ -178,6 +178,9 @@ class _Rewriter:
     def pad_value(self, node, scale: str, zero: str) -> str:
         """A Pad's integer constant_value c (0 when absent) as the float it stands for, (c - z) * s."""
         c = self.value(node, node.input[2]).astype(np.int64) if len(node.input) > 2 and node.input[2] else 0
+        if np.size(c) != 1:
+            raise ModelError(f"ONNX node '{node.name or node.output[0]}' (Pad): constant_value must be one value "
+                             f"(a scalar), got shape {list(np.shape(c))}")
         z = self.value(node, zero).astype(np.int64) if zero else 0
         value = (np.float32(np.asarray(c - z).reshape(-1)[0]) * self.value(node, scale).astype(np.float32)).reshape(())
         return self.constant(f"{node.output[0]}_pad", value.astype(np.float32))
