@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__
 from .conform import DEFAULT_DEFAULT_TYPE, DEFAULT_INPUT_TYPE
 from .errors import MismatchError, ModelError, QconvError
+from .names import printable
 from .toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 
 TYPE_HELP = "a C++ type, e.g. 'ap_fixed<8,3>' or 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'"
@@ -30,7 +31,7 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except QconvError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {printable(str(exc))}", err=True)  # (a name in it may hold a newline)
             sys.exit(exc.exit_code)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
@@ -151,7 +152,7 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
         d = plan(graph, options, strict)
     stream = d.io == "io_stream"
     for line in d.violations:
-        click.echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
+        click.echo(f"warning: not synthesizable as io_parallel: {printable(line)}", err=True)
     if d.note:
         click.echo(f"note: {d.note}", err=True)
     if d.target_ii is not None:
@@ -492,9 +493,9 @@ def _notes(graph) -> None:
     differently (analysis/float32_error.py), on stderr."""
     from .analysis.float32_error import warnings
     for note in graph.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(f"note: {printable(note)}", err=True)
     for line in warnings(graph):
-        click.echo(f"warning: {line}", err=True)
+        click.echo(f"warning: {printable(line)}", err=True)
 
 
 def _report_overflow(graph, result):

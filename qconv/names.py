@@ -70,6 +70,15 @@ DERIVED_SUFFIXES = ("t", "out", "w", "b", "c", "idx", "thr", "table", "slope", "
 DERIVED_PREFIXES = ("config", "n")
 
 
+def printable(text: str) -> str:
+    """`text` with each character that is not printable (newline, tab, other control and line
+    separator characters) as its Python escape (\\n, \\t, \\x1b, \\u2028): an ONNX name stays on one line in
+    an error message or a generated `//` comment (the templates' `comment` filter)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def sanitize(name: str) -> str:
     """A readable identifier for `name` (not yet checked for clashes): other characters become
     '_', a leading digit gets 'n_', a C++ keyword or a name the project uses gets 't_'."""

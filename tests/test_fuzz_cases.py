@@ -589,3 +589,63 @@ def test_generated_identifiers_never_clash(model_name, node, input_name, tmp_pat
     path = tmp_path / f"{model_name}.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
     assert build_and_csim(path, tmp_path / "prj", "--default-type", "ap_fixed<8,3>", samples=3) == 3
+
+
+ODD = ["in\nput", "line\nbreak", "tab\tcr\r", "sep\u2028x", "esc\x1b[0m"]
+
+
+def _odd_named_model(path):
+    """x -> Quant -> MatMul (4-bit weights) -> Relu -> Quant, its nodes unnamed and its tensors
+    (graph input and output too) named with a newline, a tab, a carriage return, a Unicode line
+    separator, a terminal escape: the ONNX names the messages and generated comments quote."""
+    from .randmodels import Builder
+    b = Builder(3)
+    x = b.quant(b.input([8]), 6, 3)
+    w = b.quant(b.const(b.rng.integers(-8, 8, (8, 4)) / 4.0), 4, 2)
+    b.output(b.quant(b.node("Relu", [b.node("MatMul", [x, w])]), 8, 4))
+    model = b.model()
+    g = model.graph
+    consts = {t.name for t in g.initializer}
+    tensors = [g.input[0].name] + [o for n in g.node for o in n.output if n.op_type != "Quant" or n.input[0] not in consts]
+    rename = dict(zip(tensors, ODD + [f"odd\n{i}" for i in range(len(tensors))]))
+    for vi in (*g.input, *g.output):
+        vi.name = rename.get(vi.name, vi.name)
+    for n in g.node:
+        n.name = ""
+        n.input[:] = [rename.get(i, i) for i in n.input]
+        n.output[:] = [rename.get(o, o) for o in n.output]
+    import onnx
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["io_parallel", "io_stream", "verilog"])
+def test_names_with_control_characters_stay_inside_comments(arch, tmp_path):
+    """Found by the fuzzer (seed 4242, rename_odd_characters on an unnamed MaxPool): an output
+    named 'line\\nbreak' ended the `//` comment quoting it in the top function, and g++ failed.
+    Generated comments show such characters escaped; the C++ compiles and is bit-exact."""
+    require_toolchain()
+    path = _odd_named_model(tmp_path / "odd.onnx")
+    prj = tmp_path / "prj"
+    if arch == "verilog":
+        r = CliRunner().invoke(main, ["build", str(path), "--backend", "verilog", "-o", str(prj), "--samples", "8"])
+        assert r.exit_code == 0, r.output
+    else:
+        build_and_csim(path, prj, "--io", arch.split("_")[1], samples=8)
+    texts = [p.read_text() for p in prj.rglob("*") if p.suffix in (".cpp", ".h", ".v")]
+    assert not [t for t in texts if any(c in t for c in "\t\r\u2028\x1b")]
+    assert any("ONNX node 'tab\\tcr\\r' (MatMul)" in t for t in texts)
+
+
+def test_error_quoting_a_name_with_a_newline_is_one_line(tmp_path):
+    """The messages quote ONNX names as they are; the error line shows control characters escaped."""
+    from onnx import helper
+    q, inits = _quant("x", "line\nbreak", 2.0**-4)
+    q.name = ""
+    path = _model(tmp_path, [q, helper.make_node("Softsign", ["line\nbreak"], ["y"])], inits,
+                  opsets=(("", 13), ("qonnx.custom_op.general", 1)))
+    assert_one_error_line(*run_cli("inspect", path)[::2], "ONNX node 'y' (Softsign)")
+    q2 = helper.make_node("Softsign", ["line\nbreak"], ["tab\tout"])
+    path = _model(tmp_path, [q, q2], inits, out="tab\tout", opsets=(("", 13), ("qonnx.custom_op.general", 1)))
+    assert_one_error_line(*run_cli("inspect", path)[::2], "ONNX node 'tab\\tout' (Softsign)")

@@ -22,6 +22,7 @@ from .. import __version__, ops
 from ..design.folding import DEFAULT_UNROLL_LIMIT, Design, DesignOptions, plan
 from ..design.parts import UnknownPartError, find_part
 from ..ir import Graph
+from ..names import printable
 from ..toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 from . import activation, conv, dense, eltwise, threshold  # noqa: F401  (register the per-op contexts)
 from .architecture import IO_PARALLEL, Architecture
@@ -93,10 +94,12 @@ def _env() -> jinja2.Environment:
         cache = jinja2.FileSystemBytecodeCache(str(folder))
     except OSError:
         pass
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(templates_dir()), str(hls_testbench_dir())]),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
         bytecode_cache=cache)
+    env.filters["comment"] = printable  # an ONNX name in a `//` comment: a newline in it would end the comment
+    return env
 
 
 def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] | None = None,
