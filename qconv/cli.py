@@ -7,6 +7,7 @@ import functools
 import itertools
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,12 @@ from .toolchain import AP_TYPES_PLACEHOLDER, DEFAULT_CLOCK_PERIOD, DEFAULT_PART
 TYPE_HELP = "a C++ type, e.g. 'ap_fixed<8,3>' or 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>'"
 
 
+def _echo(line: str, err: bool = False) -> None:
+    """Print one line of output: the ONNX names and paths it quotes may hold newlines or other
+    control characters, shown escaped (names.printable) so that it stays one line."""
+    click.echo(printable(line), err=err)
+
+
 def _user_errors(fn):
     """Print QconvErrors (and file-system errors on the paths the user gave) as one line on
     stderr and exit with their code; never a traceback."""
@@ -31,11 +38,11 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except QconvError as exc:
-            click.echo(f"error: {printable(str(exc))}", err=True)  # (a name in it may hold a newline)
+            _echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"error: {where}{exc.strerror or exc} (check the path and its permissions)", err=True)
+            _echo(f"error: {where}{exc.strerror or exc} (check the path and its permissions)", err=True)
             sys.exit(2)
     return wrapper
 
@@ -59,11 +66,18 @@ class _Group(click.Group):
         except click.ClickException as exc:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            _echo(f"error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code if isinstance(exc, click.UsageError) else 1)
         except click.exceptions.Abort:
-            click.echo("error: aborted", err=True)
+            _echo("error: aborted", err=True)
             sys.exit(1)
+
+
+def _part_number(ctx, param, value):
+    """A part number goes into build_prj.tcl as a quoted string: letters, digits, '-', '_', '.' only."""
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+        raise click.BadParameter(f"{value!r} is not a part number (letters, digits, '-', '_' and '.')")
+    return value
 
 
 def _type_options(command):
@@ -112,7 +126,7 @@ def _design_options(command):
                       help="clock period in ns")(fn)
     fn = click.option("--part-resources", help="the part's capacities by hand, e.g. "
                       "'lut=200000,ff=400000,dsp=900,bram18=600,uram=0' (instead of --part's table)")(fn)
-    fn = click.option("--part", default=DEFAULT_PART, show_default=True,
+    fn = click.option("--part", default=DEFAULT_PART, show_default=True, callback=_part_number,
                       help="FPGA part (a full Xilinx part number): build_prj.tcl and the resource check")(fn)
     fn = click.option("--fps", type=float, callback=_positive_finite,
                       help="samples per second to sustain at --clock-period (sets --target-ii)")(fn)
@@ -145,29 +159,29 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
         from .design.folding import plan_auto
         d, why = plan_auto(graph, options)
         if why:  # (io_parallel, the design that was always built, goes without saying)
-            click.echo(f"note: --io auto chose io_stream: {why}", err=True)
+            _echo(f"note: --io auto chose io_stream: {why}", err=True)
     elif io == "stream":  # (plan: a stream's feature maps are memories, no register guard)
         d = plan(graph, replace(options, io="io_stream"), strict=False)
     else:
         d = plan(graph, options, strict)
     stream = d.io == "io_stream"
     for line in d.violations:
-        click.echo(f"warning: not synthesizable as io_parallel: {printable(line)}", err=True)
+        _echo(f"warning: not synthesizable as io_parallel: {line}", err=True)
     if d.note:
-        click.echo(f"note: {d.note}", err=True)
+        _echo(f"note: {d.note}", err=True)
     if d.target_ii is not None:
         from .design.cost import fold_shape
         chosen = ", ".join(n + (f" R={d.layers[n].reuse_factor}" if fold_shape(graph.node(n))[1] else "")
                            + (f" P={d.layers[n].parallelization}" if d.layers[n].op != "Dense" else "")
                            + (" resource" if d.layers[n].strategy == "resource" else "") for n in d.chosen)
-        click.echo(f"target II {d.target_ii}: {chosen or 'no layer to fold'} (interval {d.interval:,} cycles, "
+        _echo(f"target II {d.target_ii}: {chosen or 'no layer to fold'} (interval {d.interval:,} cycles, "
                    f"latency {d.latency:,})", err=True)
     if not d.fits:
-        click.echo(f"warning: the design does not fit {part.name} by qconv's estimate ({d.limiting_resource}: "
+        _echo(f"warning: the design does not fit {part.name} by qconv's estimate ({d.limiting_resource}: "
                    f"{d.totals[d.limiting_resource]:,} of {getattr(part, d.limiting_resource):,}); raise the reuse "
                    "factor or --target-ii", err=True)
     if not design["unroll_limit"] and not stream and design.get("backend") != "verilog":
-        click.echo("warning: --unroll-limit 0: no synthesizability check; the project is for C simulation", err=True)
+        _echo("warning: --unroll-limit 0: no synthesizability check; the project is for C simulation", err=True)
     return d
 
 
@@ -192,9 +206,9 @@ def inspect(model, types, design):
     d = _plan(graph, design, types["config"], strict=False)
     for name, ld in d.layers.items():
         if ld.folded or ld.reuse_factor > 1:
-            click.echo(f"  {name}: reuse {ld.reuse_factor}, parallelization {ld.parallelization}, {ld.strategy}, "
+            _echo(f"  {name}: reuse {ld.reuse_factor}, parallelization {ld.parallelization}, {ld.strategy}, "
                        f"interval {ld.cost.interval:,}, latency {ld.cost.latency:,}")
-    click.echo(f"design: interval {d.interval:,} cycles, latency {d.latency:,} cycles, DSP {d.totals['dsp']:,}, "
+    _echo(f"design: interval {d.interval:,} cycles, latency {d.latency:,} cycles, DSP {d.totals['dsp']:,}, "
                f"LUT {d.totals['lut']:,}, FF {d.totals['ff']:,}, BRAM18 {d.totals['bram18']:,} on {d.part.name}: "
                f"fits {'yes' if d.fits else 'no'} "
                "(an estimate of qconv's cost model, not synthesis: README 'Cost model')")
@@ -240,7 +254,7 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
     outs = result.outputs if raw else result.as_float()
     np.savez(output_path, **outs)
     for name, t in result.types.items():
-        click.echo(f"{name}: {outs[name].shape} {t.to_cpp()}{' (mantissas)' if raw else ''}")
+        _echo(f"{name}: {outs[name].shape} {t.to_cpp()}{' (mantissas)' if raw else ''}")
     _report_overflow(graph, result)
     if trace:
         for name, v in result.trace.items():
@@ -255,7 +269,7 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
             if name in result.accumulator_overflows:
                 acc = graph.node(name).attrs["accum"].to_cpp()
                 counts += f", accumulator {acc}: {result.accumulator_overflows[name]} wrapped"
-            click.echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
+            _echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
                        f"(type range [{t.min_value}, {t.max_value}]){counts}")
 
 
@@ -313,7 +327,7 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, clie
                                 budget, progress=progress, client=client)
     rate = reader.samples / max(time.perf_counter() - start, 1e-9)
     t = graph.node(graph.outputs[0]).out.fixed
-    click.echo(f"{graph.output_names[0]}: ({reader.samples}, {', '.join(map(str, graph.node(graph.outputs[0]).out.shape))})"
+    _echo(f"{graph.output_names[0]}: ({reader.samples}, {', '.join(map(str, graph.node(graph.outputs[0]).out.shape))})"
                f" {t.to_cpp()}{' (mantissas)' if raw else ''} -> {output_path} ({rate:,.0f} samples/s)")
     _report_overflow(graph, result)
 
@@ -361,20 +375,20 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
         except ModelError as exc:
             if float_model:
                 raise
-            click.echo(f"note: no float reference: {exc}", err=True)
+            _echo(f"note: no float reference: {exc}", err=True)
     n = next(iter(inputs.values())).samples
     with connect(workers, scheduler) as client, _progress_bar(n, "evaluating") as progress:
         report = evaluate(graph, inputs, open_reader(labels) if labels else None, reference, threshold,
                           _stream_chunk(graph, chunk), types["max_memory"], progress, client, bool(profile_path))
     report["model"] = str(model)
     for line in eval_lines(report):
-        click.echo(line)
+        _echo(line)
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=1))
     if profile_path:
         from .plots import profile_plot
         profile_plot(report["profile"], profile_path, f"{Path(model).name}: {report['samples']:,} samples")
-        click.echo(f"profile: {profile_path}")
+        _echo(f"profile: {profile_path}")
 
 
 @main.command(name="sweep")
@@ -428,22 +442,22 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
         except ModelError as exc:
             if float_model:
                 raise
-            click.echo(f"note: no float reference: {exc}", err=True)
+            _echo(f"note: no float reference: {exc}", err=True)
     finished = itertools.count(1)
     with connect(workers, scheduler) as client, _progress_bar(len(points), "sweeping", "points") as progress:
         rows, cached = sweep(model, points, list(data), labels, reference, cache, chunk, client,
                              lambda i, row: progress(next(finished)))
     write_table(rows, out)
     failed = [i for i, r in enumerate(rows) if r["status"] != "ok"]
-    click.echo(f"{len(points)} points ({cached} from the cache {cache}), {len(failed)} failed; table: {out}")
+    _echo(f"{len(points)} points ({cached} from the cache {cache}), {len(failed)} failed; table: {out}")
     for i in failed:
-        click.echo(f"  point {i}: {rows[i]['status']}")
+        _echo(f"  point {i}: {rows[i]['status']}")
     if plot_path:
         from .plots import pareto_plot
         quality = "accuracy" if labels else "agreement"
         front = pareto_plot(rows, plot_path, quality, cost,
                             title=f"{Path(model).name}: {quality} against estimated {cost.upper()}")
-        click.echo(f"Pareto front: points {', '.join(map(str, front))}; plot: {plot_path}")
+        _echo(f"Pareto front: points {', '.join(map(str, front))}; plot: {plot_path}")
 
 
 def eval_lines(report: dict) -> list[str]:
@@ -493,9 +507,9 @@ def _notes(graph) -> None:
     differently (analysis/float32_error.py), on stderr."""
     from .analysis.float32_error import warnings
     for note in graph.notes:
-        click.echo(f"note: {printable(note)}", err=True)
+        _echo(f"note: {note}", err=True)
     for line in warnings(graph):
-        click.echo(f"warning: {printable(line)}", err=True)
+        _echo(f"warning: {line}", err=True)
 
 
 def _report_overflow(graph, result):
@@ -505,10 +519,10 @@ def _report_overflow(graph, result):
     for name, count in result.overflows.items():
         node = graph.node(name)
         t, source = node.out.fixed, TYPE_SOURCES.get(node.attrs.get("type_source"), "chosen by qconv")
-        click.echo(f"overflow: {name}: {count} values outside {t.to_cpp()} ({t.overflow}; type: {source})", err=True)
+        _echo(f"overflow: {name}: {count} values outside {t.to_cpp()} ({t.overflow}; type: {source})", err=True)
     for name, count in getattr(result, "accumulator_overflows", {}).items():
         acc = graph.node(name).attrs["accum"]
-        click.echo(f"overflow: {name}: {count} accumulator values outside {acc.to_cpp()} (wrapped)", err=True)
+        _echo(f"overflow: {name}: {count} accumulator values outside {acc.to_cpp()} (wrapped)", err=True)
 
 
 @main.command()
@@ -573,7 +587,7 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
         from .backend.project import write_rtl_project
         write_rtl_project(graph, out_dir, mantissas, result.outputs, plan, meta, test_data_section(result, n),
                           stage_adders)
-        click.echo(f"wrote {out_dir} (Verilog, {len(graph) - len(graph.inputs)} layers, {n} test samples) in "
+        _echo(f"wrote {out_dir} (Verilog, {len(graph) - len(graph.inputs)} layers, {n} test samples) in "
                    f"{time.perf_counter() - t0:.2f} s")
         _report_overflow(graph, result)
         return
@@ -581,7 +595,7 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
     write_project(graph, out_dir, mantissas, result.outputs,
                   HlsOptions(design["part"], design["clock_period"], design["unroll_limit"]), headers, meta,
                   test_data_section(result, n), arch=ARCHITECTURES[plan.io], design=plan)
-    click.echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
+    _echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
                f"in {time.perf_counter() - t0:.2f} s")
     _report_overflow(graph, result)
     if do_csim:
@@ -644,7 +658,7 @@ def _html_report(graph, rep, html_path, data, sweep_table, rows, cost, types):
                         "note": f"{sweep_table}: {quality} against {cost.upper()} (qconv's cost model: estimates, "
                                 "not synthesis) per point, labelled by point number; the Pareto front joined."})
     write_html(rep, html_path, figures)
-    click.echo(f"html: {html_path}", err=True)  # stdout may be --json's
+    _echo(f"html: {html_path}", err=True)  # stdout may be --json's
 
 
 @main.command()
@@ -659,13 +673,13 @@ def csim(project, ap_types):
 def _csim(project, ap_types):
     from .backend.csim import run_csim
     r = run_csim(project, ap_types)
-    click.echo(f"g++ build {r.compile_seconds:.2f} s, run {r.run_seconds:.2f} s")
+    _echo(f"g++ build {r.compile_seconds:.2f} s, run {r.run_seconds:.2f} s")
     if r.bit_exact:
-        click.echo(f"bit-exact: {r.matching}/{r.samples} samples")
+        _echo(f"bit-exact: {r.matching}/{r.samples} samples")
         return
     m = r.first_mismatch
-    click.echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
-    click.echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
+    _echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
+    _echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
                f"sim {m['expected']}, csim {m['got']}")
     from .pipeline import first_differing_layer
     click.echo(first_differing_layer(Path(project), m["sample"], ap_types))
@@ -679,15 +693,15 @@ def cosim(project):
     """Build a Verilog project's RTL with Verilator, run it, compare with the numpy simulator."""
     from .backend.cosim import run_cosim
     r = run_cosim(project)
-    click.echo(f"Verilator build {r.build_seconds:.2f} s, run {r.run_seconds:.2f} s; latency {r.latency} cycles "
+    _echo(f"Verilator build {r.build_seconds:.2f} s, run {r.run_seconds:.2f} s; latency {r.latency} cycles "
                f"(report: {r.expected_latency})")
     if r.bit_exact and r.latency == r.expected_latency:
-        click.echo(f"bit-exact: {r.matching}/{r.samples} samples")
+        _echo(f"bit-exact: {r.matching}/{r.samples} samples")
         return
     if not r.bit_exact:
         m = r.first_mismatch
-        click.echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
-        click.echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
+        _echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
+        _echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
                    f"sim {m['expected']}, rtl {m['got']}")
         raise MismatchError("Verilog co-simulation and numpy simulator disagree (a qconv bug: please report it)")
     raise MismatchError(f"the RTL's latency is {r.latency} cycles, the report's {r.expected_latency} (a qconv bug)")
@@ -707,7 +721,7 @@ def synth(project, as_json):
         click.echo(json.dumps(r.as_dict(), indent=2))
         return
     t = r.totals
-    click.echo(f"LUT {t['lut']:,}  FF {t['ff']:,}  SRL {t['srl']:,}  CARRY {t['carry']:,}  DSP {t['dsp']:,}  "
+    _echo(f"LUT {t['lut']:,}  FF {t['ff']:,}  SRL {t['srl']:,}  CARRY {t['carry']:,}  DSP {t['dsp']:,}  "
                f"(Yosys synth_xilinx cells, not Vivado; {r.seconds:.0f} s)")
 
 
@@ -756,7 +770,7 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
     ok = sum(r.status == "ok" for r in rows)
     exact = sum(r.status == "ok" and r.exact == 1.0 for r in rows)
     bitexact = sum(r.csim != "-" and r.csim.split("/")[0] == r.csim.split("/")[1] for r in rows)
-    click.echo(f"summary: {ok}/{len(rows)} ok, {exact} exact on every element"
+    _echo(f"summary: {ok}/{len(rows)} ok, {exact} exact on every element"
                + (f", {bitexact}/{sum(r.csim != '-' for r in rows)} csim bit-exact" if do_csim else ""))
     if json_path:
         Path(json_path).write_text(json.dumps([r.as_dict() for r in rows], indent=2))

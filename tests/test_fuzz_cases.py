@@ -185,8 +185,10 @@ def test_node_named_ap_fixed_reports(tmp_path):
     (["build", "seed_qact4.onnx", "-o", "{tmp}/p", "--clock-period", "nan"],
      ["'--clock-period': must be a positive number, got nan"]),
     (["inspect", "seed_qact4.onnx", "--max-memory", "0"], ["'--max-memory': must be a positive number"]),
+    (["build", "seed_qact4.onnx", "-o", "{tmp}/p", "--part", 'xcu250"; exec rm'],
+     ["'--part': 'xcu250\"; exec rm' is not a part number (letters, digits, '-', '_' and '.')"]),
 ], ids=["out_missing_dir", "out_in_proc", "samples_0", "samples_neg", "seed_neg", "config_binary",
-        "csim_bad_json", "clock_nan", "max_memory_0"])
+        "csim_bad_json", "clock_nan", "max_memory_0", "part_not_a_part_number"])
 def test_bad_cli_options(args, needles, tmp_path):
     shared_path("fuzz_cases")
     args = [str(CASES / a) if (CASES / a).exists() else a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -449,6 +451,27 @@ def test_pad_constant_value_must_be_one_value(value, shape, tmp_path):
                           f"constant_value must be one value (a scalar), got shape {shape}")
 
 
+@pytest.mark.parametrize("value,expect", [(None, "zeros"), (0.0, "zeros"), (1.0, "error")])
+def test_pad_value_attribute_before_opset_11(value, expect, tmp_path):
+    """Pad-2 takes pads and value as attributes; value was ignored, so value=1.0 padded zeros
+    (silently wrong, found by review): now refused like a constant_value of 1.0."""
+    import onnx
+    from onnx import helper
+    q, inits = _quant("x", "xq", 2.0**-4)
+    extra = {} if value is None else {"value": value}
+    pad = helper.make_node("Pad", ["xq"], ["y"], name="pad", mode="constant", pads=[0, 1, 0, 1], **extra)
+    path = _model(tmp_path, [q, pad], inits, shape=(1, 4), opsets=(("", 10), ("qonnx.custom_op.general", 1)))
+    if expect == "error":
+        assert_one_error_line(*run_cli("inspect", path)[::2], "'pad' (Pad)",
+                              "only zero constant padding is supported (mode constant, value 1.0)")
+        return
+    np.savez(tmp_path / "in.npz", x=np.array([[0.5, -0.25, 1.0, 2.0]]))
+    code, _, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npz")["y"], [[0.0, 0.5, -0.25, 1.0, 2.0, 0.0]])
+    assert onnx.load(str(path)).opset_import[0].version == 10
+
+
 @pytest.mark.parametrize("lo,hi,node,needle", [
     # found by the fuzzer (the same case): min above max made an empty range, and recognising
     # it shifted by a negative count (a traceback); ONNX: every value becomes max, a constant
@@ -649,3 +672,22 @@ def test_error_quoting_a_name_with_a_newline_is_one_line(tmp_path):
     q2 = helper.make_node("Softsign", ["line\nbreak"], ["tab\tout"])
     path = _model(tmp_path, [q, q2], inits, out="tab\tout", opsets=(("", 13), ("qonnx.custom_op.general", 1)))
     assert_one_error_line(*run_cli("inspect", path)[::2], "ONNX node 'tab\\tout' (Softsign)")
+
+
+def test_output_lines_quoting_names_with_control_characters_stay_one_line(tmp_path):
+    """qconv sim's summary, eval's report and build's notes quote ONNX names (found by review: an
+    output named with a newline split its line in two); every line shows them escaped."""
+    path = _odd_named_model(tmp_path / "odd.onnx")
+    np.savez(tmp_path / "in.npz", **{"in\nput": np.random.default_rng(0).normal(0, 1, (4, 8))})
+    code, out, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("esc\\x1b[0m: (4, 4) ap_fixed<8,4")
+    code, out, err = run_cli("build", path, "-o", tmp_path / "p", "--io", "auto", "--unroll-limit", "2", "--samples", "2")
+    assert code == 0, err
+    assert "note: --io auto chose io_stream: io_parallel cannot: graph input 'in\\nput' has 8 elements" in err
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(0, 8, (16, 8)))
+    code, out, err = run_cli("eval", path, "--data", tmp_path / "x.npy", "--no-float")
+    assert code == 0, err
+    assert "output esc\\x1b[0m (4 scores" in out and "  sep\\u2028x (Relu, " in out
+    for text in (out, err):
+        assert not any(c in text for c in "\t\r\u2028\x1b"), text

@@ -128,15 +128,21 @@ def test_dynamic_quantization_is_one_error_line(tmp_path):
     assert "(DynamicQuantizeLinear): dynamic quantization" in r.output and "quantize_static" in r.output
 
 
-def _pad_model(path, pad_inputs: list[str], attrs: dict | None = None, op: str = "QLinearSigmoid"):
-    """x -> QuantizeLinear (uint8, zero point 100) -> Pad on the integers -> a com.microsoft
-    QLinear op -> DequantizeLinear: a QOperator model whose Pad pads integer codes."""
+def _pad_model(path, pad_inputs: list[str], attrs: dict | None = None, op: str = "QLinearSigmoid",
+               pad_attrs: dict | None = None, per_axis: bool = False):
+    """x -> QuantizeLinear (uint8, zero point 100; `per_axis`: two channels' scales and zero points)
+    -> Pad on the integers -> a com.microsoft QLinear op -> DequantizeLinear: a QOperator model
+    whose Pad pads integer codes."""
     inits = {"s": np.float32(0.05), "z": np.uint8(100), "pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64),
              "ys": np.float32(1 / 256), "yz": np.uint8(0)}
+    if per_axis:
+        inits.update(sa=np.array([0.05, 0.1], np.float32), za=np.array([100, 100], np.uint8))
     q_op = (helper.make_node(op, ["pq", "s", "z", "ys", "yz"], ["p"], domain="com.microsoft", **(attrs or {}))
             if op == "QLinearSigmoid" else
             helper.make_node(op, ["pq", "s", "z", "ys", "yz"], ["p"], domain="com.microsoft", name="pool", **(attrs or {})))
-    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("Pad", pad_inputs, ["pq"], name="pad"),
+    quantize = (helper.make_node("QuantizeLinear", ["x", "sa", "za"], ["q"], axis=1) if per_axis else
+                helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]))
+    nodes = [quantize, helper.make_node("Pad", pad_inputs, ["pq"], name="pad", **(pad_attrs or {})),
              q_op, helper.make_node("DequantizeLinear", ["p", "ys", "yz"], ["y"])]
     g = helper.make_graph(nodes, "pad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
@@ -147,10 +153,13 @@ def _pad_model(path, pad_inputs: list[str], attrs: dict | None = None, op: str =
     return path
 
 
-def test_pad_on_integers_pads_with_the_zero_points_value(tmp_path):
+@pytest.mark.parametrize("pad_attrs", [{}, {"mode": "constant"}], ids=["mode_default", "mode_given"])
+def test_pad_on_integers_pads_with_the_zero_points_value(tmp_path, pad_attrs):
     """onnxruntime's tool pads integer tensors with the zero point as constant_value: the real value
-    0, exact zero padding (not the float pad value 100)."""
-    path = _pad_model(tmp_path / "pad.onnx", ["q", "pads", "z"])
+    0, exact zero padding (not the float pad value 100). With mode="constant" written out (as
+    PyTorch exports it) the attribute, bytes in onnx, was not recognised and the pad value not
+    converted (found by review)."""
+    path = _pad_model(tmp_path / "pad.onnx", ["q", "pads", "z"], pad_attrs=pad_attrs)
     x = np.random.default_rng(10).normal(0, 1, (50, 2, 4, 4)).astype(np.float32)
     ref = _onnxruntime(path, x).reshape(len(x), -1)
     g = compile_model(path)
@@ -161,16 +170,22 @@ def test_pad_on_integers_pads_with_the_zero_points_value(tmp_path):
 @pytest.mark.parametrize("case,message", [
     ("no_constant", "ONNX node 'pad' (Pad): only zero constant padding is supported (mode constant, value -5.0)"),
     ("constant_not_scalar", "ONNX node 'pad' (Pad): constant_value must be one value (a scalar), got shape [8]"),
+    ("no_constant_mode_given", "ONNX node 'pad' (Pad): only zero constant padding is supported (mode constant, "
+                               "value -5.0)"),
+    ("per_axis", "ONNX node 'pad' (Pad): pads a per-axis quantized tensor (one pad value per channel)"),
     ("channels_last", "ONNX node 'pool' (QLinearGlobalAveragePool): channels_last=1 (onnxruntime's NHWC layout"),
     ("ceil_include_pad", "ONNX node 'pool' (QLinearAveragePool): ceil_mode=1 with count_include_pad=1 is not supported"),
 ])
 def test_qoperator_forms_qconv_cannot_match_are_one_error_line(tmp_path, case, message):
-    """Pad without constant_value pads the integer 0, the real value (0 - 100) * 0.05; a constant_value
-    of eight values (its first was taken); an NHWC
+    """Pad without constant_value pads the integer 0, the real value (0 - 100) * 0.05 (also with
+    mode="constant" given: it padded 0.0, silently wrong, found by review); a constant_value of
+    eight values (its first was taken); a per-axis quantized input (a traceback); an NHWC
     pool (saved after onnxruntime's layout optimizer); a pool whose onnxruntime kernel disagrees
     with its own float AveragePool."""
     path = {"no_constant": lambda p: _pad_model(p, ["q", "pads"]),
             "constant_not_scalar": lambda p: _pad_model(p, ["q", "pads", "pads"]),
+            "no_constant_mode_given": lambda p: _pad_model(p, ["q", "pads"], pad_attrs={"mode": "constant"}),
+            "per_axis": lambda p: _pad_model(p, ["q", "pads", "z"], per_axis=True),
             "channels_last": lambda p: _pad_model(p, ["q", "pads", "z"], {"channels_last": 1}, "QLinearGlobalAveragePool"),
             "ceil_include_pad": lambda p: _pad_model(p, ["q", "pads", "z"], {"kernel_shape": [3, 3], "strides": [2, 2],
                                                                               "ceil_mode": 1, "count_include_pad": 1},

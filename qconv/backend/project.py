@@ -124,11 +124,12 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
         out / "build_prj.tcl": "build_prj.tcl.j2", out / "Makefile": "Makefile.j2",
     }
     for path, tpl in files.items():
-        path.write_text(env.get_template(tpl).render(**ctx))
+        path.write_text(env.get_template(tpl).render(**ctx), encoding="utf-8")
     weights_tpl = env.get_template("firmware/weights.h.j2")
     for layer in ctx["layers"]:
         if layer["arrays"]:
-            (fw / "weights" / f"{layer['name']}.h").write_text(weights_tpl.render(l=layer, version=__version__))
+            (fw / "weights" / f"{layer['name']}.h").write_text(weights_tpl.render(l=layer, version=__version__),
+                                                                encoding="utf-8")
     for header in (templates_dir() / "kernels").glob("*.h"):
         shutil.copy(header, fw / "qconv" / header.name)
     if inputs is not None:
@@ -146,7 +147,7 @@ def write_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarray] |
         "origins": {n.name: n.describe() for n in graph.topo()},
         **(meta or {}),
     }
-    (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
+    (out / "qconv_project.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     from ..report import write_report  # report.json, report.md: per-layer types, ops, cost (qconv report)
     write_report(graph, out, (meta or {}).get("accumulator"), test_data, ctx["design"])
     return out
@@ -188,8 +189,9 @@ def write_rtl_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarra
                    "estimate (qconv synth: Yosys' counts)")
     env = _env()
     name = graph.name
-    (out / "rtl" / f"{name}.v").write_text(env.get_template("verilog/network.v.j2").render(**ctx))
-    (out / "rtl" / f"tb_{name}.cpp").write_text(env.get_template("verilog/tb_verilator.cpp.j2").render(**ctx))
+    (out / "rtl" / f"{name}.v").write_text(env.get_template("verilog/network.v.j2").render(**ctx), encoding="utf-8")
+    (out / "rtl" / f"tb_{name}.cpp").write_text(env.get_template("verilog/tb_verilator.cpp.j2").render(**ctx),
+                                                encoding="utf-8")
     _write_rows(out / "tb_data" / "inputs.dat", [inputs[n] for n in graph.inputs])
     _write_rows(out / "tb_data" / "expected.dat", [expected[n] for n in graph.output_names])
     info = {"name": name, "qconv_version": __version__, "backend": "verilog", "latency_cycles": ctx["latency"],
@@ -197,7 +199,7 @@ def write_rtl_project(graph: Graph, out: str | Path, inputs: dict[str, np.ndarra
             "inputs": ctx["inputs"],
             "outputs": [{k: p[k] for k in ("onnx_name", "size", "cpp")} for p in ctx["outputs"]],
             "layers": [layer["name"] for layer in ctx["layers"]], **(meta or {})}
-    (out / "qconv_project.json").write_text(json.dumps(info, indent=2))
+    (out / "qconv_project.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     from ..report import write_report
     write_report(graph, out, (meta or {}).get("accumulator"), test_data, design)
     return out

@@ -185,7 +185,7 @@ def _pad(imp: Importer, n, attrs):
     mode = attrs.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     pads = attrs.get("pads") or [int(v) for v in imp.const(n, n.input[1], "pads").values.reshape(-1)]
-    value = 0.0
+    value = float(attrs.get("value", 0.0))  # before opset 11: an attribute
     if len(n.input) > 2 and n.input[2]:
         value = imp.scalar(n, n.input[2], "constant_value")
     if mode != "constant" or value != 0.0:

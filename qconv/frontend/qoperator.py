@@ -166,7 +166,8 @@ class _Rewriter:
                                    f"of a QOperator tensor; only {', '.join(sorted(_ON_INTEGERS))} can")
         inputs = [self.dq(node.input[0], scale, zero)] + list(node.input[1:])
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "Pad" and attrs.get("mode", "constant") == "constant":
+        mode = attrs.get("mode", b"constant")
+        if node.op_type == "Pad" and (mode.decode() if isinstance(mode, bytes) else mode) == "constant":
             inputs[2:3] = [self.pad_value(node, scale, zero)]  # its constant_value is an integer code
         data = node.output[:1] if node.op_type == "MaxPool" else node.output  # (not MaxPool's Indices)
         outs = [self.fresh(f"{o}_float") for o in data] + list(node.output[len(data):])
@@ -182,7 +183,11 @@ class _Rewriter:
             raise ModelError(f"ONNX node '{node.name or node.output[0]}' (Pad): constant_value must be one value "
                              f"(a scalar), got shape {list(np.shape(c))}")
         z = self.value(node, zero).astype(np.int64) if zero else 0
-        value = (np.float32(np.asarray(c - z).reshape(-1)[0]) * self.value(node, scale).astype(np.float32)).reshape(())
+        s = self.value(node, scale).astype(np.float32)
+        if np.size(z) != 1 or s.size != 1:
+            raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' (Pad): pads a per-axis quantized tensor "
+                                   "(one pad value per channel); qconv pads per-tensor quantized ones")
+        value = (np.float32(np.asarray(c - z).reshape(-1)[0]) * s).reshape(())
         return self.constant(f"{node.output[0]}_pad", value.astype(np.float32))
 
     def run(self) -> onnx.ModelProto:
