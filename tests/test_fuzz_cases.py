@@ -691,3 +691,56 @@ def test_output_lines_quoting_names_with_control_characters_stay_one_line(tmp_pa
     assert "output esc\\x1b[0m (4 scores" in out and "  sep\\u2028x (Relu, " in out
     for text in (out, err):
         assert not any(c in text for c in "\t\r\u2028\x1b"), text
+
+
+def _qdq_zero_point_model(path, form: str):
+    """x[1,8] -> QuantizeLinear (scale 1/16, int8 zero point 3) -> DequantizeLinear, the zero point
+    given as an initializer or made by another node from one."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    inits = [numpy_helper.from_array(np.float32(1 / 16), "s")]
+    nodes = []
+    if form == "initializer":
+        inits.append(numpy_helper.from_array(np.int8(3), "z"))
+    elif form in ("identity", "reshape"):
+        inits.append(numpy_helper.from_array(np.array([3], np.int8), "z0"))
+        if form == "identity":
+            nodes.append(helper.make_node("Identity", ["z0"], ["z1"], name="zid"))
+            nodes.append(helper.make_node("Identity", ["z1"], ["z"], name="zid2"))
+        else:
+            inits.append(numpy_helper.from_array(np.array([], np.int64), "scalar"))
+            nodes.append(helper.make_node("Reshape", ["z0", "scalar"], ["z"], name="zr"))
+    elif form == "cast":
+        inits.append(numpy_helper.from_array(np.float32(3), "zf"))
+        nodes.append(helper.make_node("Cast", ["zf"], ["z"], name="zc", to=TensorProto.INT8))
+    elif form == "computed":
+        inits += [numpy_helper.from_array(np.int8(1), "a"), numpy_helper.from_array(np.int8(2), "b")]
+        nodes.append(helper.make_node("Add", ["a", "b"], ["z"], name="zadd"))
+    nodes += [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q"),
+              helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def test_qdq_zero_point_type_through_other_nodes(tmp_path):
+    """Found by the fuzzer (seed 8086, insert_identity on qdense_5_qcdq's weight zero point): a
+    zero point made by an Identity of an int8 Constant was taken as uint8 (clipping to [0, 255]):
+    189 of 192 outputs silently wrong. Its type is now read through Identity, shape ops and Cast,
+    and a zero point whose type qconv cannot tell is one error line."""
+    x = np.random.default_rng(0).uniform(-12, 12, (64, 8))
+    np.savez(tmp_path / "in.npz", x=x)
+    outs = {}
+    for form in ("initializer", "identity", "reshape", "cast"):
+        path = _qdq_zero_point_model(tmp_path / f"{form}.onnx", form)
+        code, _, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
+        assert code == 0, (form, err)
+        outs[form] = np.load(tmp_path / "o.npz")["y"]
+    want = (np.clip(np.rint(x * 16) + 3, -128, 127) - 3) / 16  # ONNX QuantizeLinear to int8, then back
+    for form, y in outs.items():
+        np.testing.assert_array_equal(y, want, err_msg=form)
+    assert want.min() < 0
+    path = _qdq_zero_point_model(tmp_path / "computed.onnx", "computed")
+    assert_one_error_line(*run_cli("inspect", path)[::2], "'q' (QuantizeLinear)",
+                          "the element type of zero point 'z' is not known")

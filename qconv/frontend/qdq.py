@@ -40,16 +40,41 @@ class _Pending:
     stored: bool = False  # an integer initializer itself: no QuantizeLinear made it (_stored_integers)
 
 
+_CONSTANT_TYPES = {"value_int": onnx.TensorProto.INT64, "value_ints": onnx.TensorProto.INT64,
+                   "value_float": onnx.TensorProto.FLOAT, "value_floats": onnx.TensorProto.FLOAT}
+
+
+_SAME_TYPE = {"Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Expand", "Tile",
+              "Slice", "Gather", "Concat"}  # ops whose output has their first input's element type
+
+
+def _element_type(imp: Importer, name: str) -> int | None:
+    """The ONNX element type of the constant tensor `name`: an initializer's, a Constant's, that of
+    the tensor an op of _SAME_TYPE (an Identity, a Reshape...) reads, or the type a Cast makes;
+    None otherwise."""
+    for _ in range(len(imp.model.graph.node) + 1):  # (a chain of Identities ends)
+        init = next((i for i in imp.model.graph.initializer if i.name == name), None)
+        if init is not None:
+            return init.data_type
+        node = next((m for m in imp.model.graph.node if name in m.output), None)
+        if node is None:
+            return None
+        if node.op_type == "Constant":
+            a = node.attribute[0]
+            return a.t.data_type if a.name == "value" else _CONSTANT_TYPES.get(a.name)
+        if node.op_type == "Cast":
+            return next((a.i for a in node.attribute if a.name == "to"), None)
+        if node.op_type not in _SAME_TYPE or not node.input:
+            return None
+        name = node.input[0]
+    return None
+
+
 def _zero_point_range(imp: Importer, n, name: str) -> tuple[int, int]:
-    dtype = None
-    for init in imp.model.graph.initializer:
-        if init.name == name:
-            dtype = init.data_type
-    for node in imp.model.graph.node:
-        if node.op_type == "Constant" and node.output[0] == name:
-            dtype = node.attribute[0].t.data_type
-    if dtype is None:
-        dtype = onnx.TensorProto.UINT8  # ONNX's default zero point type
+    dtype = _element_type(imp, name)
+    if dtype is None:  # (a zero point some other node computes: its type is not read here)
+        raise UnsupportedError(f"{imp.where(n)}: the element type of zero point '{name}' is not known; give it "
+                               "as an initializer or Constant (int8, uint8, int16, uint16)")
     if dtype not in _DTYPE_RANGE:
         raise UnsupportedError(f"{imp.where(n)}: zero point type {onnx.TensorProto.DataType.Name(dtype)} "
                                "is not supported (int8, uint8, int16, uint16)")
@@ -110,15 +135,15 @@ def _stored_integers(imp: Importer, n, attrs) -> _Pending | None:
     and Brevitas' export_onnx_qcdq store them): the integers over their type's range, as if a
     QuantizeLinear had made them (the file leaves it out); _dequantize_linear quantizes their
     dequantized values (q - z) * s again, which gives back q."""
-    init = next((i for i in imp.model.graph.initializer if i.name == n.input[0]), None)
-    if init is None or init.data_type not in _STORED_RANGE:
+    dtype = _element_type(imp, n.input[0])
+    if dtype not in _STORED_RANGE:
         return None
     if len(n.input) < 3 or not n.input[2]:  # (ONNX: zero point 0 of the integer's type)
         zp_name = f"{n.output[0]}@zero"
         imp.consts[zp_name] = Const(np.zeros(np.shape(imp.const(n, n.input[1], "scale").values)))
     else:
         zp_name = n.input[2]
-    return _Pending(n.input[0], n.input[1], zp_name, *_STORED_RANGE[init.data_type], int(attrs.get("axis", 1)),
+    return _Pending(n.input[0], n.input[1], zp_name, *_STORED_RANGE[dtype], int(attrs.get("axis", 1)),
                     stored=True)
 
 
