@@ -50,8 +50,8 @@ _SAME_TYPE = {"Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze", "Flatten
 
 def _element_type(imp: Importer, name: str) -> int | None:
     """The ONNX element type of the constant tensor `name`: an initializer's, a Constant's, that of
-    the tensor an op of _SAME_TYPE (an Identity, a Reshape...) reads, or the type a Cast makes;
-    None otherwise."""
+    the tensor an op of _SAME_TYPE (an Identity, a Reshape...) reads, or the type a Cast of an
+    initializer makes; None otherwise."""
     for _ in range(len(imp.model.graph.node) + 1):  # (a chain of Identities ends)
         init = next((i for i in imp.model.graph.initializer if i.name == name), None)
         if init is not None:
@@ -62,7 +62,9 @@ def _element_type(imp: Importer, name: str) -> int | None:
         if node.op_type == "Constant":
             a = node.attribute[0]
             return a.t.data_type if a.name == "value" else _CONSTANT_TYPES.get(a.name)
-        if node.op_type == "Cast":
+        if node.op_type == "Cast":  # (only of an initializer: the importer folds other constants in float32)
+            if not any(i.name == node.input[0] for i in imp.model.graph.initializer):
+                return None
             return next((a.i for a in node.attribute if a.name == "to"), None)
         if node.op_type not in _SAME_TYPE or not node.input:
             return None
@@ -135,7 +137,9 @@ def _stored_integers(imp: Importer, n, attrs) -> _Pending | None:
     and Brevitas' export_onnx_qcdq store them): the integers over their type's range, as if a
     QuantizeLinear had made them (the file leaves it out); _dequantize_linear quantizes their
     dequantized values (q - z) * s again, which gives back q."""
-    dtype = _element_type(imp, n.input[0])
+    # an initializer itself (the QOperator rewrite gives per-channel axes to those only)
+    init = next((i for i in imp.model.graph.initializer if i.name == n.input[0]), None)
+    dtype = None if init is None else init.data_type
     if dtype not in _STORED_RANGE:
         return None
     if len(n.input) < 3 or not n.input[2]:  # (ONNX: zero point 0 of the integer's type)
