@@ -175,11 +175,11 @@ def _plan(graph, design: dict, config_path, strict: bool = True):
                            + (f" P={d.layers[n].parallelization}" if d.layers[n].op != "Dense" else "")
                            + (" resource" if d.layers[n].strategy == "resource" else "") for n in d.chosen)
         _echo(f"target II {d.target_ii}: {chosen or 'no layer to fold'} (interval {d.interval:,} cycles, "
-                   f"latency {d.latency:,})", err=True)
+              f"latency {d.latency:,})", err=True)
     if not d.fits:
         _echo(f"warning: the design does not fit {part.name} by qconv's estimate ({d.limiting_resource}: "
-                   f"{d.totals[d.limiting_resource]:,} of {getattr(part, d.limiting_resource):,}); raise the reuse "
-                   "factor or --target-ii", err=True)
+              f"{d.totals[d.limiting_resource]:,} of {getattr(part, d.limiting_resource):,}); raise the reuse "
+              "factor or --target-ii", err=True)
     if not design["unroll_limit"] and not stream and design.get("backend") != "verilog":
         _echo("warning: --unroll-limit 0: no synthesizability check; the project is for C simulation", err=True)
     return d
@@ -207,11 +207,11 @@ def inspect(model, types, design):
     for name, ld in d.layers.items():
         if ld.folded or ld.reuse_factor > 1:
             _echo(f"  {name}: reuse {ld.reuse_factor}, parallelization {ld.parallelization}, {ld.strategy}, "
-                       f"interval {ld.cost.interval:,}, latency {ld.cost.latency:,}")
+                  f"interval {ld.cost.interval:,}, latency {ld.cost.latency:,}")
     _echo(f"design: interval {d.interval:,} cycles, latency {d.latency:,} cycles, DSP {d.totals['dsp']:,}, "
-               f"LUT {d.totals['lut']:,}, FF {d.totals['ff']:,}, BRAM18 {d.totals['bram18']:,} on {d.part.name}: "
-               f"fits {'yes' if d.fits else 'no'} "
-               "(an estimate of qconv's cost model, not synthesis: README 'Cost model')")
+          f"LUT {d.totals['lut']:,}, FF {d.totals['ff']:,}, BRAM18 {d.totals['bram18']:,} on {d.part.name}: "
+          f"fits {'yes' if d.fits else 'no'} "
+          "(an estimate of qconv's cost model, not synthesis: README 'Cost model')")
 
 
 @main.command()
@@ -270,7 +270,7 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
                 acc = graph.node(name).attrs["accum"].to_cpp()
                 counts += f", accumulator {acc}: {result.accumulator_overflows[name]} wrapped"
             _echo(f"  {name}: min {t.to_float(v.min())} max {t.to_float(v.max())} "
-                       f"(type range [{t.min_value}, {t.max_value}]){counts}")
+                  f"(type range [{t.min_value}, {t.max_value}]){counts}")
 
 
 def _stream_chunk(graph, chunk):
@@ -328,7 +328,7 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, clie
     rate = reader.samples / max(time.perf_counter() - start, 1e-9)
     t = graph.node(graph.outputs[0]).out.fixed
     _echo(f"{graph.output_names[0]}: ({reader.samples}, {', '.join(map(str, graph.node(graph.outputs[0]).out.shape))})"
-               f" {t.to_cpp()}{' (mantissas)' if raw else ''} -> {output_path} ({rate:,.0f} samples/s)")
+          f" {t.to_cpp()}{' (mantissas)' if raw else ''} -> {output_path} ({rate:,.0f} samples/s)")
     _report_overflow(graph, result)
 
 
@@ -588,7 +588,7 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
         write_rtl_project(graph, out_dir, mantissas, result.outputs, plan, meta, test_data_section(result, n),
                           stage_adders)
         _echo(f"wrote {out_dir} (Verilog, {len(graph) - len(graph.inputs)} layers, {n} test samples) in "
-                   f"{time.perf_counter() - t0:.2f} s")
+              f"{time.perf_counter() - t0:.2f} s")
         _report_overflow(graph, result)
         return
     from .backend.architecture import ARCHITECTURES
@@ -596,7 +596,7 @@ def build(model, out_dir, inputs_path, samples, seed, do_csim, ap_types, backend
                   HlsOptions(design["part"], design["clock_period"], design["unroll_limit"]), headers, meta,
                   test_data_section(result, n), arch=ARCHITECTURES[plan.io], design=plan)
     _echo(f"wrote {out_dir} ({len(graph) - len(graph.inputs)} layers, {n} test samples) "
-               f"in {time.perf_counter() - t0:.2f} s")
+          f"in {time.perf_counter() - t0:.2f} s")
     _report_overflow(graph, result)
     if do_csim:
         _csim(out_dir, ap_types)
@@ -680,7 +680,7 @@ def _csim(project, ap_types):
     m = r.first_mismatch
     _echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
     _echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
-               f"sim {m['expected']}, csim {m['got']}")
+          f"sim {m['expected']}, csim {m['got']}")
     from .pipeline import first_differing_layer
     click.echo(first_differing_layer(Path(project), m["sample"], ap_types))
     raise MismatchError("C simulation and numpy simulator disagree (a qconv bug: please report it)")
@@ -694,7 +694,7 @@ def cosim(project):
     from .backend.cosim import run_cosim
     r = run_cosim(project)
     _echo(f"Verilator build {r.build_seconds:.2f} s, run {r.run_seconds:.2f} s; latency {r.latency} cycles "
-               f"(report: {r.expected_latency})")
+          f"(report: {r.expected_latency})")
     if r.bit_exact and r.latency == r.expected_latency:
         _echo(f"bit-exact: {r.matching}/{r.samples} samples")
         return
@@ -702,7 +702,7 @@ def cosim(project):
         m = r.first_mismatch
         _echo(f"bit-exact: {r.matching}/{r.samples} samples -- MISMATCH")
         _echo(f"first mismatch: sample {m['sample']}, output {m['output']}[{m['index']}]: "
-                   f"sim {m['expected']}, rtl {m['got']}")
+              f"sim {m['expected']}, rtl {m['got']}")
         raise MismatchError("Verilog co-simulation and numpy simulator disagree (a qconv bug: please report it)")
     raise MismatchError(f"the RTL's latency is {r.latency} cycles, the report's {r.expected_latency} (a qconv bug)")
 
@@ -722,7 +722,7 @@ def synth(project, as_json):
         return
     t = r.totals
     _echo(f"LUT {t['lut']:,}  FF {t['ff']:,}  SRL {t['srl']:,}  CARRY {t['carry']:,}  DSP {t['dsp']:,}  "
-               f"(Yosys synth_xilinx cells, not Vivado; {r.seconds:.0f} s)")
+          f"(Yosys synth_xilinx cells, not Vivado; {r.seconds:.0f} s)")
 
 
 @main.command()
@@ -771,7 +771,7 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
     exact = sum(r.status == "ok" and r.exact == 1.0 for r in rows)
     bitexact = sum(r.csim != "-" and r.csim.split("/")[0] == r.csim.split("/")[1] for r in rows)
     _echo(f"summary: {ok}/{len(rows)} ok, {exact} exact on every element"
-               + (f", {bitexact}/{sum(r.csim != '-' for r in rows)} csim bit-exact" if do_csim else ""))
+          + (f", {bitexact}/{sum(r.csim != '-' for r in rows)} csim bit-exact" if do_csim else ""))
     if json_path:
         Path(json_path).write_text(json.dumps([r.as_dict() for r in rows], indent=2))
     bad = unexpected(rows, spec.get("expected_status", {}), spec.get("expected", {}))

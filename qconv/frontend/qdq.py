@@ -48,12 +48,16 @@ _SAME_TYPE = {"Identity", "Dropout", "Reshape", "Squeeze", "Unsqueeze", "Flatten
               "Slice", "Gather", "Concat"}  # ops whose output has their first input's element type
 
 
+def _initializer(imp: Importer, name: str) -> onnx.TensorProto | None:
+    return next((i for i in imp.model.graph.initializer if i.name == name), None)
+
+
 def _element_type(imp: Importer, name: str) -> int | None:
     """The ONNX element type of the constant tensor `name`: an initializer's, a Constant's, that of
     the tensor an op of _SAME_TYPE (an Identity, a Reshape...) reads, or the type a Cast of an
     initializer makes; None otherwise."""
     for _ in range(len(imp.model.graph.node) + 1):  # (a chain of Identities ends)
-        init = next((i for i in imp.model.graph.initializer if i.name == name), None)
+        init = _initializer(imp, name)
         if init is not None:
             return init.data_type
         node = next((m for m in imp.model.graph.node if name in m.output), None)
@@ -63,7 +67,7 @@ def _element_type(imp: Importer, name: str) -> int | None:
             a = node.attribute[0]
             return a.t.data_type if a.name == "value" else _CONSTANT_TYPES.get(a.name)
         if node.op_type == "Cast":  # (only of an initializer: the importer folds other constants in float32)
-            if not any(i.name == node.input[0] for i in imp.model.graph.initializer):
+            if _initializer(imp, node.input[0]) is None:
                 return None
             return next((a.i for a in node.attribute if a.name == "to"), None)
         if node.op_type not in _SAME_TYPE or not node.input:
@@ -137,17 +141,15 @@ def _stored_integers(imp: Importer, n, attrs) -> _Pending | None:
     and Brevitas' export_onnx_qcdq store them): the integers over their type's range, as if a
     QuantizeLinear had made them (the file leaves it out); _dequantize_linear quantizes their
     dequantized values (q - z) * s again, which gives back q."""
-    # an initializer itself (the QOperator rewrite gives per-channel axes to those only)
-    init = next((i for i in imp.model.graph.initializer if i.name == n.input[0]), None)
-    dtype = None if init is None else init.data_type
-    if dtype not in _STORED_RANGE:
+    init = _initializer(imp, n.input[0])  # (only an initializer: the QOperator rewrite gives those their axes)
+    if init is None or init.data_type not in _STORED_RANGE:
         return None
     if len(n.input) < 3 or not n.input[2]:  # (ONNX: zero point 0 of the integer's type)
         zp_name = f"{n.output[0]}@zero"
         imp.consts[zp_name] = Const(np.zeros(np.shape(imp.const(n, n.input[1], "scale").values)))
     else:
         zp_name = n.input[2]
-    return _Pending(n.input[0], n.input[1], zp_name, *_STORED_RANGE[dtype], int(attrs.get("axis", 1)),
+    return _Pending(n.input[0], n.input[1], zp_name, *_STORED_RANGE[init.data_type], int(attrs.get("axis", 1)),
                     stored=True)
 
 

@@ -24,6 +24,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ModelError, UnsupportedError
+from .validate import node_name
 
 MS = "com.microsoft"
 # op -> (float op, positions of (tensor, scale, zero point) inputs, (y scale, y zero point) positions or None)
@@ -180,13 +181,13 @@ class _Rewriter:
         """A Pad's integer constant_value c (0 when absent) as the float it stands for, (c - z) * s."""
         c = self.value(node, node.input[2]).astype(np.int64) if len(node.input) > 2 and node.input[2] else 0
         if np.size(c) != 1:
-            raise ModelError(f"ONNX node '{node.name or node.output[0]}' (Pad): constant_value must be one value "
-                             f"(a scalar), got shape {list(np.shape(c))}")
+            raise ModelError(f"{node_name(node)}: constant_value must be one value (a scalar), got shape "
+                             f"{list(np.shape(c))}")
         z = self.value(node, zero).astype(np.int64) if zero else 0
         s = self.value(node, scale).astype(np.float32)
         if np.size(z) != 1 or s.size != 1:
-            raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' (Pad): pads a per-axis quantized tensor "
-                                   "(one pad value per channel); qconv pads per-tensor quantized ones")
+            raise UnsupportedError(f"{node_name(node)}: pads a per-axis quantized tensor (one pad value per "
+                                   "channel); qconv pads per-tensor quantized ones")
         value = (np.float32(np.asarray(c - z).reshape(-1)[0]) * s).reshape(())
         return self.constant(f"{node.output[0]}_pad", value.astype(np.float32))
 
