@@ -100,3 +100,66 @@ def test_weights_dequantized_with_another_scale_equal_onnxruntime(tmp_path, q_sc
     ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
     _, _, differ, near = simulate_against(path, x, ref)
     assert not np.any(differ.any(axis=1) & ~near) and differ.mean() < 0.01 and len(np.unique(ref)) > 100
+
+
+def _int32_bias_gemm(path, bias: np.ndarray, bias_zero_point: int, out_exponent: int):
+    """x (int8, scale 2^-4) @ W (int8 initializer, 2^-6) + DequantizeLinear(int32 bias, 2^-10,
+    bias_zero_point), quantized to int16 with scale 2^out_exponent (opset 21: int16 activations)."""
+    f32 = np.float32
+    w = np.random.default_rng(5).integers(-127, 128, (16, bias.size)).astype(np.int8)
+    inits = {"wq": w, "sw": f32(2**-6), "zw": np.int8(0), "bq": bias.astype(np.int32), "sb": f32(2**-10),
+             "zb": np.int32(bias_zero_point), "sx": f32(2**-4), "zx": np.int8(0), "so": f32(2.0**out_exponent),
+             "zo": np.int16(0)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["wq", "sw", "zw"], ["wd"]),
+             helper.make_node("DequantizeLinear", ["bq", "sb", "zb"], ["bd"]),
+             helper.make_node("Gemm", ["xd", "wd", "bd"], ["h"]),
+             helper.make_node("QuantizeLinear", ["h", "so", "zo"], ["hq"]),
+             helper.make_node("DequantizeLinear", ["hq", "so", "zo"], ["y"])]
+    g = helper.make_graph(nodes, "bias", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, bias.size])],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]), str(path))
+    return path
+
+
+def _onnxruntime(path, x):
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+
+
+def test_int32_bias_with_a_large_zero_point_equals_onnxruntime(tmp_path):
+    """An int32 bias near 3e7 with a zero point near it: onnxruntime subtracts in int32, so the
+    codes q - z are small and exact; qconv took the zero point through float32 (3e7 + 1 -> 3e7)
+    and 12-129 of 512 outputs were wrong."""
+    b = 30_000_000 + np.random.default_rng(6).integers(-1000, 1000, 8)
+    x = np.random.default_rng(7).normal(0, 3, (64, 16)).astype(np.float32)
+    for zero_point in (30_000_000, 30_000_001):
+        path = _int32_bias_gemm(tmp_path / f"bias_{zero_point}.onnx", b, zero_point, -9)
+        ref = _onnxruntime(path, x)
+        _, _, differ, near = simulate_against(path, x, ref)
+        assert not differ.any() and not near.any() and len(np.unique(ref)) > 300
+
+
+def test_int32_bias_beyond_float32_is_rounded_as_onnxruntime_does(tmp_path):
+    """DequantizeLinear's output is float32: onnxruntime rounds an int32 bias above 2^24 to
+    float32 (1024 * 29294 + 513 becomes + 512, a tie that rounds to even). With x = 0 the outputs
+    are round(float32(b) / 1024), which differ from the exact round(b / 1024) in two places."""
+    m = 29294
+    b = np.array([1024 * m + 511, 1024 * m + 513, -(1024 * m + 511), 1024 * m + 1535, 5, 2**24 + 1, 1024 * m, 7])
+    path = _int32_bias_gemm(tmp_path / "bias.onnx", b, 0, 0)
+    x = np.zeros((1, 16), np.float32)
+    ref = _onnxruntime(path, x)
+    _, result, differ, _ = simulate_against(path, x, ref)
+    assert not differ.any()
+    assert ref.reshape(-1).tolist() == [m, m, -m, m + 2, 0, 16384, m, 0]
+    assert np.round(b / 1024).tolist() == [m, m + 1, -m, m + 1, 0, 16384, m, 0]
+
+
+def test_int32_bias_whose_difference_leaves_int32_is_one_error_line(tmp_path):
+    path = _int32_bias_gemm(tmp_path / "bias.onnx", np.array([-(2**31) + 5, 0, 0, 0]), 100, 0)
+    r = cli("inspect", path)
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "stored integer -2147483643 minus zero point 100 leaves the int32 range" in r.output

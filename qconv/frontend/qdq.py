@@ -153,6 +153,25 @@ def _stored_integers(imp: Importer, n, attrs) -> _Pending | None:
                     stored=True)
 
 
+def _stored_codes(imp: Importer, n, pending: _Pending, zero_point: np.ndarray) -> np.ndarray:
+    """The codes of stored integers q: q - z in int32 (onnxruntime subtracts in the integers' type
+    widened to int32), rounded to float32 as DequantizeLinear's float output is; exact up to
+    |q - z| = 2^24, and beyond it what onnxruntime gives (an int32 bias of 2^24 + 1 is 2^24).
+    A difference that overflows int32, or whose float32 leaves the codes' range, is an error."""
+    q = imp.consts[pending.source].values.astype(np.int64)
+    z = zero_point.astype(np.int64)
+    exact = q - z
+    codes = exact.astype(np.float32).astype(np.int64)
+    lo, hi = pending.lo - z, pending.hi - z
+    bad = (exact < -(1 << 31)) | (exact >= (1 << 31)) | (codes < lo) | (codes > hi)
+    if np.any(bad):
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise UnsupportedError(f"{imp.where(n)}: stored integer {int(np.broadcast_to(q, bad.shape)[at])} minus zero "
+                               f"point {int(np.broadcast_to(z, bad.shape)[at])} leaves the int32 range in onnxruntime's "
+                               "int32 difference or its float32 value; keep |q - z| below 2^31 - 64")
+    return codes
+
+
 @handler("DequantizeLinear")
 def _dequantize_linear(imp: Importer, n, attrs):
     pending = imp.qdq.get(n.input[0])
@@ -189,10 +208,10 @@ def _dequantize_linear(imp: Importer, n, attrs):
         imp.consts[zp_name] = Const(imp.const(n, pending.zero_point, "zero point").values.reshape(
             shape if imp.consts[pending.zero_point].values.size > 1 else ()))
     source = pending.source
-    if pending.stored:  # the dequantized values (q - z) * s: exact in float64 (small integers, a float32 scale)
+    if pending.stored:  # the codes q - z as onnxruntime computes them, and their values (q - z) * s
+        extra["stored_codes"] = codes = _stored_codes(imp, n, pending, imp.consts[zp_name].values)
         source = f"{n.output[0]}@dequantized"
-        imp.consts[source] = Const((imp.consts[pending.source].values - imp.consts[zp_name].values)
-                                   * imp.consts[scale_name].values)
+        imp.consts[source] = Const(codes * imp.consts[scale_name].values)
     quant_node = onnx.helper.make_node("Quant", [source, scale_name, zp_name, bits_name],
                                        [n.output[0]], name=n.name or n.output[0], signed=signed, narrow=narrow,
                                        rounding_mode="ROUND")

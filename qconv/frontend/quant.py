@@ -73,7 +73,7 @@ def quant(imp: Importer, n, attrs):
     if np.any(q.zeropt != 0) and np.any(q.zeropt != np.round(q.zeropt)):
         raise UnsupportedError(f"{imp.where(n)}: zero point {np.asarray(q.zeropt).reshape(-1)[:4].tolist()} is "
                                "not an integer; only integer zero points keep the arithmetic exact")
-    _quantized(imp, n, q, attrs.get("dequantize_scale"))
+    _quantized(imp, n, q, attrs.get("dequantize_scale"), attrs.get("stored_codes"))
 
 
 @handler("FloatQuant")
@@ -90,13 +90,15 @@ def _float_quant(imp: Importer, n, attrs):
     _quantized(imp, n, q, None)
 
 
-def _quantized(imp: Importer, n, q, dequantize_scale) -> None:
+def _quantized(imp: Importer, n, q, dequantize_scale, stored_codes=None) -> None:
     """The output of quantizer `q` (IntQuant or FloatQuant) on n's input: constants become exact
     mantissas (with their float scale kept apart when it is not a power of two, or with a zero
     point); an activation with a power-of-two scale and no zero point becomes a cast (IntQuant);
     any other carries q's codes (integers q - z, or minifloat values), then a float multiply by
     the scale (`dequantize_scale`: a DequantizeLinear's own, qdq.py), which fuse_requantizer folds
-    with what comes next into the next quantizer's thresholds."""
+    with what comes next into the next quantizer's thresholds. `stored_codes`: a constant's exact
+    integers q - z when the file stores them (qdq.py), taken as they are: quantizing their float
+    values again in float32, as qonnx does, loses bits beyond 2^24 (int32 biases)."""
     po2 = all(po2_exponent(v) is not None for v in np.asarray(q.scale, np.float64).reshape(-1))
     zero_point = np.any(q.zeropt != 0)
     own_scale = dequantize_scale is None  # (else a DequantizeLinear multiplies by a scale of its own)
@@ -106,13 +108,14 @@ def _quantized(imp: Importer, n, q, dequantize_scale) -> None:
         if src.quantized:
             raise UnsupportedError(f"{imp.where(n)}: re-quantizing a quantized constant is not supported")
         if cast:
-            mant, ftype = q.quantize_constant(src.values)
+            mant, ftype = q.quantize_constant(src.values, stored_codes)
             imp.consts[n.output[0]] = Const(mant, ftype)
         elif po2 and not zero_point and own_scale:  # a minifloat with a power-of-two scale: its exact values
             imp.consts[n.output[0]] = Const(*constant_fixed(np.asarray(q(src.values), np.float64)))
         else:  # codes; the value codes * scale is applied after the layer, in float
             t = q.with_scale_one_type()
-            codes = t.from_float(np.asarray(q.centered(src.values), np.float64))
+            codes = t.from_float(np.asarray(q.centered(src.values) if stored_codes is None else stored_codes,
+                                            np.float64))
             scale = np.broadcast_to(np.asarray(q.scale if own_scale else dequantize_scale, np.float32),
                                     codes.shape).astype(np.float64)
             imp.consts[n.output[0]] = Const(codes, FixedType(t.width, t.integer, t.signed), scale.copy())

@@ -54,6 +54,8 @@ class IntQuant:
     where: str = "Quant"  # for error messages
     # ONNX QuantizeLinear adds the zero point after rounding, saturate(RNE(x / s) + z); QONNX's
     # Quant before it, RNE(clip(x / s + z)). They differ only at ties when z != 0 (float32 x / s + z).
+    # The ONNX zero point is an integer of its element type and kept exact (float64: an int32
+    # zero point of a DequantizeLinear's stored integers may not fit float32); QONNX's is float32.
     onnx_zero_point: bool = False
 
     @classmethod
@@ -67,7 +69,8 @@ class IntQuant:
         mode = mode.upper()
         if mode not in _ROUNDING:
             raise UnsupportedError(f"{where}: unknown rounding_mode '{mode}' (known: {', '.join(_ROUNDING)})")
-        return cls(np.asarray(scale, np.float32), np.asarray(zeropt, np.float32), int(bits),
+        return cls(np.asarray(scale, np.float32), np.asarray(zeropt, np.float64 if onnx_zero_point else np.float32),
+                   int(bits),
                    bool(signed), bool(narrow), mode, where, bool(onnx_zero_point))
 
     # -- integer range ----------------------------------------------------------------------
@@ -164,11 +167,12 @@ class IntQuant:
         return Hardware("fixed", grid, scale=np.asarray(self.scale, np.float64), scale_input=True,
                         source=self.where, exact=not problems, reason="; ".join(problems))
 
-    def quantize_constant(self, values: np.ndarray) -> tuple[np.ndarray, FixedType]:
+    def quantize_constant(self, values: np.ndarray, integers: np.ndarray | None = None) -> tuple[np.ndarray, FixedType]:
         """Quantize constant weights exactly as qonnx does: int64 mantissas and the tightest
-        FixedType that holds q * scale for every (possibly per-channel) power-of-two scale."""
+        FixedType that holds q * scale for every (possibly per-channel) power-of-two scale.
+        `integers`: the exact q when the file stores them (then `values` gives only the shape)."""
         exps = np.broadcast_to(self._exponents(), np.shape(values))
-        q = self.integers(values).astype(np.int64)
+        q = (self.integers(values) if integers is None else integers).astype(np.int64)
         frac = int(-exps.min())
         mant = q << (frac + exps)  # align every channel to the finest scale (exact)
         width = self.bitwidth + int(exps.max() - exps.min())
