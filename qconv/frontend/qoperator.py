@@ -69,7 +69,7 @@ class _Rewriter:
 
     def value(self, node, name: str) -> np.ndarray:
         if name not in self.inits:
-            raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' ({node.op_type}): its scale/zero point "
+            raise UnsupportedError(f"{node_name(node)}: its scale/zero point "
                                    f"'{name}' must be an initializer")
         return numpy_helper.to_array(self.inits[name])
 
@@ -111,7 +111,7 @@ class _Rewriter:
     def qlinear(self, node) -> None:
         op, operands, out_q = _QLINEAR[node.op_type]
         given = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        where = f"ONNX node '{node.name or node.output[0]}' ({node.op_type})"
+        where = node_name(node)
         if given.get("channels_last", 0):
             raise UnsupportedError(f"{where}: channels_last=1 (onnxruntime's NHWC layout, from a saved optimized "
                                    "model) is not supported; save the model before onnxruntime optimizes it")
@@ -138,10 +138,10 @@ class _Rewriter:
             if len(node.input) > 6 and node.input[6]:
                 inputs.append(self.bias(node, node.input[1], node.input[4], node.input[6]))
             if float(attrs.get("alpha", 1.0)) != 1.0:
-                raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' (QGemm): alpha != 1 is not supported")
+                raise UnsupportedError(f"{node_name(node)}: alpha != 1 is not supported")
         if node.op_type == "QLinearSoftmax" and {a.name: helper.get_attribute_value(a) for a in node.attribute}.get(
                 "opset", 13) < 13:
-            raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' (QLinearSoftmax): opset < 13 "
+            raise UnsupportedError(f"{node_name(node)}: opset < 13 "
                                    "(2-D coerced) softmax is not supported")
         if out_q is None or len(node.input) <= out_q[0] or not node.input[out_q[0]]:
             self.nodes.append(helper.make_node(op, inputs, [node.output[0]], name=node.name, **attrs))
@@ -163,7 +163,7 @@ class _Rewriter:
         """A move/select op on an integer tensor: DQ -> op -> Q with the tensor's scale and zero point."""
         scale, zero = self.qparams[node.input[0]]
         if node.op_type not in _ON_INTEGERS:
-            raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' ({node.op_type}): runs on the integers "
+            raise UnsupportedError(f"{node_name(node)}: runs on the integers "
                                    f"of a QOperator tensor; only {', '.join(sorted(_ON_INTEGERS))} can")
         inputs = [self.dq(node.input[0], scale, zero)] + list(node.input[1:])
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -201,7 +201,7 @@ class _Rewriter:
                 self.nodes.append(node)
                 self.qparams[node.output[0]] = (node.input[1], node.input[2] if len(node.input) > 2 else "")
             elif node.op_type == "DynamicQuantizeLinear":
-                raise UnsupportedError(f"ONNX node '{node.name or node.output[0]}' (DynamicQuantizeLinear): dynamic "
+                raise UnsupportedError(f"{node_name(node)}: dynamic "
                                        "quantization computes its scale from each input at run time; quantize "
                                        "statically (onnxruntime's quantize_static) for fixed-point hardware")
             elif node.op_type == "Cast" and node.input[0] in self.int32 and {a.name: a.i for a in node.attribute}.get(
