@@ -39,6 +39,13 @@ def _quantized(tmp_path, per_channel: bool, symmetric: bool = True, uint8: bool 
                         activation_symmetric=symmetric, weight_symmetric=not uint8)
 
 
+def _onnxruntime(path, x):
+    """onnxruntime's output for input "x", one sample per run (as the models' batch axis is 1)."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+
+
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per_tensor", "per_channel"])
 @pytest.mark.parametrize("symmetric,uint8", [(True, False), (False, False), (False, True)],
                          ids=["int8_symmetric", "int8_asymmetric", "uint8_asymmetric"])
@@ -49,15 +56,13 @@ def test_onnxruntime_qdq_models_equal_onnxruntime(tmp_path, per_channel, symmetr
     float32_error.near_boundary; at most 2 here); the weights are int8/uint8 initializers
     read by DequantizeLinear, the model has no QuantizeLinear for them. Asymmetric: the activation
     zero points (and uint8 weights' zero points) are exact integer offsets."""
-    import onnxruntime as ort
     path = _quantized(tmp_path, per_channel, symmetric, uint8)
     model = onnx.load(str(path))
     weights = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in ("w1_quantized", "w2_quantized")]
     assert len(weights) == 2 and "QuantizeLinear" not in {n.op_type for n in model.graph.node
                                                           if n.output[0] in {w.input[0] for w in weights}}
     x = np.random.default_rng(2).normal(0, 1.5, (500, 16)).astype(np.float32)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    ref = _onnxruntime(path, x)
     g, result, differ, near = simulate_against(path, x, ref)
     differ = differ.any(axis=1)
     assert not np.any(differ & ~near) and differ.sum() <= 2 and len(np.unique(ref)) > 200
@@ -79,7 +84,6 @@ def test_onnxruntime_qdq_model_csim_is_bit_exact(tmp_path, symmetric, uint8):
 def test_weights_dequantized_with_another_scale_equal_onnxruntime(tmp_path, q_scale):
     """Q(w, s1) -> DQ(s2): the weights' codes are round(w / s1), their value codes * s2 (a QDQ
     pair that rescales), with s1 a power of two or not."""
-    import onnxruntime as ort
     rng = np.random.default_rng(11)
     f32 = np.float32
     inits = {"w": rng.normal(0, 0.5, (4, 3)).astype(f32), "s1": f32(q_scale), "s2": f32(0.03), "z": np.int8(0),
@@ -96,8 +100,7 @@ def test_weights_dequantized_with_another_scale_equal_onnxruntime(tmp_path, q_sc
     path = tmp_path / "rescale.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
     x = rng.normal(0, 2, (300, 4)).astype(f32)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ref = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    ref = _onnxruntime(path, x)
     _, _, differ, near = simulate_against(path, x, ref)
     assert not np.any(differ.any(axis=1) & ~near) and differ.mean() < 0.01 and len(np.unique(ref)) > 100
 
@@ -124,12 +127,6 @@ def _int32_bias_gemm(path, bias: np.ndarray, bias_zero_point: int, out_exponent:
     return path
 
 
-def _onnxruntime(path, x):
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
-
-
 def test_int32_bias_with_a_large_zero_point_equals_onnxruntime(tmp_path):
     """An int32 bias near 3e7 with a zero point near it: onnxruntime subtracts in int32, so the
     codes q - z are small and exact; qconv took the zero point through float32 (3e7 + 1 -> 3e7)
@@ -152,7 +149,7 @@ def test_int32_bias_beyond_float32_is_rounded_as_onnxruntime_does(tmp_path):
     path = _int32_bias_gemm(tmp_path / "bias.onnx", b, 0, 0)
     x = np.zeros((1, 16), np.float32)
     ref = _onnxruntime(path, x)
-    _, result, differ, _ = simulate_against(path, x, ref)
+    _, _, differ, _ = simulate_against(path, x, ref)
     assert not differ.any()
     assert ref.reshape(-1).tolist() == [m, m, -m, m + 2, 0, 16384, m, 0]
     assert np.round(b / 1024).tolist() == [m, m + 1, -m, m + 1, 0, 16384, m, 0]

@@ -70,8 +70,7 @@ class IntQuant:
         if mode not in _ROUNDING:
             raise UnsupportedError(f"{where}: unknown rounding_mode '{mode}' (known: {', '.join(_ROUNDING)})")
         return cls(np.asarray(scale, np.float32), np.asarray(zeropt, np.float64 if onnx_zero_point else np.float32),
-                   int(bits),
-                   bool(signed), bool(narrow), mode, where, bool(onnx_zero_point))
+                   int(bits), bool(signed), bool(narrow), mode, where, bool(onnx_zero_point))
 
     # -- integer range ----------------------------------------------------------------------
     @property
