@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from qconv.errors import QconvError
+from qconv.analysis import float32_error
 from qconv.analysis.float32_error import warnings
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
@@ -80,6 +81,33 @@ def test_ambiguous_sums_are_counted_through_max_pooling(tmp_path):
         counts.append(node.attrs["ambiguous"])
         assert len(warnings(graph)) == 1 and "'sums' (Conv)" in warnings(graph)[0]
     assert counts[0] == counts[1] and counts[0][0] > 0
+
+
+def test_the_codes_near_thresholds_are_each_window_once():
+    """_near_intervals: disjoint sorted intervals holding exactly the union of the windows
+    t - reach - 1 .. t + reach within lo..hi (windows overlap, fall outside, or there are none)."""
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        lo, hi, reach = int(rng.integers(-40, 1)), int(rng.integers(0, 40)), int(rng.integers(0, 6))
+        steps = sorted(set(rng.integers(lo - 10, hi + 10, int(rng.integers(0, 10))).tolist()))
+        want = np.unique(np.concatenate([np.arange(t - reach - 1, t + reach + 1) for t in steps] or [[lo]]))
+        want = want[(want >= lo) & (want <= hi)]
+        first, last = float32_error._near_intervals(steps, reach, lo, hi)
+        assert (first[1:] > last[:-1] + 1).all()
+        got = np.concatenate([np.arange(a, b + 1) for a, b in zip(first, last)] or [np.empty(0, np.int64)])
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_capped_count_is_a_lower_bound(tmp_path, monkeypatch):
+    """Past MAX_CODES examined codes the count stops and says it is a lower bound."""
+    path = _model(tmp_path / "m.onnx", "conv")
+    count, total, capped = compile_model(path).node("out").attrs["ambiguous"]
+    assert (count, capped) == (4, False)
+    counts = []
+    for most in (1, 256, 1024):
+        monkeypatch.setattr(float32_error, "MAX_CODES", most)
+        counts.append(compile_model(path).node("out").attrs["ambiguous"])
+    assert counts == [(0, total, True), (2, total, True), (4, total, False)]
 
 
 def test_a_matmul_of_float_scaled_activations_is_exact_and_its_ties_counted(tmp_path):
