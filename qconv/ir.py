@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 
 from .fixed import FixedType
-from .names import CppNames
+from .names import CppNames, printable
 
 
 # node.attrs["type_source"] -> how messages name it. "quantizer": QONNX Quant/IntQuant/BipolarQuant/
@@ -196,15 +196,17 @@ class Graph:
 
     # -- printing ---------------------------------------------------------------------------
     def dump(self) -> str:
-        """A readable, one line per node text form (what `qconv inspect` prints)."""
-        lines = [f"graph {self.name}: inputs {', '.join(self.inputs)} -> outputs {', '.join(self.outputs)}"]
-        lines += [f"  # {note}" for note in self.notes]
+        """A readable, one line per node text form (what `qconv inspect` prints); ONNX names with
+        newlines or other control characters are shown escaped (names.printable)."""
+        def names(values) -> str:
+            return ", ".join(printable(v) for v in values)
+        lines = [f"graph {printable(self.name)}: inputs {names(self.inputs)} -> outputs {names(self.outputs)}"]
+        lines += [f"  # {printable(note)}" for note in self.notes]
         for n in self.topo():
-            args = ", ".join(n.inputs)
-            lines.append(f"  {n.name} = {n.op}({args}) -> {n.out}")
+            lines.append(f"  {printable(n.name)} = {n.op}({names(n.inputs)}) -> {n.out}")
             for k, c in n.consts.items():
                 lines.append(f"      {k}: {c}")
             for k, v in n.attrs.items():
-                shown = v.to_cpp() if isinstance(v, FixedType) else v
+                shown = v.to_cpp() if isinstance(v, FixedType) else printable(v) if isinstance(v, str) else v
                 lines.append(f"      {k} = {shown}")
         return "\n".join(lines)

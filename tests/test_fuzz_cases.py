@@ -675,8 +675,8 @@ def test_error_quoting_a_name_with_a_newline_is_one_line(tmp_path):
 
 
 def test_output_lines_quoting_names_with_control_characters_stay_one_line(tmp_path):
-    """qconv sim's summary, eval's report and build's notes quote ONNX names (found by review: an
-    output named with a newline split its line in two); every line shows them escaped."""
+    """qconv sim's summary, eval's report, build's notes and inspect's dump quote ONNX names (found
+    by review: an output named with a newline split its line in two); every line shows them escaped."""
     path = _odd_named_model(tmp_path / "odd.onnx")
     np.savez(tmp_path / "in.npz", **{"in\nput": np.random.default_rng(0).normal(0, 1, (4, 8))})
     code, out, err = run_cli("sim", path, "-i", tmp_path / "in.npz", "-o", tmp_path / "o.npz")
@@ -691,6 +691,11 @@ def test_output_lines_quoting_names_with_control_characters_stay_one_line(tmp_pa
     assert "output esc\\x1b[0m (4 scores" in out and "  sep\\u2028x (Relu, " in out
     for text in (out, err):
         assert not any(c in text for c in "\t\r\u2028\x1b"), text
+    code, out, err = run_cli("inspect", path)  # the graph dump: one line per node, attribute or constant
+    assert code == 0, err
+    assert "      onnx_name = in\\nput" in out
+    assert not any(c in out for c in "\t\r\u2028\x1b"), out
+    assert all(line.startswith(("graph ", "  ", "design:")) for line in out.splitlines()), out
 
 
 def _qdq_zero_point_model(path, form: str):
