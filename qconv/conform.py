@@ -230,8 +230,10 @@ def _compile(path: Path, input_type: str, default_type: str, notes: list[str]):
 
 
 def _ambiguous(graph) -> dict | None:
-    """The float32-ambiguous accumulator values of all requantizers, summed (None: none at all)."""
-    counts = [n.attrs["ambiguous"] for n in graph.topo() if n.attrs.get("ambiguous", (0,))[0]]
+    """The float32-ambiguous accumulator values of all requantizers, summed (None: none at all; a capped
+    count of 0 is kept, it is a lower bound, not "none")."""
+    counts = [n.attrs["ambiguous"] for n in graph.topo() if "ambiguous" in n.attrs]
+    counts = [(count, total, capped) for count, total, capped in counts if count or capped]
     if not counts:
         return None
     return {"count": sum(c[0] for c in counts), "total": sum(c[1] for c in counts),

@@ -82,7 +82,10 @@ def count_ambiguous(graph: Graph, node: Node, t_in, thresholds: list, outputs) -
                 if budget <= 0:
                     capped = True
                     break
-                codes = np.arange(start, min(int(last) + 1, start + BATCH, start + budget))
+                end = min(int(last) + 1, start + BATCH)
+                if budget < end - start:  # the budget ends inside this batch: the codes past it go unexamined
+                    capped, end = True, start + budget
+                codes = np.arange(start, end)
                 budget -= codes.size
                 count += int(np.count_nonzero(outputs(codes, k, -e) != outputs(codes, k, e)))
     a["ambiguous"] = (count, (hi - lo + 1) * len(thresholds), capped)
@@ -111,7 +114,7 @@ def warnings(graph: Graph) -> list[str]:
     lines = []
     for node in graph.topo():
         count, total, capped = node.attrs.get("ambiguous", (0, 0, False))
-        if count:
+        if count or capped:  # a capped 0 is "not known", not "none"
             lines.append(f"{node.describe()}: {'at least ' if capped else ''}{count} of {total} accumulator values "
                          f"of {node.attrs['ambiguous_layer']} (float-scaled inputs or weights) lie within float32 "
                          "rounding error of a rounding boundary of this quantizer; qconv rounds the exact sum there, "
