@@ -160,3 +160,31 @@ def test_a_tensor_its_annotation_cannot_hold_is_one_error_line(tmp_path, values,
         f"error: {tmp_path / 'm.onnx'}: initializer 'W' is annotated {datatype} "
         f"({'ap_fixed<4,4>' if datatype == 'INT4' else 'ap_fixed<2,2>'}) but holds {bad}, which that type cannot; "
         "fix the annotation or quantize the tensor"], r.output
+
+
+@pytest.mark.parametrize("given", ["initializer", "Constant value", "Constant value_ints"])
+def test_folded_weights_read_integer_constants_as_onnx_holds_them(tmp_path, given):
+    """A weight sliced to the end with INT64_MAX (the end PyTorch writes for `w[:, 1:]`) and
+    reshaped: the folding gets the integers as the model holds them, whether initializers or
+    Constant nodes (before: INT64_MAX cast through float64 became INT64_MIN, an empty slice and a
+    traceback; a Constant's integers went to onnx as float32 and folding refused them)."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 1, (2, 5, 6)).astype(np.float32)
+    ints = {"st": [1], "en": [2**63 - 1], "ax": [1], "shape": [8, 6]}
+    inits, nodes = [numpy_helper.from_array(w, "w")], []
+    for name, v in ints.items():
+        if given == "initializer":
+            inits.append(numpy_helper.from_array(np.array(v, np.int64), name))
+        elif given == "Constant value":
+            nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.array(v, np.int64))))
+        else:
+            nodes.append(helper.make_node("Constant", [], [name], value_ints=v))
+    nodes += [helper.make_node("Slice", ["w", "st", "en", "ax"], ["ws"]),
+              helper.make_node("Reshape", ["ws", "shape"], ["wr"]),
+              _quant("xq", "x", 2.0**-4, 8, inits), _quant("wq", "wr", 2.0**-3, 5, inits),
+              helper.make_node("MatMul", ["xq", "wq"], ["y"], name="mm")]
+    path = _save(tmp_path, nodes, inits, [1, 8], "sliced")
+    x = rng.uniform(-7, 7, (16, 8))
+    graph = compile_model(path)
+    assert graph.node("mm").consts["W"].values.shape == (8, 6)
+    np.testing.assert_array_equal(simulate(graph, {"x": x}).as_float()["y"], qonnx_reference(path, x))

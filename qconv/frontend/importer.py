@@ -102,11 +102,14 @@ class Importer:
         self.consts: dict[str, Const] = {}                       # ONNX name -> constant
         self.views: dict[str, tuple[str, tuple[int, ...]]] = {}  # ONNX name -> (IR node, order)
         self.qdq: dict[str, object] = {}  # integer tensors between QuantizeLinear and DequantizeLinear
+        self.onnx_forms: dict[str, np.ndarray | np.dtype] = {}  # ONNX name -> see `remember`
         read = {i for n in model.graph.node for i in n.input}
         self.annotations = annotations(model)  # FINN datatypes of inputs and initializers (frontend/annotation.py)
         for init in model.graph.initializer:
             if init.name in read:  # (validate.py checked these; unread ones may hold anything)
-                values = numpy_helper.to_array(init).astype(np.float64)
+                onnx_value = numpy_helper.to_array(init)
+                self.remember(init.name, onnx_value)
+                values = onnx_value.astype(np.float64)
                 if init.name in self.annotations:  # typed exactly, as a Quant of the constant would be
                     datatype, t = self.annotations[init.name]
                     self.consts[init.name] = Const(annotated_mantissas(init.name, values, datatype, t, source), t)
@@ -296,16 +299,23 @@ class Importer:
                                           None if scale is None else np.asarray(scales[k], np.float64))
             else:
                 self.consts[name] = Const(value.astype(np.float64))
+                self.remember(name, value)
         return True
 
+    def remember(self, name: str, onnx_value: np.ndarray) -> None:
+        """Keep what folding needs to give an unquantized constant back to ONNX as ONNX held it
+        (consts hold float64): an integer or bool constant itself (an int64 above 2^53, such as
+        Slice's customary end INT64_MAX, has no exact float64), a float one's element type."""
+        onnx_value = np.asarray(onnx_value)
+        self.onnx_forms[name] = onnx_value if onnx_value.dtype.kind in "biu" else onnx_value.dtype
+
     def _as_onnx_value(self, name: str) -> np.ndarray:
-        """A constant with the dtype ONNX expects (integer initializers such as shapes stay integer;
-        quantized constants are moved as their int64 mantissas)."""
+        """A constant as ONNX holds it (`remember`; constants qconv made itself: float32), quantized
+        constants as their int64 mantissas."""
         if self.consts[name].quantized:
             return self.consts[name].values.astype(np.int64)
-        init = next((i for i in self.model.graph.initializer if i.name == name), None)
-        dtype = numpy_helper.to_array(init).dtype if init is not None else np.float32
-        return self.consts[name].values.astype(dtype)
+        form = self.onnx_forms.get(name, np.dtype(np.float32))
+        return form if isinstance(form, np.ndarray) else self.consts[name].values.astype(form)
 
     # -- driver -----------------------------------------------------------------------------
     def run(self) -> Graph:

@@ -22,6 +22,8 @@ def _alias(imp: Importer, n, attrs):
         raise UnsupportedError(f"{imp.where(n)}: Dropout's mask output is not supported (inference has no mask)")
     if imp.is_const(src):
         imp.consts[n.output[0]] = imp.consts[src]
+        if src in imp.onnx_forms:
+            imp.onnx_forms[n.output[0]] = imp.onnx_forms[src]
     elif src in imp.qdq:  # between QuantizeLinear and DequantizeLinear: the integers pass through
         imp.qdq[n.output[0]] = imp.qdq[src]
     else:
@@ -30,13 +32,16 @@ def _alias(imp: Importer, n, attrs):
 
 @handler("Constant")
 def _constant(imp: Importer, n, attrs):
-    forms = {"value": lambda v: numpy_helper.to_array(v), "value_float": np.float64, "value_floats": np.array,
-             "value_int": np.int64, "value_ints": np.array}
+    forms = {"value": numpy_helper.to_array, "value_float": np.float32,  # ONNX's element types
+             "value_floats": lambda v: np.array(v, np.float32), "value_int": np.int64,
+             "value_ints": lambda v: np.array(v, np.int64)}
     given = [k for k in attrs if k in forms]
     if len(given) != 1:
         raise UnsupportedError(f"{imp.where(n)}: a Constant needs exactly one of {', '.join(forms)} "
                                f"(sparse and string values are not supported), got {', '.join(attrs) or 'none'}")
-    imp.consts[n.output[0]] = Const(np.asarray(forms[given[0]](attrs[given[0]]), np.float64))
+    value = np.asarray(forms[given[0]](attrs[given[0]]))
+    imp.consts[n.output[0]] = Const(value.astype(np.float64))
+    imp.remember(n.output[0], value)
 
 
 def _check_shapes(imp: Importer, n, named: dict) -> None:
