@@ -188,3 +188,22 @@ def test_folded_weights_read_integer_constants_as_onnx_holds_them(tmp_path, give
     graph = compile_model(path)
     assert graph.node("mm").consts["W"].values.shape == (8, 6)
     np.testing.assert_array_equal(simulate(graph, {"x": x}).as_float()["y"], qonnx_reference(path, x))
+
+
+def test_the_flatten_chain_exporters_write_equals_qonnx(tmp_path):
+    """Shape -> Gather -> Unsqueeze -> Concat(-1) -> Reshape, as torch.onnx writes x.view(x.size(0), -1):
+    folded with the Shape's and the Constants' integers as int64, as ONNX defines them."""
+    rng = np.random.default_rng(9)
+    inits = [numpy_helper.from_array(rng.normal(0, 1, (24, 5)).astype(np.float32), "w")]
+    nodes = [_quant("xq", "x", 2.0**-3, 6, inits), helper.make_node("Shape", ["xq"], ["s"]),
+             helper.make_node("Constant", [], ["i0"], value=numpy_helper.from_array(np.array(0, np.int64))),
+             helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+             helper.make_node("Constant", [], ["a0"], value_ints=[0]),
+             helper.make_node("Unsqueeze", ["n", "a0"], ["n1"]),
+             helper.make_node("Constant", [], ["m1"], value_ints=[-1]),
+             helper.make_node("Concat", ["n1", "m1"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["xq", "shape"], ["f"]),
+             _quant("wq", "w", 2.0**-2, 4, inits), helper.make_node("MatMul", ["f", "wq"], ["y"], name="mm")]
+    path = _save(tmp_path, nodes, inits, [1, 2, 3, 4], "flatten_chain")
+    x = rng.uniform(-5, 5, (16, 2, 3, 4))
+    np.testing.assert_array_equal(simulate(compile_model(path), {"x": x}).as_float()["y"], qonnx_reference(path, x))

@@ -51,9 +51,9 @@ def _transpose(imp: Importer, n, attrs):
 def _shape(imp: Importer, n, attrs):
     """The shape of an activation is known at import: a constant (batch 1), for the
     Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains that exporters write."""
-    shape = np.array([1, *imp.semantic_shape(n, n.input[0])], np.float64)
-    start, end = attrs.get("start", 0), attrs.get("end", None)
-    imp.consts[n.output[0]] = Const(shape[start:end])
+    shape = np.array([1, *imp.semantic_shape(n, n.input[0])], np.int64)[attrs.get("start", 0):attrs.get("end", None)]
+    imp.consts[n.output[0]] = Const(shape.astype(np.float64))
+    imp.remember(n.output[0], shape)
 
 
 @handler("Squeeze", "Unsqueeze")
