@@ -317,6 +317,47 @@ def shuffle_nodes(model, rng):
 
 
 @mutation(SAME)
+def weight_through_folds(model, rng):
+    """A float weight stored flat behind a row of other values, and brought back by constant ops
+    the importer folds: Reshape, a Slice to the end written INT64_MAX (as torch.onnx writes
+    `w[1:]`), Reshape; their integers as initializers or Constant nodes."""
+    g = model.graph
+    read = {i for n in g.node for i in n.input}
+    w = _pick(rng, [t for t in g.initializer if t.data_type == TensorProto.FLOAT and t.dims and t.name in read])
+    if w is None:
+        return None
+    values = numpy_helper.to_array(w)
+    stored = np.stack([rng.normal(0, 4, values.shape).astype(np.float32), values])  # row 0 is sliced away
+    base = _fresh(model, "fold")
+    ints = {"shape2": [2, *values.shape], "start": [1], "end": [2**63 - 1], "axis": [0], "shape": list(values.shape)}
+    inits = [numpy_helper.from_array(stored.reshape(-1), f"{base}_flat")]
+    nodes = []
+    for key, v in ints.items():
+        t = numpy_helper.from_array(np.array(v, np.int64), f"{base}_{key}")
+        if rng.random() < 0.5:
+            inits.append(t)
+        else:
+            nodes.append(helper.make_node("Constant", [], [t.name], value=t))
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset >= 10:
+        cut = helper.make_node("Slice", [f"{base}_{k}" for k in ("2", "start", "end", "axis")], [f"{base}_1"])
+    else:  # Slice-1: attributes
+        cut = helper.make_node("Slice", [f"{base}_2"], [f"{base}_1"], starts=[1], ends=[2**63 - 1], axes=[0])
+        nodes = [n for n in nodes if n.output[0] in (f"{base}_shape2", f"{base}_shape")]
+        inits = [t for t in inits if t.name not in (f"{base}_start", f"{base}_end", f"{base}_axis")]
+    nodes += [helper.make_node("Reshape", [f"{base}_flat", f"{base}_shape2"], [f"{base}_2"]), cut,
+              helper.make_node("Reshape", [f"{base}_1", f"{base}_shape"], [w.name])]
+    g.initializer.remove(w)
+    g.initializer.extend(inits)
+    inputs = [vi for vi in g.input if vi.name != w.name]
+    del g.input[:]
+    g.input.extend(inputs)
+    for node in reversed(nodes):
+        g.node.insert(0, node)
+    return model
+
+
+@mutation(SAME)
 def initializers_to_constants(model, rng):
     """Some initializers become Constant nodes."""
     g = model.graph
