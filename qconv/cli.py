@@ -464,13 +464,17 @@ def eval_lines(report: dict) -> list[str]:
     """qconv eval's report as text."""
     ref = f"float: {report['float_model']} by onnxruntime" if report["float_model"] else "no float reference"
     lines = [f"{report['model']}: {report['samples']:,} samples (fixed point: qconv's bit-exact simulator; {ref})"]
+    notes = set()
     for out in report["outputs"]:
         lines.append(f"output {out['name']} ({out['classes']} {'scores' if out['classes'] > 1 else 'score'}, "
                      f"{out['type']}):")
         for who in ("fixed", "float"):
             if who in out:
                 q = out[who]
-                aucs = "  ".join(f"{a:.4f}" + (f"±{b:.1e}" if b else "") for a, b in zip(q["auc"], q["auc_bound"]))
+                aucs = "  ".join("n/a" if a is None else f"{a:.4f}" + (f"±{b:.1e}" if b else "")
+                                 for a, b in zip(q["auc"], q["auc_bound"]))
+                if None in q["auc"]:
+                    notes.add("n/a: ROC AUC is undefined for a class with no positive or no negative sample")
                 lines.append(f"  {'fixed point' if who == 'fixed' else 'float':12} accuracy {q['accuracy']:.4f}   "
                              f"ROC AUC per class: {aucs}")
         if "fixed_vs_float" in out:
@@ -491,7 +495,7 @@ def eval_lines(report: dict) -> list[str]:
                      + f" of {row['values']:,} values ({sum(v for k, v in row.items() if k in _COUNTED) / row['values']:.2%})")
     if not report["layers"]:
         lines.append("layers: no value overflowed or was clipped over the whole dataset")
-    return lines
+    return lines + sorted(notes)
 
 
 _COUNTED = ("overflow", "clipped_low", "clipped_high")

@@ -63,8 +63,9 @@ class FloatModel:
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The float outputs of samples (N, ...) keyed by output name. A model declaring a fixed
-        batch of b (the Keras exports' 1) runs b samples at a time; one declaring no batch axis
-        (a sample is its whole input), one sample at a time."""
+        batch of b (the Keras exports' 1) runs b samples at a time, the last batch filled up with
+        copies of its last sample (their outputs dropped); one declaring no batch axis (a sample
+        is its whole input), one sample at a time."""
         declared = {i.name: i.shape for i in self.session.get_inputs()}
         x = {self.inputs[k]: np.asarray(v, np.float32) for k, v in inputs.items()}
         n = len(next(iter(x.values())))
@@ -74,10 +75,16 @@ class FloatModel:
         names = [o.name for o in self.session.get_outputs()]
         parts = []
         for i in range(0, n, 1 if no_batch else max(step, 1)):
-            feed = {k: v[i] if no_batch else v[i:i + step] for k, v in x.items()}
+            feed = {k: v[i] if no_batch else _filled(v[i:i + step], step) for k, v in x.items()}
             got = self.session.run(None, feed)
-            parts.append([g[None] if no_batch else g for g in got])
+            parts.append([g[None] if no_batch else g[:min(step, n - i)] for g in got])
         return {name: np.concatenate([p[names.index(ort)] for p in parts]) for name, ort in self.outputs.items()}
+
+
+def _filled(batch: np.ndarray, size: int) -> np.ndarray:
+    """`batch` with copies of its last sample appended up to `size` samples."""
+    short = size - len(batch)
+    return np.concatenate([batch, np.repeat(batch[-1:], short, axis=0)]) if short > 0 else batch
 
 
 def dataset_inputs(graph: Graph, specs) -> dict:

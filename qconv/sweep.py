@@ -117,11 +117,16 @@ def run_point(model: str, point: dict, data: list[str], labels: str | None, refe
     out = report["outputs"][0]
     quality = out.get("fixed", {})
     row.update(status="ok", accuracy=quality.get("accuracy"),
-               auc=float(np.nanmean(quality["auc"])) if quality.get("auc") else None,
+               auc=_mean([a for a in quality.get("auc", []) if a is not None]),
                overflow=sum(r.get("overflow", 0) for r in report["layers"]))
     for k in ("agreement", "max_abs_error", "mean_abs_error"):
         row[k] = out.get("fixed_vs_float", {}).get(k)
     return row
+
+
+def _mean(values: list[float]) -> float | None:
+    """The mean of the per-class AUCs that are defined (None: none is)."""
+    return float(np.mean(values)) if values else None
 
 
 def _file_id(spec: str, dataset: bool = True) -> list:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+from qconv.evaluate import FloatModel
 from qconv.pipeline import compile_model
 from qconv.sim import magnitude_histogram, simulate
 from qconv.sim.metrics import ExactSum, RocHistogram, fixed_keys, float_keys
@@ -45,6 +48,9 @@ def test_auc_of_fixed_point_scores_is_exact_and_float_within_its_bound():
     assert abs(auc - _pairs_auc(scores, positive)) <= bound + 1e-12 and bound < 1e-3
     assert np.array_equal(np.argsort(float_keys(np.array([-2, -1e-30, -0.0, 0.0, 1e-30, 3], np.float32)),
                                      kind="stable"), np.arange(6))
+    roc = RocHistogram(exact=False)  # -0.0 and +0.0 are one value: a tie (before: two bins, AUC 1, bound 0)
+    roc.add(float_keys(np.array([0.0, -0.0], np.float32)), np.array([True, False]))
+    assert roc.auc() == (0.5, 0.5)
 
 
 def test_exact_sum_does_not_depend_on_order():
@@ -163,13 +169,52 @@ def test_eval_without_labels_or_float_reference(data):
     (("--data", "other=x.npy"), "--data: give NAME=DATA for each model input (input_1_0)"),
     (("--float-model", "x.npy"), "x.npy: onnxruntime cannot run it as the float reference"),
     (("--profile", "p.pdf"), "p.pdf: plots are written as .png or .svg"),  # before evaluating: one line
+    (("--labels", "hot0.npy"), "hot0.npy: sample 2 ([0. 0. 0. 0. 0.]) names no single class"),  # was class 0
+    (("--labels", "hot2.npy"), "hot2.npy: sample 1 ([0. 1. 0. 1. 0.]) names no single class"),
 ])
 def test_eval_bad_input_is_one_error_line(data, args, message):
     tmp = data[0]
     np.save(tmp / "short.npy", np.zeros(10, np.int64))
     np.save(tmp / "bad.npy", np.arange(SAMPLES) % 8.0)
+    hot = np.eye(5)[np.arange(SAMPLES) % 5]
+    hot[2] = 0
+    np.save(tmp / "hot0.npy", hot)
+    hot[2, 0], hot[1, 3] = 1, 1
+    np.save(tmp / "hot2.npy", hot)
     args = [tmp / a if str(a).endswith(".npy") and "=" not in str(a) else a for a in args]
     args = [f"other={tmp / 'x.npy'}" if a == "other=x.npy" else a for a in args]
     data_args = [] if "--data" in args else ["--data", tmp / "x.npy"]
     r = cli("eval", shared_path("models", *MODEL), *data_args, *args, *TYPES)
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+
+
+def test_an_undefined_auc_is_reported_as_such(data):
+    """A class without positive samples has no ROC AUC: 'n/a' and a note in the text, null in the
+    JSON (before: NaN, which strict JSON readers refuse)."""
+    tmp = data[0]
+    np.save(tmp / "y_no4.npy", np.arange(SAMPLES) % 4)
+    r = cli("eval", shared_path("models", *MODEL), "--data", tmp / "x.npy", "--labels", tmp / "y_no4.npy", *TYPES,
+            "--json", tmp / "r4.json")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp / "r4.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    out = report["outputs"][0]
+    assert out["fixed"]["auc"][4] is None and out["float"]["auc"][4] is None
+    assert all(0 < a < 1 for a in out["fixed"]["auc"][:4])
+    assert "n/a\n" in r.output and "n/a: ROC AUC is undefined for a class with no positive or no negative" in r.output
+
+
+def test_a_fixed_batch_runs_the_last_samples_in_a_filled_batch(tmp_path):
+    """A float model declaring a batch of 4 on 10 samples: the last two go in a batch filled up
+    with copies (before: onnxruntime's shape error, a traceback)."""
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two")]
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 3])], inits)
+    path = tmp_path / "b4.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    x = np.random.default_rng(3).normal(0, 1, (10, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    got = FloatModel(path, compile_model(path, default_type="ap_fixed<16,6>")).run({"x": x})["y"]
+    np.testing.assert_array_equal(got, 2 * x)
+    r = cli("eval", path, "--data", tmp_path / "x.npy", "--default-type", "ap_fixed<16,6>", "--chunk", "7")
+    assert r.exit_code == 0 and "same prediction on 1.0000 of samples" in r.output, r.output

@@ -24,7 +24,8 @@ KEY_BITS = 20  # bins per class: 2^KEY_BITS (two int64 arrays of 8 MiB per class
 
 def float_keys(scores: np.ndarray) -> np.ndarray:
     """Bins of float32 scores, in score order: the IEEE bits made monotone, top KEY_BITS kept."""
-    bits = np.ascontiguousarray(scores, np.float32).view(np.uint32).astype(np.uint64)
+    plus_zero = np.add(scores, np.float32(0), dtype=np.float32)  # -0.0 + 0 = +0.0: the same value, the same bin
+    bits = np.ascontiguousarray(plus_zero).view(np.uint32).astype(np.uint64)
     negative = bits >> 31 == 1
     monotone = np.where(negative, 0xFFFFFFFF - bits, bits | 0x80000000)
     return (monotone >> (32 - KEY_BITS)).astype(np.int64)
@@ -49,11 +50,12 @@ class RocHistogram:
         self.pos += np.bincount(keys[positive], minlength=self.pos.size)
         self.neg += np.bincount(keys[~positive], minlength=self.neg.size)
 
-    def auc(self) -> tuple[float, float]:
-        """(AUC, bound): pairs won by the positive plus half the pairs in one bin, over all pairs."""
+    def auc(self) -> tuple[float | None, float]:
+        """(AUC, bound): pairs won by the positive plus half the pairs in one bin, over all pairs;
+        None when there is no pair (no positive or no negative sample: undefined)."""
         p, n = int(self.pos.sum()), int(self.neg.sum())
         if not p or not n:
-            return float("nan"), 0.0
+            return None, 0.0
         below = np.cumsum(self.neg) - self.neg  # negatives in lower bins
         same = _dot(self.pos, self.neg)
         won2 = 2 * _dot(self.pos, below) + same  # twice the pairs won, in integers
@@ -96,6 +98,12 @@ def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "la
     if y.shape[0] != samples:
         raise ModelError(f"{what}: {y.shape[0]} samples for {samples} inputs")
     if y.ndim == 2 and y.shape[1] == classes and classes > 1:
+        top = y.max(axis=1, keepdims=True)
+        unclear = ~((top[:, 0] > 0) & (np.count_nonzero(y == top, axis=1) == 1))  # also NaN rows
+        if unclear.any():
+            i = int(np.argmax(unclear))
+            raise ModelError(f"{what}: sample {i} ({np.array2string(y[i], threshold=12)}) names no single class: "
+                             f"one-hot rows need one largest, positive entry (or give class indices (N,))")
         return np.argmax(y, axis=1)
     y = y.reshape(samples, -1)
     if y.shape[1] != 1:
