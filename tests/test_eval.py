@@ -218,3 +218,34 @@ def test_a_fixed_batch_runs_the_last_samples_in_a_filled_batch(tmp_path):
     np.testing.assert_array_equal(got, 2 * x)
     r = cli("eval", path, "--data", tmp_path / "x.npy", "--default-type", "ap_fixed<16,6>", "--chunk", "7")
     assert r.exit_code == 0 and "same prediction on 1.0000 of samples" in r.output, r.output
+
+
+def test_a_one_score_output_predicts_above_the_threshold(tmp_path):
+    """A binary classifier with one sigmoid score: accuracy is score > --threshold against 0/1
+    labels or one-hot (N, 2) labels, the AUC that of the score for class 1."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(0, 1, (4, 1)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w")]
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["z"]), helper.make_node("Sigmoid", ["z"], ["y"])],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])], inits)
+    path = tmp_path / "binary.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    x = rng.normal(0, 1, (2000, 4)).astype(np.float32)
+    y = ((x @ w)[:, 0] + rng.normal(0, 1, 2000) > 0).astype(np.int64)  # class 1 more likely at high scores
+    for name, v in (("x", x), ("y", y), ("y2", np.eye(2)[y])):
+        np.save(tmp_path / f"{name}.npy", v)
+    g = compile_model(path, default_type="ap_fixed<16,6>")
+    result = simulate(g, {"x": x})
+    mantissas = result.outputs["y"][:, 0]
+    score = result.types["y"].to_float(mantissas)
+    reports = []
+    for labels, threshold in (("y", "0.5"), ("y2", "0.5"), ("y", "0.7")):
+        r = cli("eval", path, "--data", tmp_path / "x.npy", "--labels", tmp_path / f"{labels}.npy", "--no-float",
+                "--threshold", threshold, "--default-type", "ap_fixed<16,6>", "--json", tmp_path / "r.json")
+        assert r.exit_code == 0, r.output
+        reports.append(json.loads((tmp_path / "r.json").read_text())["outputs"][0]["fixed"])
+    assert reports[0] == reports[1]
+    assert reports[0]["accuracy"] == np.mean((score > 0.5) == y) and reports[2]["accuracy"] == np.mean((score > 0.7) == y)
+    assert reports[0]["accuracy"] != reports[2]["accuracy"]
+    assert reports[0]["auc"] == [pytest.approx(_pairs_auc(mantissas, y == 1), abs=1e-12)]

@@ -92,12 +92,13 @@ class ExactSum:
 
 
 def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "labels") -> np.ndarray:
-    """Labels as class indices (N,): given as indices, one-hot (N, classes) or, for a one-score
-    output, 0/1. `what` names the labels in errors."""
+    """Labels as class indices (N,): given as indices, or one-hot (N, classes); for a one-score
+    output, 0/1 or one-hot (N, 2). `what` names the labels in errors."""
     y = np.asarray(labels)
     if y.shape[0] != samples:
         raise ModelError(f"{what}: {y.shape[0]} samples for {samples} inputs")
-    if y.ndim == 2 and y.shape[1] == classes and classes > 1:
+    classes = max(classes, 2)
+    if y.ndim == 2 and y.shape[1] == classes:
         top = y.max(axis=1, keepdims=True)
         unclear = ~((top[:, 0] > 0) & (np.count_nonzero(y == top, axis=1) == 1))  # also NaN rows
         if unclear.any():
@@ -109,8 +110,8 @@ def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "la
     if y.shape[1] != 1:
         raise ModelError(f"{what}: shape {labels.shape} is neither class indices (N,) nor one-hot (N, {classes})")
     y = y[:, 0]
-    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= max(classes, 2):
-        raise ModelError(f"{what}: expected class indices 0..{max(classes, 2) - 1}, got values "
+    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= classes:
+        raise ModelError(f"{what}: expected class indices 0..{classes - 1}, got values "
                          f"from {y.min()} to {y.max()}")
     return y.astype(np.int64)
 
