@@ -141,6 +141,7 @@ def test_hdf5_and_zarr_datasets_stream_the_same_integers(tmp_path, source, targe
     ("g.zarr", "g.zarr: a Zarr group; name an array in it (store.zarr:/name)"),
     ("w.npy", "w.npy: expected an array of numbers with samples on its first axis, got dtype <U1"),
     ("short.npy", "short.npy: samples of shape (15,) do not fit input 'global_in' of shape (16)"),
+    ("cut.npy", "cut.npy: its header says (4, 16) float32 (256 bytes of data), the file holds 206: truncated"),
 ])
 def test_bad_datasets_are_one_error_line(tmp_path, data, message):
     import h5py
@@ -150,6 +151,9 @@ def test_bad_datasets_are_one_error_line(tmp_path, data, message):
     zarr.open_group(str(tmp_path / "g.zarr"), mode="w").create_array("x", data=np.zeros((4, 16), np.float32))
     np.save(tmp_path / "w.npy", np.array(["a", "b"]))
     np.save(tmp_path / "short.npy", np.zeros((4, 15), np.float32))
+    np.save(tmp_path / "cut.npy", np.zeros((4, 16), np.float32))
+    whole = (tmp_path / "cut.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(whole[:-50])  # before: a traceback (a reshape of too few values)
     r = cli("sim", shared_path("models", *JET), "-i", f"{tmp_path}/{data}", "-o", tmp_path / "y.npy",
             "--input-type", "ap_fixed<10,3>")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
@@ -168,6 +172,32 @@ def test_streaming_misuse_is_one_error_line(tmp_path, extra, message):
         args += ["-i", tmp_path / "x.npy"]
     r = cli(*args)
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+
+
+@pytest.mark.parametrize("source,target,message", [
+    ("x.npy", "x.npy", "x.npy: writing it would overwrite the input "),
+    ("s.zarr:/x", "s.zarr:/x", "s.zarr:/x: writing it would overwrite the input "),
+    ("s.zarr:/x", "s.zarr", "s.zarr: writing it would overwrite the input "),  # the store is replaced whole
+    ("d.h5:/x", "d.h5:/y", "d.h5:/y: the inputs are read from "),
+])
+def test_an_output_that_would_destroy_its_input_is_one_error_line(tmp_path, source, target, message):
+    """Before: -i x.npy -o x.npy truncated the input while it was being read (a traceback after the
+    first chunk, the input lost), and an HDF5 output in the input's file was 'cannot open it'."""
+    import h5py
+    import zarr
+    x = np.random.default_rng(2).normal(0, 1, (300, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    zarr.open_group(str(tmp_path / "s.zarr"), mode="w").create_array("x", data=x)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"] = x
+    r = cli("sim", shared_path("models", *JET), "-i", f"{tmp_path}/{source}", "-o", f"{tmp_path}/{target}",
+            "--input-type", "ap_fixed<10,3>", "--chunk", "100")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+    assert np.array_equal(np.load(tmp_path / "x.npy"), x)
+    assert np.array_equal(zarr.open(str(tmp_path / "s.zarr"), mode="r", path="x")[...], x)
+    r = cli("sim", shared_path("models", *JET), "-i", f"{tmp_path}/s.zarr:/x", "-o", f"{tmp_path}/s.zarr:/y",
+            "--input-type", "ap_fixed<10,3>", "--chunk", "100")  # another array of the same store: fine
+    assert r.exit_code == 0, r.output
 
 
 def _wide_model(path, features: int):

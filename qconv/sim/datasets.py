@@ -61,6 +61,14 @@ class NpyReader:
         if fortran:
             raise ModelError(f"{self.path}: a Fortran-order array; save it in C order (np.ascontiguousarray)")
         _check(self.path, self.shape, self.dtype)
+        self._check_size()
+
+    def _check_size(self) -> None:
+        need = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        have = self.path.stat().st_size - self.offset
+        if have < need:
+            raise ModelError(f"{self.path}: its header says {self.shape} {self.dtype} ({need:,} bytes of data), the "
+                             f"file holds {have:,}: truncated, or still being written")
 
     @property
     def samples(self) -> int:
@@ -71,6 +79,8 @@ class NpyReader:
         with open(self.path, "rb") as f:
             f.seek(self.offset + start * row * self.dtype.itemsize)
             data = np.fromfile(f, self.dtype, (stop - start) * row)
+        if data.size < (stop - start) * row:  # the file shrank since it was opened
+            self._check_size()
         return data.reshape((stop - start, *self.shape[1:]))
 
 
@@ -114,6 +124,26 @@ def open_reader(spec: str | Path):
     if not hasattr(data, "dtype"):
         raise ModelError(f"{spec}: a Zarr group; name an array in it (store.zarr:/name)")
     return ArrayReader(data, spec)
+
+
+def check_outputs_apart(outputs: dict, inputs: dict) -> None:
+    """One error line when writing an output dataset would destroy an input being read: the same
+    .npy file, the same Zarr array or the store an output replaces whole, or (h5py cannot open a
+    file being read for writing) any dataset of an input's HDF5 file. `inputs`: readers."""
+    for out in outputs.values():
+        opath, kind, inner = split_spec(out)
+        for reader in inputs.values():
+            try:
+                ipath, _, iinner = split_spec(reader.spec)
+            except ModelError:  # an in-memory array (from an .npz)
+                continue
+            if not (opath.exists() and ipath.exists() and opath.samefile(ipath)):
+                continue
+            if kind == "hdf5":
+                raise ModelError(f"{out}: the inputs are read from {ipath}; write the outputs to another HDF5 file")
+            if kind == "npy" or not inner or inner == iinner:
+                raise ModelError(f"{out}: writing it would overwrite the input {reader.spec}; write to another "
+                                 f"{'file' if kind == 'npy' else 'store or array'}")
 
 
 class NpyWriter:

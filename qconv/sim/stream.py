@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ModelError
 from ..ir import Graph
 from . import SimResult, memory, same_samples, simulate
-from .datasets import NpyReader, NpyWriter, open_writer, split_spec
+from .datasets import NpyReader, NpyWriter, check_outputs_apart, open_writer, split_spec
 
 
 STREAM_MEMORY = 128 << 20  # bytes of working memory per chunk when streaming (qconv sim -o out.npy)
@@ -207,6 +207,7 @@ def simulate_files(graph: Graph, inputs: dict, outputs: dict[str, str | Path], r
     """simulate_chunks writing each graph output (by ONNX name) to its dataset (an .npy path, an
     HDF5 `file.h5:/name` or a Zarr store: datasets.open_writer) as the chunks arrive."""
     n = next(iter(inputs.values())).samples
+    check_outputs_apart(outputs, inputs)
     writers: dict = {}
     if client is not None and shares_files(client, inputs) and all(split_spec(s)[1] == "npy" for s in outputs.values()):
         return _workers_write(graph, inputs, outputs, raw, chunk, budget, progress, client)
