@@ -56,6 +56,7 @@ class FloatModel:
         if len(ort_out) < len(graph.output_names):
             raise ModelError(f"{path}: {len(ort_out)} outputs, the model has {len(graph.output_names)}")
         self.outputs = {name: name if name in ort_out else ort_out[i] for i, name in enumerate(graph.output_names)}
+        self.sizes = {name: graph.node(node).out.size for name, node in zip(graph.output_names, graph.outputs)}
 
     def reference(self, start: int, stop: int, inputs: dict) -> dict[str, np.ndarray]:
         """The float outputs of samples start..stop of the readers `inputs`."""
@@ -76,9 +77,18 @@ class FloatModel:
         parts = []
         for i in range(0, n, 1 if no_batch else max(step, 1)):
             feed = {k: v[i] if no_batch else _filled(v[i:i + step], step) for k, v in x.items()}
-            got = self.session.run(None, feed)
+            try:
+                got = self.session.run(None, feed)
+            except Exception as exc:  # noqa: BLE001  (onnxruntime's own kinds: shapes, types)
+                first = " ".join(str(exc).split())[:300]
+                raise ModelError(f"{self.path}: onnxruntime cannot run the float reference on this data ({first})")
             parts.append([g[None] if no_batch else g[:min(step, n - i)] for g in got])
-        return {name: np.concatenate([p[names.index(ort)] for p in parts]) for name, ort in self.outputs.items()}
+        out = {name: np.concatenate([p[names.index(ort)] for p in parts]) for name, ort in self.outputs.items()}
+        for name, y in out.items():
+            if y[0].size != self.sizes[name]:
+                raise ModelError(f"{self.path}: output '{self.outputs[name]}' has {y[0].size} values per sample, the "
+                                 f"fixed-point model's '{name}' {self.sizes[name]}: not the float version of the model")
+        return out
 
 
 def _filled(batch: np.ndarray, size: int) -> np.ndarray:

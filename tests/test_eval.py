@@ -249,3 +249,20 @@ def test_a_one_score_output_predicts_above_the_threshold(tmp_path):
     assert reports[0]["accuracy"] == np.mean((score > 0.5) == y) and reports[2]["accuracy"] == np.mean((score > 0.7) == y)
     assert reports[0]["accuracy"] != reports[2]["accuracy"]
     assert reports[0]["auc"] == [pytest.approx(_pairs_auc(mantissas, y == 1), abs=1e-12)]
+
+
+@pytest.mark.parametrize("features,scores,message", [
+    (16, 3, "output 'y' has 3 values per sample, the fixed-point model's 'output_softmax_Softmax_01' 5: not the float"),
+    (7, 5, "onnxruntime cannot run the float reference on this data ([ONNXRuntimeError]"),
+])
+def test_a_float_model_of_another_shape_is_one_error_line(data, features, scores, message):
+    """--float-model naming a model with other inputs or outputs (before: a numpy broadcast error or
+    onnxruntime's shape error, as tracebacks)."""
+    tmp = data[0]
+    inits = [numpy_helper.from_array(np.ones((features, scores), np.float32), "w")]
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", scores])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp / "other.onnx"))
+    r = cli("eval", shared_path("models", *MODEL), "--data", tmp / "x.npy", "--float-model", tmp / "other.onnx", *TYPES)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
