@@ -3,7 +3,7 @@
 
 A mutation edits the model in place and returns it (or the file's bytes, for damaged files), or
 None when it does not apply to the model. `expect` says what qconv must make of the result:
-SAME (semantics preserved: a clean error or bit-identical outputs), REFERENCE (a valid model with
+SAME (semantics preserved: bit-identical outputs; a clean error is a failure), REFERENCE (a valid model with
 other semantics: a clean error or the qonnx reference's outputs) or ERROR (malformed: a clean
 error, or the reference accepts it too and agrees). Mutations with `on_inputs=True` change the
 input data instead: `(inputs: list[np.ndarray], rng) -> list | None`.

@@ -11,8 +11,9 @@ qonnx reference, plus float models), one mutation (`MUTATIONS`: a small function
 fixed test inputs. Each mutation declares what qconv must do with its result (`Mutation.expect`):
 
 - `same`: the mutation preserves the semantics (renamed tensors, inserted Identity, shuffled nodes,
-  ...). qconv may refuse the model with a clean error; if it accepts it, the raw output mantissas
-  and output types must be bit-identical to qconv's own on the unmutated seed (metamorphic check).
+  ...) of a seed qconv accepts, so qconv must accept it too (a clean error is `refused`), and the
+  raw output mantissas and output types must be bit-identical to its own on the unmutated seed
+  (metamorphic check).
 - `reference`: a valid model with other semantics (another Quant bitwidth, Conv strides, ...),
   drawn on exact seeds only. A clean error, or outputs equal to the qonnx reference in float32.
 - `error`: a malformed model (cycle, dangling input, bitwidth 1e10, NaN weights, truncated
@@ -21,7 +22,7 @@ fixed test inputs. Each mutation declares what qconv must do with its result (`M
 
 Every case ends in exactly one outcome. Accepted: `clean_error` (a `QconvError`; the CLI prints one
 `error: ...` line and exits 2) or `checked` (the check above passed). Failures: `traceback` (any
-other exception, memory exhaustion included), `hang` (no answer within `TIMEOUT` seconds),
+other exception, memory exhaustion included), `refused` (a clean error on a `same` mutation), `hang` (no answer within `TIMEOUT` seconds),
 `crash` (the process died), `mismatch`, `nan_accepted` (non-finite inputs or constants accepted:
 the reference gives NaN), `unverified` (qconv accepted a model the reference cannot run), `cli`
 (the `qconv sim` command disagrees with the in-process verdict, or is not one clean line) and `csim`
@@ -84,9 +85,9 @@ CLI_EVERY = 8               # campaigns: every 8th case also runs `qconv sim` in
 CSIM_EVERY = {True: 4, False: 64}  # and a case numbered 0 mod this (backend mutation or not) the C simulation
 
 CLEAN_ERROR, CHECKED = "clean_error", "checked"
-TRACEBACK, HANG, CRASH, MISMATCH, NAN_ACCEPTED, UNVERIFIED, CLI, CSIM = (
-    "traceback", "hang", "crash", "mismatch", "nan_accepted", "unverified", "cli", "csim")
-OUTCOMES = (CHECKED, CLEAN_ERROR, TRACEBACK, HANG, CRASH, MISMATCH, NAN_ACCEPTED, UNVERIFIED, CLI, CSIM)
+TRACEBACK, REFUSED, HANG, CRASH, MISMATCH, NAN_ACCEPTED, UNVERIFIED, CLI, CSIM = (
+    "traceback", "refused", "hang", "crash", "mismatch", "nan_accepted", "unverified", "cli", "csim")
+OUTCOMES = (CHECKED, CLEAN_ERROR, TRACEBACK, REFUSED, HANG, CRASH, MISMATCH, NAN_ACCEPTED, UNVERIFIED, CLI, CSIM)
 FAILURES = frozenset(OUTCOMES[2:])
 
 
@@ -632,7 +633,10 @@ def judge(case: Case, base: Baseline, cli_check: bool = False, csim_check: bool 
                 graph = _compile(path, seed)
                 result = simulate(graph, case.inputs)
         except QconvError as exc:
-            verdict = Result(CLEAN_ERROR, str(exc).splitlines()[0][:300] if str(exc) else "")
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            same = MUTATIONS[case.mutation].expect == SAME  # the seed's own semantics, which qconv accepts
+            verdict = Result(REFUSED, f"a model equivalent to its seed refused: {first}") if same else \
+                Result(CLEAN_ERROR, first)
         except CaseTimeout as exc:
             verdict = _failure(HANG, exc)
         except Exception as exc:  # noqa: BLE001  (anything but a QconvError is a bug)

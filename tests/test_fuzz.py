@@ -25,6 +25,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
+from qconv.errors import ModelError
+
 from . import fuzzing
 
 CASES_PER_KIND = 8
@@ -127,6 +129,19 @@ def test_harness_catches_broken_compiler(monkeypatch, patch, mutation, outcome):
     result = fuzzing.run_case(case)
     assert result.outcome == outcome, result
     assert result.failed and result.site
+
+
+def test_harness_catches_a_refused_equivalent_model(monkeypatch):
+    """A clean error is a failure on a model equivalent to its seed (refused), and accepted on a
+    malformed one."""
+    def refuses(*args, **kwargs):
+        raise ModelError("refused")
+    case = _case("insert_identity")
+    fuzzing.baseline(case.seed)
+    monkeypatch.setattr(fuzzing, "compile_model", refuses)
+    result = fuzzing.run_case(case)
+    assert result.outcome == fuzzing.REFUSED and result.failed, result
+    assert fuzzing.run_case(_case("dangling_input")).outcome == fuzzing.CLEAN_ERROR
 
 
 @pytest.mark.parametrize("mutation", ["insert_identity", "quant_scale_po2"])
