@@ -335,7 +335,8 @@ def _sim_stream(graph, inputs_path, output_path, raw, trace, chunk, budget, clie
 @main.command(name="eval")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", "data", required=True, multiple=True, metavar="DATA",
-              help="the inputs: .npy, file.h5:/x, x.zarr or .npz; NAME=DATA per input of a multi-input model")
+              help="the inputs: .npy, file.h5:/x, x.zarr or .npz; for a multi-input model one .npz holding "
+                   "every input by name, or NAME=DATA per input")
 @click.option("--labels", "labels", metavar="DATA", help="true classes: indices (N,) or one-hot (N, classes); "
               "0/1 for a one-score output")
 @click.option("--float-model", "float_model", type=click.Path(dir_okay=False),

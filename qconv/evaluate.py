@@ -98,18 +98,24 @@ def _filled(batch: np.ndarray, size: int) -> np.ndarray:
 
 
 def dataset_inputs(graph: Graph, specs) -> dict:
-    """--data specs -> readers keyed by ONNX input name (DATA for a one-input model, NAME=DATA each)."""
+    """--data specs -> readers keyed by ONNX input name (DATA for a one-input model, or one .npz
+    holding every input by name; NAME=DATA each)."""
     names = [graph.node(n).attrs.get("onnx_name", n) for n in graph.inputs]
     pairs = [spec.split("=", 1) if "=" in spec else (None, spec) for spec in specs]
     if len(names) == 1 and len(pairs) == 1 and pairs[0][0] in (None, names[0]):
         pairs = [(names[0], pairs[0][1])]
+    elif len(pairs) == 1 and pairs[0][0] is None and pairs[0][1].endswith(".npz"):
+        pairs = [(name, pairs[0][1]) for name in names]  # every input from the one .npz, by name
     if sorted(str(k) for k, _ in pairs) != sorted(names):
         raise ModelError(f"--data: give NAME=DATA for each model input ({', '.join(names)})")
     readers = {}
     for name, spec in pairs:
         if spec.endswith(".npz"):
             arrays = load_inputs(spec, graph)
-            readers[name] = ArrayReader(arrays[name] if name in arrays else arrays[next(iter(arrays))], spec)
+            if name not in arrays and len(arrays) != 1:
+                raise ModelError(f"{spec}: no array named '{name}' (it holds {', '.join(arrays) or 'none'}); "
+                                 f"name the arrays after the model's inputs, or give one array per file")
+            readers[name] = ArrayReader(arrays[name] if name in arrays else next(iter(arrays.values())), spec)
         else:
             readers[name] = open_reader(spec)
     return readers

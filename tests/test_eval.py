@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from qconv.evaluate import FloatModel
+from qconv.evaluate import FloatModel, dataset_inputs
 from qconv.pipeline import compile_model
 from qconv.sim import magnitude_histogram, simulate
 from qconv.sim.metrics import ExactSum, RocHistogram, fixed_keys, float_keys
@@ -266,3 +266,29 @@ def test_a_float_model_of_another_shape_is_one_error_line(data, features, scores
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp / "other.onnx"))
     r = cli("eval", shared_path("models", *MODEL), "--data", tmp / "x.npy", "--float-model", tmp / "other.onnx", *TYPES)
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+
+
+def test_a_multi_input_model_reads_its_inputs_from_one_npz_by_name(tmp_path):
+    """Every input from one .npz by name, or NAME=file.npz each; an .npz of several arrays none of
+    which is named after the input is one error line (before: its first array, for every input)."""
+    graph = helper.make_graph([helper.make_node("Add", ["x1", "x2"], ["y"])], "g",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3]) for n in ("x1", "x2")],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    path = tmp_path / "add.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    rng = np.random.default_rng(6)
+    x1, x2 = (rng.integers(-64, 64, (20, 3)) / 16 for _ in range(2))
+    np.savez(tmp_path / "x.npz", x1=x1, x2=x2)
+    np.savez(tmp_path / "ab.npz", a=x1, b=x2)
+    types = ("--default-type", "ap_fixed<16,6>", "--json", tmp_path / "r.json")
+    reports = []
+    for data in (["--data", tmp_path / "x.npz"], ["--data", f"x1={tmp_path / 'x.npz'}", "--data", f"x2={tmp_path / 'x.npz'}"]):
+        r = cli("eval", path, *data, *types)
+        assert r.exit_code == 0, r.output
+        reports.append(json.loads((tmp_path / "r.json").read_text()))
+    assert reports[0] == reports[1] and reports[0]["outputs"][0]["fixed_vs_float"]["max_abs_error"] == 0
+    readers = dataset_inputs(compile_model(path, default_type="ap_fixed<16,6>"), [str(tmp_path / "x.npz")])
+    assert np.array_equal(readers["x1"].read(0, 20), x1) and np.array_equal(readers["x2"].read(0, 20), x2)
+    r = cli("eval", path, "--data", f"x1={tmp_path / 'ab.npz'}", "--data", f"x2={tmp_path / 'ab.npz'}", *types)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "ab.npz: no array named 'x1' (it holds a, b)" in r.output
