@@ -419,9 +419,10 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
               scheduler):
     """Compile, cost and evaluate every point of a grid of settings; a table and a Pareto plot.
     Finished points are cached: run it again to resume."""
-    from .evaluate import dataset_inputs
+    from .evaluate import check_labels, dataset_inputs
     from .pipeline import compile_model
     from .sim.cluster import connect
+    from .sim.datasets import open_reader
     from .sim.stream import check_inputs
     from .sweep import float_reference, load_grid, sweep, write_table
     points = load_grid(grid_path)
@@ -434,7 +435,9 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
         raise ModelError(f"{model}: no such file")
     first = {k: v for k, v in points[0].items() if k in ("input_type", "default_type", "accumulator")}
     graph = compile_model(model, **first)  # the data must fit the model before any point runs
-    check_inputs(graph, dataset_inputs(graph, data))
+    samples = check_inputs(graph, dataset_inputs(graph, data))
+    if labels:
+        check_labels(open_reader(labels), samples)  # as the data: before any point runs
     cache = Path(cache_dir) if cache_dir else Path(str(out) + ".cache")
     reference = None
     if not no_float:

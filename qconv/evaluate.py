@@ -132,6 +132,12 @@ class StoredOutputs:
         return {name: r.read(start, stop) for name, r in self.readers.items()}
 
 
+def check_labels(labels, samples: int) -> None:
+    """One error line unless the labels reader holds one label per sample."""
+    if labels.samples != samples:
+        raise ModelError(f"{labels.spec}: {labels.samples} labels for {samples} samples")
+
+
 def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | StoredOutputs | None = None,
              threshold: float = 0.5, chunk: int = 4096, budget: int = memory.DEFAULT_BUDGET,
              progress: Callable[[int], None] | None = None, client=None, profile: bool = False) -> dict:
@@ -139,8 +145,8 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
     (or None) and the float model (or None). Returns the report as a JSON-able dict; with
     `profile`, also every layer's observed magnitudes (profile_rows)."""
     n = next(iter(inputs.values())).samples
-    if labels is not None and labels.samples != n:
-        raise ModelError(f"{labels.spec}: {labels.samples} labels for {n} samples")
+    if labels is not None:
+        check_labels(labels, n)
     outs = {name: graph.node(node).out for name, node in zip(graph.output_names, graph.outputs)}
     classes = {name: int(np.prod(t.shape, dtype=np.int64)) for name, t in outs.items()}
     first = graph.output_names[0]

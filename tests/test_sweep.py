@@ -127,6 +127,16 @@ def test_data_that_does_not_fit_the_model_is_one_error_line(tmp_path, data):
     assert not os.path.exists(tmp_path / "s.csv")
 
 
+def test_labels_of_another_length_are_one_error_line_before_any_point_runs(tmp_path, data):
+    """(before: every point ran, failed with the same error, and was cached as failed)"""
+    np.save(tmp_path / "y.npy", np.zeros(7, np.int64))
+    r = cli("sweep", MODEL, "--grid", data / "grid.yaml", "--data", data / "x.npy", "--labels", tmp_path / "y.npy",
+            "-o", tmp_path / "s.csv", "--no-float")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "y.npy: 7 labels for 20000 samples" in r.output
+    assert not os.path.exists(tmp_path / "s.csv") and not os.path.exists(tmp_path / "s.csv.cache")
+
+
 def test_plot_file_of_another_format_is_refused_before_any_point_runs(tmp_path, data):
     r = cli("sweep", MODEL, "--grid", data / "grid.yaml", "--data", data / "x.npy", "-o", tmp_path / "s.csv",
             "--plot", tmp_path / "front.jpg")
