@@ -145,6 +145,8 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
     (or None) and the float model (or None). Returns the report as a JSON-able dict; with
     `profile`, also every layer's observed magnitudes (profile_rows)."""
     n = next(iter(inputs.values())).samples
+    if n == 0:
+        raise ModelError(f"{next(iter(inputs.values())).spec}: no samples to evaluate")
     if labels is not None:
         check_labels(labels, n)
     outs = {name: graph.node(node).out for name, node in zip(graph.output_names, graph.outputs)}
@@ -159,7 +161,7 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
         nonlocal done
         m = len(mantissas[first])
         ref = float_model.reference(done, done + m, inputs) if float_model else None
-        y = class_labels(labels.read(done, done + m), classes[first], m, labels.spec) if labels is not None else None
+        y = class_labels(labels.read(done, done + m), classes[first], m, labels.spec, done) if labels is not None else None
         for name, t in outs.items():
             fx = t.fixed
             scores = fx.to_float(mantissas[name]).reshape(m, -1)
@@ -167,6 +169,11 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
                 fixed_q.add(scores, fixed_keys(mantissas[name].reshape(m, -1), fx.width, fx.min_mantissa), y)
             if ref is not None:
                 other = np.asarray(ref[name], np.float32).reshape(m, -1)
+                bad = ~np.isfinite(other)
+                if bad.any():  # the error statistics and AUC need numbers
+                    raise ModelError(f"{getattr(float_model, 'path', 'the float model')}: output '{name}' is NaN/Inf "
+                                     f"on {int(bad.any(axis=1).sum())} samples (first: sample "
+                                     f"{done + int(np.argmax(bad.any(axis=1)))}); fix the float model or pass --no-float")
                 agree[name].add(scores, other)
                 if name == first and y is not None:
                     float_q.add(other, float_keys(other), y)

@@ -169,17 +169,18 @@ def test_eval_without_labels_or_float_reference(data):
     (("--data", "other=x.npy"), "--data: give NAME=DATA for each model input (input_1_0)"),
     (("--float-model", "x.npy"), "x.npy: onnxruntime cannot run it as the float reference"),
     (("--profile", "p.pdf"), "p.pdf: plots are written as .png or .svg"),  # before evaluating: one line
-    (("--labels", "hot0.npy"), "hot0.npy: sample 2 ([0. 0. 0. 0. 0.]) names no single class"),  # was class 0
-    (("--labels", "hot2.npy"), "hot2.npy: sample 1 ([0. 1. 0. 1. 0.]) names no single class"),
+    (("--labels", "hot0.npy"), "hot0.npy: sample 202 ([0. 0. 0. 0. 0.]) names no single class"),  # was class 0
+    (("--labels", "hot2.npy"), "hot2.npy: sample 201 ([0. 1. 0. 1. 0.]) names no single class"),
 ])
 def test_eval_bad_input_is_one_error_line(data, args, message):
+    args = (*args, "--chunk", "100")  # errors name the sample, not the row within its chunk
     tmp = data[0]
     np.save(tmp / "short.npy", np.zeros(10, np.int64))
     np.save(tmp / "bad.npy", np.arange(SAMPLES) % 8.0)
     hot = np.eye(5)[np.arange(SAMPLES) % 5]
-    hot[2] = 0
+    hot[202] = 0
     np.save(tmp / "hot0.npy", hot)
-    hot[2, 0], hot[1, 3] = 1, 1
+    hot[202, 0], hot[201, 3] = 1, 1
     np.save(tmp / "hot2.npy", hot)
     args = [tmp / a if str(a).endswith(".npy") and "=" not in str(a) else a for a in args]
     args = [f"other={tmp / 'x.npy'}" if a == "other=x.npy" else a for a in args]
@@ -292,3 +293,21 @@ def test_a_multi_input_model_reads_its_inputs_from_one_npz_by_name(tmp_path):
     r = cli("eval", path, "--data", f"x1={tmp_path / 'ab.npz'}", "--data", f"x2={tmp_path / 'ab.npz'}", *types)
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
     assert "ab.npz: no array named 'x1' (it holds a, b)" in r.output
+
+
+@pytest.mark.parametrize("op,message", [("Exp", "is NaN/Inf on 1 samples (first: sample 1)"),
+                                        (None, "x0.npy: no samples to evaluate")])
+def test_a_nonfinite_float_reference_or_no_samples_is_one_error_line(tmp_path, op, message):
+    """Before: inf/NaN float outputs gave a negative mean error and NaN rms (exit 0); no samples, a traceback."""
+    def save(name, node, inits=()):
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], list(inits))
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / name))
+    save("m.onnx", helper.make_node("Mul", ["x", "two"], ["y"]), [numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    save("exp.onnx", helper.make_node("Exp", ["x"], ["y"]))
+    np.save(tmp_path / "x.npy", np.array([[0, 0, 1], [100, 0, 0], [0.5, 0, 0]], np.float32))
+    np.save(tmp_path / "x0.npy", np.zeros((0, 3), np.float32))
+    data = tmp_path / ("x.npy" if op else "x0.npy")
+    r = cli("eval", tmp_path / "m.onnx", "--data", data, "--float-model", tmp_path / "exp.onnx",
+            "--default-type", "ap_fixed<16,6>")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output

@@ -91,9 +91,9 @@ class ExactSum:
         return self.total / (count << self.OFFSET) if count else float("nan")
 
 
-def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "labels") -> np.ndarray:
+def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "labels", first: int = 0) -> np.ndarray:
     """Labels as class indices (N,): given as indices, or one-hot (N, classes); for a one-score
-    output, 0/1 or one-hot (N, 2). `what` names the labels in errors."""
+    output, 0/1 or one-hot (N, 2). `what` names the labels in errors, `first` the first row's sample number."""
     y = np.asarray(labels)
     if y.shape[0] != samples:
         raise ModelError(f"{what}: {y.shape[0]} samples for {samples} inputs")
@@ -103,7 +103,7 @@ def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "la
         unclear = ~((top[:, 0] > 0) & (np.count_nonzero(y == top, axis=1) == 1))  # also NaN rows
         if unclear.any():
             i = int(np.argmax(unclear))
-            raise ModelError(f"{what}: sample {i} ({np.array2string(y[i], threshold=12)}) names no single class: "
+            raise ModelError(f"{what}: sample {first + i} ({np.array2string(y[i], threshold=12)}) names no single class: "
                              f"one-hot rows need one largest, positive entry (or give class indices (N,))")
         return np.argmax(y, axis=1)
     y = y.reshape(samples, -1)
