@@ -161,7 +161,7 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
         nonlocal done
         m = len(mantissas[first])
         ref = float_model.reference(done, done + m, inputs) if float_model else None
-        y = class_labels(labels.read(done, done + m), classes[first], m, labels.spec, done) if labels is not None else None
+        y = None if labels is None else class_labels(labels.read(done, done + m), classes[first], m, labels.spec, done)
         for name, t in outs.items():
             fx = t.fixed
             scores = fx.to_float(mantissas[name]).reshape(m, -1)
@@ -169,11 +169,11 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
                 fixed_q.add(scores, fixed_keys(mantissas[name].reshape(m, -1), fx.width, fx.min_mantissa), y)
             if ref is not None:
                 other = np.asarray(ref[name], np.float32).reshape(m, -1)
-                bad = ~np.isfinite(other)
+                bad = ~np.isfinite(other).all(axis=1)
                 if bad.any():  # the error statistics and AUC need numbers
-                    raise ModelError(f"{getattr(float_model, 'path', 'the float model')}: output '{name}' is NaN/Inf "
-                                     f"on {int(bad.any(axis=1).sum())} samples (first: sample "
-                                     f"{done + int(np.argmax(bad.any(axis=1)))}); fix the float model or pass --no-float")
+                    raise ModelError(f"{float_model.path}: output '{name}' is NaN/Inf on {int(bad.sum())} samples "
+                                     f"(first: sample {done + int(np.argmax(bad))}); "
+                                     "fix the float model or pass --no-float")
                 agree[name].add(scores, other)
                 if name == first and y is not None:
                     float_q.add(other, float_keys(other), y)

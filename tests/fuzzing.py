@@ -22,13 +22,14 @@ fixed test inputs. Each mutation declares what qconv must do with its result (`M
 
 Every case ends in exactly one outcome. Accepted: `clean_error` (a `QconvError`; the CLI prints one
 `error: ...` line and exits 2) or `checked` (the check above passed). Failures: `traceback` (any
-other exception, memory exhaustion included), `refused` (a clean error on a `same` mutation), `hang` (no answer within `TIMEOUT` seconds),
-`crash` (the process died), `mismatch`, `nan_accepted` (non-finite inputs or constants accepted:
-the reference gives NaN), `unverified` (qconv accepted a model the reference cannot run), `cli`
-(the `qconv sim` command disagrees with the in-process verdict, or is not one clean line) and `csim`
-(on a sample of accepted cases, mostly of mutations aimed at the C++ backend such as C++ keywords
-as tensor names: `qconv build --csim` crashes, the generated C++ does not compile, or the g++ C
-simulation differs from the numpy simulator; a clean refusal to build is accepted).
+other exception, memory exhaustion included), `refused` (a clean error on a `same` mutation), `hang`
+(no answer within `TIMEOUT` seconds), `crash` (the process died), `mismatch`, `nan_accepted`
+(non-finite inputs or constants accepted: the reference gives NaN), `unverified` (qconv accepted a
+model the reference cannot run), `cli` (the `qconv sim` command disagrees with the in-process
+verdict, or is not one clean line) and `csim` (on a sample of accepted cases, mostly of mutations
+aimed at the C++ backend such as C++ keywords as tensor names: `qconv build --csim` crashes, the
+generated C++ does not compile, or the g++ C simulation differs from the numpy simulator; a clean
+refusal to build is accepted).
 
 Each case runs in a forked child with an address-space limit and a SIGALRM timer (which gives a
 hang's Python stack); the parent kills a child stuck in native code. The reference is qonnx's

@@ -204,15 +204,21 @@ def test_an_undefined_auc_is_reported_as_such(data):
     assert "n/a\n" in r.output and "n/a: ROC AUC is undefined for a class with no positive or no negative" in r.output
 
 
+def _save(path, nodes, inputs: dict, outputs: dict, inits=()):
+    """A float ONNX model (opset 13) of `nodes`, inputs and outputs {name: shape}, saved at `path`."""
+    graph = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in inputs.items()],
+                              [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in outputs.items()],
+                              list(inits))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
 def test_a_fixed_batch_runs_the_last_samples_in_a_filled_batch(tmp_path):
     """A float model declaring a batch of 4 on 10 samples: the last two go in a batch filled up
     with copies (before: onnxruntime's shape error, a traceback)."""
-    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two")]
-    graph = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 3])], inits)
-    path = tmp_path / "b4.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    path = _save(tmp_path / "b4.onnx", [helper.make_node("Mul", ["x", "two"], ["y"])], {"x": [4, 3]}, {"y": [4, 3]},
+                 [numpy_helper.from_array(np.array(2.0, np.float32), "two")])
     x = np.random.default_rng(3).normal(0, 1, (10, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     got = FloatModel(path, compile_model(path, default_type="ap_fixed<16,6>")).run({"x": x})["y"]
@@ -226,12 +232,9 @@ def test_a_one_score_output_predicts_above_the_threshold(tmp_path):
     labels or one-hot (N, 2) labels, the AUC that of the score for class 1."""
     rng = np.random.default_rng(4)
     w = rng.normal(0, 1, (4, 1)).astype(np.float32)
-    inits = [numpy_helper.from_array(w, "w")]
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["z"]), helper.make_node("Sigmoid", ["z"], ["y"])],
-                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])], inits)
-    path = tmp_path / "binary.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    path = _save(tmp_path / "binary.onnx", [helper.make_node("MatMul", ["x", "w"], ["z"]),
+                                            helper.make_node("Sigmoid", ["z"], ["y"])],
+                 {"x": ["N", 4]}, {"y": ["N", 1]}, [numpy_helper.from_array(w, "w")])
     x = rng.normal(0, 1, (2000, 4)).astype(np.float32)
     y = ((x @ w)[:, 0] + rng.normal(0, 1, 2000) > 0).astype(np.int64)  # class 1 more likely at high scores
     for name, v in (("x", x), ("y", y), ("y2", np.eye(2)[y])):
@@ -247,7 +250,8 @@ def test_a_one_score_output_predicts_above_the_threshold(tmp_path):
         assert r.exit_code == 0, r.output
         reports.append(json.loads((tmp_path / "r.json").read_text())["outputs"][0]["fixed"])
     assert reports[0] == reports[1]
-    assert reports[0]["accuracy"] == np.mean((score > 0.5) == y) and reports[2]["accuracy"] == np.mean((score > 0.7) == y)
+    assert reports[0]["accuracy"] == np.mean((score > 0.5) == y)
+    assert reports[2]["accuracy"] == np.mean((score > 0.7) == y)
     assert reports[0]["accuracy"] != reports[2]["accuracy"]
     assert reports[0]["auc"] == [pytest.approx(_pairs_auc(mantissas, y == 1), abs=1e-12)]
 
@@ -260,11 +264,8 @@ def test_a_float_model_of_another_shape_is_one_error_line(data, features, scores
     """--float-model naming a model with other inputs or outputs (before: a numpy broadcast error or
     onnxruntime's shape error, as tracebacks)."""
     tmp = data[0]
-    inits = [numpy_helper.from_array(np.ones((features, scores), np.float32), "w")]
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", scores])], inits)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp / "other.onnx"))
+    _save(tmp / "other.onnx", [helper.make_node("MatMul", ["x", "w"], ["y"])], {"x": ["N", features]},
+          {"y": ["N", scores]}, [numpy_helper.from_array(np.ones((features, scores), np.float32), "w")])
     r = cli("eval", shared_path("models", *MODEL), "--data", tmp / "x.npy", "--float-model", tmp / "other.onnx", *TYPES)
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
 
@@ -272,18 +273,16 @@ def test_a_float_model_of_another_shape_is_one_error_line(data, features, scores
 def test_a_multi_input_model_reads_its_inputs_from_one_npz_by_name(tmp_path):
     """Every input from one .npz by name, or NAME=file.npz each; an .npz of several arrays none of
     which is named after the input is one error line (before: its first array, for every input)."""
-    graph = helper.make_graph([helper.make_node("Add", ["x1", "x2"], ["y"])], "g",
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3]) for n in ("x1", "x2")],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
-    path = tmp_path / "add.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    path = _save(tmp_path / "add.onnx", [helper.make_node("Add", ["x1", "x2"], ["y"])],
+                 {"x1": ["N", 3], "x2": ["N", 3]}, {"y": ["N", 3]})
     rng = np.random.default_rng(6)
     x1, x2 = (rng.integers(-64, 64, (20, 3)) / 16 for _ in range(2))
     np.savez(tmp_path / "x.npz", x1=x1, x2=x2)
     np.savez(tmp_path / "ab.npz", a=x1, b=x2)
     types = ("--default-type", "ap_fixed<16,6>", "--json", tmp_path / "r.json")
     reports = []
-    for data in (["--data", tmp_path / "x.npz"], ["--data", f"x1={tmp_path / 'x.npz'}", "--data", f"x2={tmp_path / 'x.npz'}"]):
+    by_name = ["--data", f"x1={tmp_path / 'x.npz'}", "--data", f"x2={tmp_path / 'x.npz'}"]
+    for data in (["--data", tmp_path / "x.npz"], by_name):
         r = cli("eval", path, *data, *types)
         assert r.exit_code == 0, r.output
         reports.append(json.loads((tmp_path / "r.json").read_text()))
@@ -299,12 +298,10 @@ def test_a_multi_input_model_reads_its_inputs_from_one_npz_by_name(tmp_path):
                                         (None, "x0.npy: no samples to evaluate")])
 def test_a_nonfinite_float_reference_or_no_samples_is_one_error_line(tmp_path, op, message):
     """Before: inf/NaN float outputs gave a negative mean error and NaN rms (exit 0); no samples, a traceback."""
-    def save(name, node, inits=()):
-        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], list(inits))
-        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / name))
-    save("m.onnx", helper.make_node("Mul", ["x", "two"], ["y"]), [numpy_helper.from_array(np.array(2.0, np.float32), "two")])
-    save("exp.onnx", helper.make_node("Exp", ["x"], ["y"]))
+    shapes = {"x": ["N", 3]}, {"y": ["N", 3]}
+    _save(tmp_path / "m.onnx", [helper.make_node("Mul", ["x", "two"], ["y"])], *shapes,
+          [numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    _save(tmp_path / "exp.onnx", [helper.make_node("Exp", ["x"], ["y"])], *shapes)
     np.save(tmp_path / "x.npy", np.array([[0, 0, 1], [100, 0, 0], [0.5, 0, 0]], np.float32))
     np.save(tmp_path / "x0.npy", np.zeros((0, 3), np.float32))
     data = tmp_path / ("x.npy" if op else "x0.npy")

@@ -103,8 +103,8 @@ def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "la
         unclear = ~((top[:, 0] > 0) & (np.count_nonzero(y == top, axis=1) == 1))  # also NaN rows
         if unclear.any():
             i = int(np.argmax(unclear))
-            raise ModelError(f"{what}: sample {first + i} ({np.array2string(y[i], threshold=12)}) names no single class: "
-                             f"one-hot rows need one largest, positive entry (or give class indices (N,))")
+            raise ModelError(f"{what}: sample {first + i} ({np.array2string(y[i], threshold=12)}) names no single "
+                             "class: one-hot rows need one largest, positive entry (or give class indices (N,))")
         return np.argmax(y, axis=1)
     y = y.reshape(samples, -1)
     if y.shape[1] != 1:
