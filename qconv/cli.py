@@ -437,7 +437,7 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
     graph = compile_model(model, **first)  # the data must fit the model before any point runs
     samples = check_inputs(graph, dataset_inputs(graph, data))
     if labels:
-        check_labels(open_reader(labels), samples)  # as the data: before any point runs
+        check_labels(open_reader(labels), graph, samples)  # as the data: before any point runs
     cache = Path(cache_dir) if cache_dir else Path(str(out) + ".cache")
     reference = None
     if not no_float:
@@ -488,21 +488,21 @@ def eval_lines(report: dict) -> list[str]:
     if report["layers"]:
         lines.append("layers, over the whole dataset:")
     for row in report["layers"]:
+        def share(count: int) -> str:  # of the layer's output values
+            return f"{count / row['values']:.2%}"
         what = []
         if "overflow" in row:
-            what.append(f"{row['overflow']:,} overflowed (type: {row['type_source']})")
+            what.append(f"{row['overflow']:,} overflowed ({share(row['overflow'])}; type: {row['type_source']})")
         if "accumulator_wraps" in row:
-            what.append(f"{row['accumulator_wraps']:,} accumulator sums wrapped")
+            what.append(f"{row['accumulator_wraps']:,} accumulator sums wrapped ({share(row['accumulator_wraps'])})")
         if "clipped_low" in row:
-            what.append(f"clipped {row['clipped_low']:,} low, {row['clipped_high']:,} high")
-        lines.append(f"  {row['onnx']} ({row['op']}, {row['type']}): " + "; ".join(what)
-                     + f" of {row['values']:,} values ({sum(v for k, v in row.items() if k in _COUNTED) / row['values']:.2%})")
+            clipped = row["clipped_low"] + row["clipped_high"]
+            what.append(f"clipped {clipped:,} ({share(clipped)}; {row['clipped_low']:,} low, "
+                        f"{row['clipped_high']:,} high)")
+        lines.append(f"  {row['onnx']} ({row['op']}, {row['type']}): " + "; ".join(what) + f" of {row['values']:,} values")
     if not report["layers"]:
         lines.append("layers: no value overflowed or was clipped over the whole dataset")
     return lines + sorted(notes)
-
-
-_COUNTED = ("overflow", "clipped_low", "clipped_high")
 
 
 def _stderr_console():

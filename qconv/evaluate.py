@@ -25,12 +25,13 @@ from .ir import TYPE_SOURCES, Graph
 from .sim import memory
 from .pipeline import load_inputs
 from .sim.datasets import ArrayReader, open_reader
-from .sim.metrics import KEY_BITS, Agreement, Quality, class_labels, fixed_keys, float_keys
+from .sim.metrics import Agreement, Quality, class_labels, fixed_keys, float_keys, histogram_bytes, key_bits
 from .sim.stream import simulate_chunks
 
 
 class FloatModel:
-    """An ONNX model run by onnxruntime on float32 inputs (the float reference)."""
+    """An ONNX model run by onnxruntime (the float reference), fed the element types its inputs
+    declare (float32, or double, float16, ...)."""
 
     def __init__(self, path: str | Path, graph: Graph):
         try:
@@ -56,7 +57,8 @@ class FloatModel:
         if len(ort_out) < len(graph.output_names):
             raise ModelError(f"{path}: {len(ort_out)} outputs, the model has {len(graph.output_names)}")
         self.outputs = {name: name if name in ort_out else ort_out[i] for i, name in enumerate(graph.output_names)}
-        self.sizes = {name: graph.node(node).out.size for name, node in zip(graph.output_names, graph.outputs)}
+        self.sizes = output_classes(graph)
+        self.dtypes = {i.name: _numpy_type(i.type) for i in self.session.get_inputs()}
 
     def reference(self, start: int, stop: int, inputs: dict) -> dict[str, np.ndarray]:
         """The float outputs of samples start..stop of the readers `inputs`."""
@@ -68,7 +70,7 @@ class FloatModel:
         copies of its last sample (their outputs dropped); one declaring no batch axis (a sample
         is its whole input), one sample at a time."""
         declared = {i.name: i.shape for i in self.session.get_inputs()}
-        x = {self.inputs[k]: np.asarray(v, np.float32) for k, v in inputs.items()}
+        x = {self.inputs[k]: np.asarray(v, self.dtypes[self.inputs[k]]) for k, v in inputs.items()}
         n = len(next(iter(x.values())))
         first = {k: declared[k][0] if len(declared[k]) == v.ndim else None for k, v in x.items()}
         step = next((b for b in first.values() if isinstance(b, int) and b > 0), n)
@@ -89,6 +91,15 @@ class FloatModel:
                 raise ModelError(f"{self.path}: output '{self.outputs[name]}' has {y[0].size} values per sample, the "
                                  f"fixed-point model's '{name}' {self.sizes[name]}: not the float version of the model")
         return out
+
+
+def _numpy_type(ort_type: str) -> np.dtype:
+    """onnxruntime's 'tensor(float)', 'tensor(double)', ... as a numpy type (float32 if unknown)."""
+    name = ort_type.removeprefix("tensor(").removesuffix(")")
+    try:
+        return np.dtype(np.float32 if name == "float" else name)
+    except TypeError:
+        return np.dtype(np.float32)
 
 
 def _filled(batch: np.ndarray, size: int) -> np.ndarray:
@@ -132,10 +143,21 @@ class StoredOutputs:
         return {name: r.read(start, stop) for name, r in self.readers.items()}
 
 
-def check_labels(labels, samples: int) -> None:
-    """One error line unless the labels reader holds one label per sample."""
+def output_classes(graph: Graph) -> dict[str, int]:
+    """Values per sample of each model output (its classes, for a classifier), by output name."""
+    return {name: graph.node(node).out.size for name, node in zip(graph.output_names, graph.outputs)}
+
+
+def check_labels(labels, graph: Graph, samples: int, chunk: int = 1 << 16) -> None:
+    """One error line unless the labels reader holds one valid label per sample for the model's
+    first output: read through a chunk at a time before anything is simulated, so that a bad
+    label late in the file does not end a long run."""
     if labels.samples != samples:
         raise ModelError(f"{labels.spec}: {labels.samples} labels for {samples} samples")
+    classes = output_classes(graph)[graph.output_names[0]]
+    for start in range(0, samples, chunk):
+        stop = min(samples, start + chunk)
+        class_labels(labels.read(start, stop), classes, labels.spec, start, labels.shape)
 
 
 def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | StoredOutputs | None = None,
@@ -147,13 +169,20 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
     n = next(iter(inputs.values())).samples
     if n == 0:
         raise ModelError(f"{next(iter(inputs.values())).spec}: no samples to evaluate")
+    if not np.isfinite(threshold):
+        raise ModelError(f"--threshold {threshold}: give a number (a one-score output predicts class 1 above it)")
     if labels is not None:
-        check_labels(labels, n)
+        check_labels(labels, graph, n)
     outs = {name: graph.node(node).out for name, node in zip(graph.output_names, graph.outputs)}
-    classes = {name: int(np.prod(t.shape, dtype=np.int64)) for name, t in outs.items()}
+    classes = output_classes(graph)
     first = graph.output_names[0]
-    fixed_q = Quality(classes[first], outs[first].fixed.width <= KEY_BITS, threshold)
-    float_q = Quality(classes[first], False, threshold)
+    fixed_q = float_q = None  # the ROC histograms: only with labels, in a quarter of the memory budget at most
+    if labels is not None:
+        models = 2 if float_model else 1
+        bits = key_bits(classes[first], models, budget)
+        budget = max(budget - histogram_bytes(classes[first], models, bits), budget // 2)
+        fixed_q = Quality(classes[first], outs[first].fixed.width <= bits, bits, threshold)
+        float_q = Quality(classes[first], False, bits, threshold) if float_model else None
     agree = {name: Agreement(classes[name], threshold) for name in outs}
     done = 0
 
@@ -161,14 +190,15 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
         nonlocal done
         m = len(mantissas[first])
         ref = float_model.reference(done, done + m, inputs) if float_model else None
-        y = None if labels is None else class_labels(labels.read(done, done + m), classes[first], m, labels.spec, done)
+        y = None if labels is None else class_labels(labels.read(done, done + m), classes[first], labels.spec, done)
         for name, t in outs.items():
             fx = t.fixed
             scores = fx.to_float(mantissas[name]).reshape(m, -1)
             if name == first and y is not None:
-                fixed_q.add(scores, fixed_keys(mantissas[name].reshape(m, -1), fx.width, fx.min_mantissa), y)
+                fixed_q.add(scores, fixed_keys(mantissas[name].reshape(m, -1), fx.width, fx.min_mantissa, fixed_q.bits),
+                            y)
             if ref is not None:
-                other = np.asarray(ref[name], np.float32).reshape(m, -1)
+                other = np.asarray(ref[name], np.float64).reshape(m, -1)  # a double model's outputs in full
                 bad = ~np.isfinite(other).all(axis=1)
                 if bad.any():  # the error statistics and AUC need numbers
                     raise ModelError(f"{float_model.path}: output '{name}' is NaN/Inf on {int(bad.sum())} samples "
@@ -176,7 +206,7 @@ def evaluate(graph: Graph, inputs: dict, labels=None, float_model: FloatModel | 
                                      "fix the float model or pass --no-float")
                 agree[name].add(scores, other)
                 if name == first and y is not None:
-                    float_q.add(other, float_keys(other), y)
+                    float_q.add(other, float_keys(other.astype(np.float32), float_q.bits), y)
         done += m
 
     counts = simulate_chunks(graph, inputs, sink, raw=True, chunk=chunk, budget=budget, progress=progress,

@@ -134,8 +134,9 @@ def exact_signed_type(values, max_width: int) -> FixedType | None:
     if frac > 64:
         return None
     top = max(int(np.max(np.abs(np.ldexp(v, frac)), initial=0.0)), 1)
-    t = codes_type(-top, top, frac)
-    return t if t.width <= max_width else None
+    if top.bit_length() + 1 > max_width:  # before building it: a type may not be wider than MAX_WIDTH
+        return None
+    return codes_type(-top, top, frac)
 
 
 # ----- exact activation arithmetic ---------------------------------------------------------------

@@ -158,7 +158,8 @@ def float_reference(graph, float_model: str, data: list[str], cache: Path, chunk
         got = ref.reference(start, min(n, start + chunk), inputs)
         for i, name in enumerate(graph.output_names):
             if name not in writers:
-                writers[name] = open_writer(outputs[name], (n, *got[name].shape[1:]), np.float32, chunk)
+                writers[name] = open_writer(outputs[name], (n, *got[name].shape[1:]),
+                                            np.result_type(got[name], np.float32), chunk)
             writers[name].write(got[name])
     (folder / "done").write_text("")
     return {"model": float_model, "outputs": outputs}

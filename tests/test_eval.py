@@ -165,7 +165,11 @@ def test_eval_without_labels_or_float_reference(data):
 
 @pytest.mark.parametrize("args,message", [
     (("--labels", "short.npy"), "short.npy: 10 labels for 3000 samples"),
-    (("--labels", "bad.npy"), "bad.npy: expected class indices 0..4, got values from 0.0 to 7.0"),
+    (("--labels", "bad.npy"), "bad.npy: sample 5 is 5.0, not a class index 0..4"),  # was "from 0.0 to 7.0"
+    (("--labels", "half.npy"), "half.npy: sample 2500 is 1.5, not a class index 0..4"),
+    (("--labels", "nan.npy"), "nan.npy: sample 2999 is nan, not a class index 0..4"),  # was "from nan to nan"
+    (("--labels", "wide.npy"), "wide.npy: shape (3000, 2) is neither class indices (N,) nor one-hot (N, 5)"),
+    (("--threshold", "nan"), "--threshold nan: give a number"),  # was accepted: every prediction 0
     (("--data", "other=x.npy"), "--data: give NAME=DATA for each model input (input_1_0)"),
     (("--float-model", "x.npy"), "x.npy: onnxruntime cannot run it as the float reference"),
     (("--profile", "p.pdf"), "p.pdf: plots are written as .png or .svg"),  # before evaluating: one line
@@ -177,6 +181,11 @@ def test_eval_bad_input_is_one_error_line(data, args, message):
     tmp = data[0]
     np.save(tmp / "short.npy", np.zeros(10, np.int64))
     np.save(tmp / "bad.npy", np.arange(SAMPLES) % 8.0)
+    for name, at, value in (("half", 2500, 1.5), ("nan", 2999, np.nan)):
+        y = np.arange(SAMPLES) % 5.0
+        y[at] = value
+        np.save(tmp / f"{name}.npy", y)
+    np.save(tmp / "wide.npy", np.zeros((SAMPLES, 2)))  # (was described as its chunk's shape: (100, 2))
     hot = np.eye(5)[np.arange(SAMPLES) % 5]
     hot[202] = 0
     np.save(tmp / "hot0.npy", hot)
@@ -308,3 +317,91 @@ def test_a_nonfinite_float_reference_or_no_samples_is_one_error_line(tmp_path, o
     r = cli("eval", tmp_path / "m.onnx", "--data", data, "--float-model", tmp_path / "exp.onnx",
             "--default-type", "ap_fixed<16,6>")
     assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and message in r.output, r.output
+
+
+def test_labels_are_checked_before_anything_is_simulated(data, monkeypatch):
+    """A bad label late in the file ends the run before the simulation (before: after simulating
+    every sample up to its chunk)."""
+    import qconv.evaluate as ev
+    from qconv.errors import ModelError
+    from qconv.sim.datasets import open_reader
+    tmp = data[0]
+    y = np.arange(SAMPLES) % 5
+    y[-1] = 9
+    np.save(tmp / "late.npy", y)
+    graph = compile_model(shared_path("models", *MODEL), default_type=TYPES[1])
+    monkeypatch.setattr(ev, "simulate_chunks", lambda *a, **k: pytest.fail("simulated before the labels were checked"))
+    with pytest.raises(ModelError, match="late.npy: sample 2999 is 9, not a class index 0..4"):
+        ev.evaluate(graph, dataset_inputs(graph, [str(tmp / "x.npy")]), open_reader(tmp / "late.npy"), chunk=100)
+
+
+def test_roc_histograms_exist_only_with_labels_and_fit_the_memory_budget(tmp_path):
+    """Without labels no ROC histogram is built (before: 2 x 16 MiB per output value and model,
+    whatever was asked: 4.56 GB for an 8192-output model); with labels for many classes their keys
+    are cut so that they take at most a quarter of --max-memory (before: 16 MiB per class, 3.4 GB for
+    100 classes), still exact for outputs narrower than the keys."""
+    import tracemalloc
+    from qconv.evaluate import evaluate
+    from qconv.sim.datasets import ArrayReader
+    from qconv.sim.metrics import key_bits
+    assert [key_bits(c, m, 4 << 30) for c, m in ((5, 2), (100, 1), (1000, 2), (10**6, 2))] == [20, 19, 15, 5]
+    classes = 300
+    path = _save(tmp_path / "wide.onnx", [helper.make_node("Mul", ["x", "two"], ["y"])], {"x": ["N", classes]},
+                 {"y": ["N", classes]}, [numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    graph = compile_model(path, input_type="ap_fixed<8,4>")
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, (400, classes)) / 16
+    y = rng.permutation(np.arange(400) % classes)  # every class has a positive sample
+    budget = 256 << 20
+    tracemalloc.start()
+    try:
+        evaluate(graph, {"x": ArrayReader(x)}, budget=budget)
+        no_labels = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        report = evaluate(graph, {"x": ArrayReader(x)}, ArrayReader(y), budget=budget)
+        labelled = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert no_labels < 16 << 20 and labelled < budget // 4 + (16 << 20), (no_labels, labelled)
+    fixed = report["outputs"][0]["fixed"]
+    mantissas = simulate(graph, {"x": x}).outputs["y"]
+    assert key_bits(classes, 1, budget) == 13 and fixed["auc_bound"] == [0] * classes  # 9-bit outputs: exact
+    for c in (0, 17, classes - 1):
+        assert fixed["auc"][c] == pytest.approx(_pairs_auc(mantissas[:, c], y == c), abs=1e-12)
+
+
+def test_a_double_float_model_is_run_on_doubles(tmp_path):
+    """A float reference with DOUBLE inputs is fed doubles and its outputs compared in double
+    (before: always fed float32, onnxruntime's type error)."""
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "c"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 3])],
+                              [numpy_helper.from_array(np.array(0.1, np.float64), "c")])
+    path = tmp_path / "double.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    x = np.random.default_rng(8).normal(0, 1, (50, 3))
+    np.save(tmp_path / "x.npy", x)
+    r = cli("eval", path, "--data", tmp_path / "x.npy", "--default-type", "ap_fixed<24,8>", "--json",
+            tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    compiled = compile_model(path, default_type="ap_fixed<24,8>")
+    fixed = compiled.node(compiled.outputs[0]).out.fixed
+    got = fixed.to_float(simulate(compiled, {"x": x}).outputs["y"])
+    agree = json.loads((tmp_path / "r.json").read_text())["outputs"][0]["fixed_vs_float"]
+    assert agree["max_abs_error"] == np.abs(got - x * 0.1).max() > 0
+
+
+def test_layer_lines_give_each_count_its_share():
+    """Accumulator wraps count in the layer's percentage (before: '343 accumulator sums wrapped of
+    2,500 values (0.00%)')."""
+    from qconv.cli import eval_lines
+    report = {"model": "m.onnx", "samples": 100, "float_model": None, "outputs": [], "layers": [
+        {"layer": "d", "onnx": "dense", "op": "MatMul", "type": "ap_fixed<8,3>", "values": 2500,
+         "accumulator_wraps": 343, "overflow": 25, "type_source": "chosen by qconv"},
+        {"layer": "q", "onnx": "quant", "op": "Quant", "type": "ap_fixed<4,1>", "values": 400,
+         "clipped_low": 1, "clipped_high": 3}]}
+    lines = eval_lines(report)
+    assert lines[-2:] == [
+        "  dense (MatMul, ap_fixed<8,3>): 25 overflowed (1.00%; type: chosen by qconv); "
+        "343 accumulator sums wrapped (13.72%) of 2,500 values",
+        "  quant (Quant, ap_fixed<4,1>): clipped 4 (1.00%; 1 low, 3 high) of 400 values"]

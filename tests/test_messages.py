@@ -100,6 +100,29 @@ def test_types_chosen_by_options_still_report_overflow(tmp_path):
     assert {n.name: n.attrs["type_source"] for n in graph.topo()} == {"x": "option", "r": "option"}
 
 
+@pytest.mark.parametrize("value,default,becomes", [
+    (1e38, "ap_fixed<16,6>", 0.0),  # was a traceback (a 128-bit type)
+    (-1e12, "ap_fixed<16,6,AP_RND,AP_SAT>", -32.0),
+    (100.5, "ap_fixed<16,6>", None)])  # kept exactly: ap_fixed<9,8>
+def test_a_constant_outside_the_default_type_is_a_note(tmp_path, value, default, becomes):
+    """A float constant too wide to keep exactly (over 40 bits) takes --default-type, whose
+    overflow mode applies as in the C++; the user hears of it (before: 1e38 crashed building a
+    128-bit type, and a wrapped or saturated constant was silent)."""
+    model = _save(tmp_path / "mul.onnx", [helper.make_node("Mul", ["x", "c"], ["y"], name="m")],
+                  [numpy_helper.from_array(np.array(value, np.float32), "c")])
+    r = _sim(model, tmp_path, np.array([[0.5, 1.0, -1.0, 0.25]]), "--input-type", "ap_fixed<8,3>",
+             "--default-type", default)
+    assert r.exit_code == 0, r.output
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
+    mode = default.split(",")[-1].strip(">").removeprefix("AP_") if "SAT" in default else "WRAP"
+    assert notes == ([f"note: ONNX node 'm' (Mul): 1 of 1 values of constant 'c' lie outside {default} "
+                      f"({value:g} becomes {becomes:g}, {mode}); give a wider --default-type"] if becomes is not None
+                     else [])
+    graph = compile_model(model, "ap_fixed<8,3>", default)
+    (c,) = graph.node("m").consts.values()
+    assert c.fixed.to_float(c.values).item() == (value if becomes is None else becomes)
+
+
 def test_type_sources_of_layers_and_accumulator_caps(tmp_path):
     from qconv.report import build_report
     sys.path.insert(0, str(ROOT / "examples"))

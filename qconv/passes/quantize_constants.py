@@ -4,7 +4,8 @@ Constants a QONNX Quant covered were quantized at import. An element-wise operan
 exact short dyadic (e.g. Mul by 0.5, Add of 3), or a float bias (float32 values are dyadic; a
 float bias after quantized products is how Brevitas exports unquantized biases), keeps its exact
 value in the narrowest type that holds it, up to EXACT_MAX_WIDTH bits; everything else takes
-`--default-type`, or is a clear error without one.
+`--default-type`, or is a clear error without one; values outside that type take its overflow
+mode, as the C++ does, with a note for the user.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def apply(graph: Graph, options: Options) -> Graph:
                 raise UnsupportedError(
                     f"{node.describe()}: constant '{key}' is float and no quantizer covers it; "
                     "quantize the model or pass --default-type (e.g. 'ap_fixed<16,6,AP_RND_CONV,AP_SAT>')")
-            c.values = t.from_float(c.values)
-            c.fixed = t
+            values, changed = t.from_float(c.values, return_overflow=True)
+            if np.any(changed):  # the type's overflow mode applies, as in the C++; the user hears of it
+                i = int(np.argmax(np.ravel(changed)))
+                graph.notes.append(f"{node.describe()}: {int(np.count_nonzero(changed))} of {np.size(changed)} values "
+                                   f"of constant '{key}' lie outside {t.to_cpp()} ({np.ravel(c.values)[i]:g} becomes "
+                                   f"{t.to_float(np.ravel(values)[i]):g}, {t.overflow}); give a wider --default-type")
+            c.values, c.fixed = values, t
     return graph

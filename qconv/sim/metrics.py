@@ -8,7 +8,8 @@ one value and the AUC is exact; a float32 score's key is its bit pattern made mo
 its top 20 bits (bins of 2^12 neighbouring float32 values: 12 significant bits). Within a
 bin the order of a positive and a negative is unknown, so the AUC of a binned score lies within
 +-1/2 * sum(pos_b * neg_b) / (P * N) of the value computed: `bound`, 0 when the bins are values.
-Memory: 2^20 bins per class (16 MiB), whatever the number of samples.
+Memory: 2^20 bins per class and model (16 MiB), whatever the number of samples; fewer when many
+classes would take more than a quarter of the memory budget (`key_bits`: a wider bound, printed).
 """
 
 from __future__ import annotations
@@ -19,22 +20,34 @@ import numpy as np
 
 from ..errors import ModelError
 
-KEY_BITS = 20  # bins per class: 2^KEY_BITS (two int64 arrays of 8 MiB per class and model)
+KEY_BITS = 20  # the most bins per class: 2^KEY_BITS (two int64 arrays of 8 MiB per class and model)
+BIN_BYTES = 16  # a bin's positive and negative counts (int64 each)
 
 
-def float_keys(scores: np.ndarray) -> np.ndarray:
-    """Bins of float32 scores, in score order: the IEEE bits made monotone, top KEY_BITS kept."""
+def key_bits(classes: int, models: int, budget: int) -> int:
+    """How many bits the ROC histograms' keys keep: KEY_BITS, fewer when `models` x `classes`
+    histograms of 2^KEY_BITS bins would take more than a quarter of `budget` bytes."""
+    bins = budget // (4 * models * max(classes, 1) * BIN_BYTES)
+    return max(1, min(KEY_BITS, bins.bit_length() - 1))
+
+
+def histogram_bytes(classes: int, models: int, bits: int) -> int:
+    return models * max(classes, 1) * BIN_BYTES << bits
+
+
+def float_keys(scores: np.ndarray, bits: int = KEY_BITS) -> np.ndarray:
+    """Bins of float32 scores, in score order: the IEEE bits made monotone, the top `bits` kept."""
     plus_zero = np.add(scores, np.float32(0), dtype=np.float32)  # -0.0 + 0 = +0.0: the same value, the same bin
-    bits = np.ascontiguousarray(plus_zero).view(np.uint32).astype(np.uint64)
-    negative = bits >> 31 == 1
-    monotone = np.where(negative, 0xFFFFFFFF - bits, bits | 0x80000000)
-    return (monotone >> (32 - KEY_BITS)).astype(np.int64)
+    ieee = np.ascontiguousarray(plus_zero).view(np.uint32).astype(np.uint64)
+    negative = ieee >> 31 == 1
+    monotone = np.where(negative, 0xFFFFFFFF - ieee, ieee | 0x80000000)
+    return (monotone >> (32 - bits)).astype(np.int64)
 
 
-def fixed_keys(mantissas: np.ndarray, width: int, min_mantissa: int) -> np.ndarray:
+def fixed_keys(mantissas: np.ndarray, width: int, min_mantissa: int, bits: int = KEY_BITS) -> np.ndarray:
     """Bins of fixed-point scores: the mantissa's offset from the type's minimum, one value per
-    bin up to KEY_BITS bits of width (else its top KEY_BITS bits)."""
-    shift = max(0, width - KEY_BITS)
+    bin up to `bits` bits of width (else its top `bits` bits)."""
+    shift = max(0, width - bits)
     return (np.asarray(mantissas, np.int64) - min_mantissa) >> shift
 
 
@@ -43,8 +56,12 @@ class RocHistogram:
     """Positive and negative counts per score bin of one class; `exact` when a bin is one value
     (its pairs are true ties, counted one half by definition)."""
     exact: bool
-    pos: np.ndarray = field(default_factory=lambda: np.zeros(1 << KEY_BITS, np.int64))
-    neg: np.ndarray = field(default_factory=lambda: np.zeros(1 << KEY_BITS, np.int64))
+    bits: int = KEY_BITS
+    pos: np.ndarray = field(init=False)
+    neg: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.pos, self.neg = np.zeros(1 << self.bits, np.int64), np.zeros(1 << self.bits, np.int64)
 
     def add(self, keys: np.ndarray, positive: np.ndarray) -> None:
         self.pos += np.bincount(keys[positive], minlength=self.pos.size)
@@ -91,12 +108,13 @@ class ExactSum:
         return self.total / (count << self.OFFSET) if count else float("nan")
 
 
-def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "labels", first: int = 0) -> np.ndarray:
+def class_labels(labels: np.ndarray, classes: int, what: str = "labels", first: int = 0,
+                 shape: tuple | None = None) -> np.ndarray:
     """Labels as class indices (N,): given as indices, or one-hot (N, classes); for a one-score
-    output, 0/1 or one-hot (N, 2). `what` names the labels in errors, `first` the first row's sample number."""
+    output, 0/1 or one-hot (N, 2). Errors name the labels (`what`), the sample (`first` is the
+    first row's number) and the whole file's `shape` rather than this chunk's."""
     y = np.asarray(labels)
-    if y.shape[0] != samples:
-        raise ModelError(f"{what}: {y.shape[0]} samples for {samples} inputs")
+    shape = tuple(y.shape if shape is None else shape)
     classes = max(classes, 2)
     if y.ndim == 2 and y.shape[1] == classes:
         top = y.max(axis=1, keepdims=True)
@@ -106,13 +124,14 @@ def class_labels(labels: np.ndarray, classes: int, samples: int, what: str = "la
             raise ModelError(f"{what}: sample {first + i} ({np.array2string(y[i], threshold=12)}) names no single "
                              "class: one-hot rows need one largest, positive entry (or give class indices (N,))")
         return np.argmax(y, axis=1)
-    y = y.reshape(samples, -1)
+    y = y.reshape(len(y), -1)
     if y.shape[1] != 1:
-        raise ModelError(f"{what}: shape {labels.shape} is neither class indices (N,) nor one-hot (N, {classes})")
+        raise ModelError(f"{what}: shape {shape} is neither class indices (N,) nor one-hot (N, {classes})")
     y = y[:, 0]
-    if not np.all(np.isfinite(y)) or np.any(y != np.round(y)) or y.min() < 0 or y.max() >= classes:
-        raise ModelError(f"{what}: expected class indices 0..{classes - 1}, got values "
-                         f"from {y.min()} to {y.max()}")
+    bad = ~np.isin(y, np.arange(classes))  # NaN, fractions and values out of range
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ModelError(f"{what}: sample {first + i} is {y[i]}, not a class index 0..{classes - 1}")
     return y.astype(np.int64)
 
 
@@ -121,14 +140,15 @@ class Quality:
     """One model output's scores against the labels: accuracy (argmax, or score > threshold for a
     one-score output) and per-class ROC AUC."""
     classes: int
-    exact: bool  # scores binned one value per bin (fixed_keys of at most KEY_BITS bits)
+    exact: bool  # scores binned one value per bin (fixed_keys of at most `bits` bits)
+    bits: int = KEY_BITS  # of the bins' keys
     threshold: float = 0.5
     correct: int = 0
     samples: int = 0
     roc: list[RocHistogram] = field(default_factory=list)
 
     def __post_init__(self):
-        self.roc = [RocHistogram(self.exact) for _ in range(self.classes)]
+        self.roc = [RocHistogram(self.exact, self.bits) for _ in range(self.classes)]
 
     def predict(self, scores: np.ndarray) -> np.ndarray:
         return (scores[:, 0] > self.threshold).astype(np.int64) if self.classes == 1 else np.argmax(scores, axis=1)
