@@ -273,6 +273,20 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
                   f"(type range [{t.min_value}, {t.max_value}]){counts}")
 
 
+def _check_writable(*paths) -> None:
+    """Refuse, before any work is done, an output file whose folder does not exist or cannot be
+    written (an evaluation of hours would otherwise end in that error). None entries are skipped."""
+    import os
+    for path in paths:
+        if path is None:
+            continue
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise ModelError(f"{path}: the folder {folder} does not exist; create it or give another path")
+        if not os.access(folder, os.W_OK):
+            raise ModelError(f"{path}: the folder {folder} is not writable; give another path")
+
+
 def _stream_chunk(graph, chunk):
     """--chunk, or sim/stream.py's default for the graph."""
     from .sim.stream import default_chunk
@@ -364,6 +378,7 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
     if profile_path:
         from .plots import check_output
         check_output(profile_path)
+    _check_writable(json_path, profile_path)
     graph = compile_model(model, **types)
     _notes(graph)
     inputs = dataset_inputs(graph, data)
@@ -429,6 +444,7 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
     if plot_path:
         from .plots import check_output
         check_output(plot_path)
+    _check_writable(out, plot_path)
     if float_model and no_float:
         raise ModelError("give --float-model FILE or --no-float, not both")
     if not Path(model).is_file():
@@ -630,28 +646,34 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     from .report import build_report, print_report
     if (data or sweep_table) and not html_path:
         raise ModelError("--data and --sweep add plots to the HTML page: give --html FILE too")
+    _check_writable(html_path)
     sweep_rows = None
     if sweep_table:  # a bad table fails before the compile
         from .sweep import read_table
         sweep_rows = read_table(sweep_table)
     graph = compile_model(model, **types)
     _notes(graph)
+    inputs = None
+    if data:  # data that does not fit fails before the report is printed
+        from .evaluate import dataset_inputs
+        from .sim.stream import check_inputs
+        inputs = dataset_inputs(graph, data)
+        check_inputs(graph, inputs)
     rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"], strict=False))
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:
         print_report(rep)
     if html_path:
-        _html_report(graph, rep, html_path, data, sweep_table, sweep_rows, cost, types)
+        _html_report(graph, rep, html_path, inputs, data, sweep_table, sweep_rows, cost, types)
 
 
-def _html_report(graph, rep, html_path, data, sweep_table, rows, cost, types):
+def _html_report(graph, rep, html_path, inputs, data, sweep_table, rows, cost, types):
     from .html_report import svg_figure, write_html
     from .plots import pareto_plot, profile_plot
     figures = []
-    if data:
-        from .evaluate import dataset_inputs, evaluate
-        inputs = dataset_inputs(graph, data)
+    if inputs:
+        from .evaluate import evaluate
         n = next(iter(inputs.values())).samples
         with _progress_bar(n, "profiling") as progress:
             ev = evaluate(graph, inputs, chunk=_stream_chunk(graph, None), budget=types["max_memory"],
@@ -757,6 +779,7 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
     from .conform import conform_model, find_models, read_spec, unexpected
     from .errors import ConformanceError
     root = Path(root).resolve()
+    _check_writable(json_path)
     table = Table(title=f"qconv conform {root}")
     for col in ("model", "ops", "status", "exact", "max err", "argmax", "last quantizer exact", "csim", "s"):
         table.add_column(col, overflow="fold")

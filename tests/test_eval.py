@@ -405,3 +405,28 @@ def test_layer_lines_give_each_count_its_share():
         "  dense (MatMul, ap_fixed<8,3>): 25 overflowed (1.00%; type: chosen by qconv); "
         "343 accumulator sums wrapped (13.72%) of 2,500 values",
         "  quant (Quant, ap_fixed<4,1>): clipped 4 (1.00%; 1 low, 3 high) of 400 values"]
+
+
+@pytest.mark.parametrize("command", ["eval --json", "eval --profile", "sweep -o", "sweep --plot", "report --html",
+                                     "conform --json"])
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(data, command):
+    """Before: the whole evaluation (or sweep, or report, printed first) ran, then the write failed."""
+    tmp = data[0]
+    (tmp / "grid.yaml").write_text("default_type: ['ap_fixed<16,6>']\n")
+    name, option = command.split()
+    out = tmp / "missing" / ("p.png" if option in ("--profile", "--plot") else "out.json")
+    model = shared_path("models", *MODEL)
+    args = {"eval": ["--data", tmp / "x.npy", *TYPES],
+            "sweep": ["--grid", tmp / "grid.yaml", "--data", tmp / "x.npy", "-o", tmp / "s.csv"],
+            "report": [*TYPES, "--data", tmp / "x.npy"], "conform": []}[name]
+    r = cli(name, tmp if name == "conform" else model, *args, option, out)
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {out}: the folder {out.parent} does not exist; create it or give another path"], r.output
+
+
+def test_report_data_that_does_not_fit_fails_before_the_report(data):
+    tmp = data[0]
+    np.save(tmp / "x7.npy", np.zeros((5, 7), np.float32))
+    r = cli("report", shared_path("models", *MODEL), *TYPES, "--html", tmp / "r.html", "--data", tmp / "x7.npy")
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp / 'x7.npy'}: samples of shape (7,) do not fit input 'input_1_0' of shape (16)"], r.output
