@@ -60,17 +60,20 @@ class FloatModel:
         self.sizes = output_classes(graph)
         self.dtypes = {i.name: _numpy_type(i.type) for i in self.session.get_inputs()}
 
+    def _cast(self, name: str, values: np.ndarray, first: int) -> np.ndarray:
+        return _cast(self.dtypes[self.inputs[name]], values, f"{self.path}: input '{name}'", first)
+
     def reference(self, start: int, stop: int, inputs: dict) -> dict[str, np.ndarray]:
         """The float outputs of samples start..stop of the readers `inputs`."""
-        return self.run({k: r.read(start, stop) for k, r in inputs.items()})
+        return self.run({k: r.read(start, stop) for k, r in inputs.items()}, start)
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, inputs: dict[str, np.ndarray], first: int = 0) -> dict[str, np.ndarray]:
         """The float outputs of samples (N, ...) keyed by output name. A model declaring a fixed
         batch of b (the Keras exports' 1) runs b samples at a time, the last batch filled up with
         copies of its last sample (their outputs dropped); one declaring no batch axis (a sample
-        is its whole input), one sample at a time."""
+        is its whole input), one sample at a time. `first`: the first sample's number, for errors."""
         declared = {i.name: i.shape for i in self.session.get_inputs()}
-        x = {self.inputs[k]: np.asarray(v, self.dtypes[self.inputs[k]]) for k, v in inputs.items()}
+        x = {self.inputs[k]: self._cast(k, v, first) for k, v in inputs.items()}
         n = len(next(iter(x.values())))
         first = {k: declared[k][0] if len(declared[k]) == v.ndim else None for k, v in x.items()}
         step = next((b for b in first.values() if isinstance(b, int) and b > 0), n)
@@ -91,6 +94,21 @@ class FloatModel:
                 raise ModelError(f"{self.path}: output '{self.outputs[name]}' has {y[0].size} values per sample, the "
                                  f"fixed-point model's '{name}' {self.sizes[name]}: not the float version of the model")
         return out
+
+
+def _cast(dtype: np.dtype, values: np.ndarray, what: str, first: int = 0) -> np.ndarray:
+    """`values` as `dtype` (an input's declared element type); data an integer type cannot hold
+    exactly (fractions, out of range) is an error, not a silent truncation or wrap."""
+    values = np.asarray(values)
+    if dtype.kind in "iub" and values.dtype.kind not in "iub":
+        info = np.iinfo(dtype) if dtype.kind != "b" else None
+        lo, hi = (info.min, info.max) if info else (0, 1)
+        bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= lo) & (values <= hi))
+        if bad.any():
+            i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            raise ModelError(f"{what}: the float model declares {dtype} but sample {first + i[0]} holds {values[i]}; "
+                             f"give data it can hold (integers {lo}..{hi}) or another --float-model")
+    return values.astype(dtype, copy=False)
 
 
 def _numpy_type(ort_type: str) -> np.dtype:

@@ -430,3 +430,26 @@ def test_report_data_that_does_not_fit_fails_before_the_report(data):
     r = cli("report", shared_path("models", *MODEL), *TYPES, "--html", tmp / "r.html", "--data", tmp / "x7.npy")
     assert r.exit_code == 2 and r.output.strip().splitlines() == [
         f"error: {tmp / 'x7.npy'}: samples of shape (7,) do not fit input 'input_1_0' of shape (16)"], r.output
+
+
+def test_an_integer_input_float_model_gets_integers_or_an_error(tmp_path):
+    """--float-model declaring int8 inputs: integer data is fed as int8; data it cannot hold
+    (5.5, 300) is one error line naming the sample (before: float32 fed, onnxruntime's type error;
+    a plain cast would truncate and wrap silently)."""
+    graph = helper.make_graph([helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+                               helper.make_node("Mul", ["xf", "c"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.INT8, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                              [numpy_helper.from_array(np.array(0.5, np.float32), "c")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "int8.onnx"))
+    _save(tmp_path / "half.onnx", [helper.make_node("Mul", ["x", "c"], ["y"])], {"x": ["N", 3]}, {"y": ["N", 3]},
+          [numpy_helper.from_array(np.array(0.5, np.float32), "c")])
+    np.save(tmp_path / "xi.npy", np.array([[1, 2, 3], [4, 5, -6], [7, 8, 9]], np.float32))
+    np.save(tmp_path / "xf.npy", np.array([[1, 2, 3], [4, 5, -6], [7, 8, 300]], np.float32))
+    args = ("--float-model", tmp_path / "int8.onnx", "--input-type", "ap_fixed<10,10>", "--chunk", "2")
+    r = cli("eval", tmp_path / "half.onnx", "--data", tmp_path / "xi.npy", *args)
+    assert r.exit_code == 0 and "error max 0, mean 0, rms 0" in r.output, r.output
+    r = cli("eval", tmp_path / "half.onnx", "--data", tmp_path / "xf.npy", *args)
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp_path / 'int8.onnx'}: input 'x': the float model declares int8 but sample 2 holds 300.0; "
+        "give data it can hold (integers -128..127) or another --float-model"], r.output
