@@ -287,6 +287,23 @@ def _check_writable(*paths) -> None:
             raise ModelError(f"{path}: the folder {folder} is not writable; give another path")
 
 
+def _check_apart(outputs, inputs) -> None:
+    """Refuse an output file that is also an input (the model, a dataset's file, the labels, a
+    table): writing it would destroy it. Data specs may be NAME=file or file.h5:/dataset."""
+    def file(spec) -> Path:
+        text = str(spec)
+        if "=" in text and not Path(text).exists():
+            text = text.split("=", 1)[1]
+        if ":" in text and not Path(text).exists():
+            text = text.split(":", 1)[0]
+        return Path(text)
+    sources = [(file(s), s) for s in inputs if s]
+    for out in outputs:
+        for source, spec in sources:
+            if out and Path(out).exists() and source.exists() and Path(out).samefile(source):
+                raise ModelError(f"{out}: it is also an input ({spec}); writing it would destroy it: give another path")
+
+
 def _stream_chunk(graph, chunk):
     """--chunk, or sim/stream.py's default for the graph."""
     from .sim.stream import default_chunk
@@ -379,6 +396,7 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
         from .plots import check_output
         check_output(profile_path)
     _check_writable(json_path, profile_path)
+    _check_apart([json_path, profile_path], [model, *data, labels, float_model])
     graph = compile_model(model, **types)
     _notes(graph)
     inputs = dataset_inputs(graph, data)
@@ -445,6 +463,7 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
         from .plots import check_output
         check_output(plot_path)
     _check_writable(out, plot_path)
+    _check_apart([out, plot_path], [model, grid_path, *data, labels, float_model])
     if float_model and no_float:
         raise ModelError("give --float-model FILE or --no-float, not both")
     if not Path(model).is_file():
@@ -463,6 +482,9 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
             if float_model:
                 raise
             _echo(f"note: no float reference: {exc}", err=True)
+    if plot_path and not labels and reference is None:  # before any point runs
+        raise ModelError(f"{plot_path}: the Pareto plot needs a quality per point: give --labels (accuracy) or a "
+                         "float reference (agreement)")
     finished = itertools.count(1)
     with connect(workers, scheduler) as client, _progress_bar(len(points), "sweeping", "points") as progress:
         rows, cached = sweep(model, points, list(data), labels, reference, cache, chunk, client,
@@ -472,6 +494,12 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
     _echo(f"{len(points)} points ({cached} from the cache {cache}), {len(failed)} failed; table: {out}")
     for i in failed:
         _echo(f"  point {i}: {rows[i]['status']}")
+    notes: dict[str, list[int]] = {}  # how the points were read and built (e.g. a constant outside its type)
+    for i, row in enumerate(rows):
+        for note in row.get("notes", []):
+            notes.setdefault(note, []).append(i)
+    for note, where in notes.items():
+        _echo(f"note (point{'s' if len(where) > 1 else ''} {', '.join(map(str, where))}): {note}", err=True)
     if plot_path:
         from .plots import pareto_plot
         quality = "accuracy" if labels else "agreement"
@@ -647,6 +675,7 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     if (data or sweep_table) and not html_path:
         raise ModelError("--data and --sweep add plots to the HTML page: give --html FILE too")
     _check_writable(html_path)
+    _check_apart([html_path], [model, *data, sweep_table])
     sweep_rows = None
     if sweep_table:  # a bad table fails before the compile
         from .sweep import read_table

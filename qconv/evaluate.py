@@ -97,17 +97,26 @@ class FloatModel:
 
 
 def _cast(dtype: np.dtype, values: np.ndarray, what: str, first: int = 0) -> np.ndarray:
-    """`values` as `dtype` (an input's declared element type); data an integer type cannot hold
-    exactly (fractions, out of range) is an error, not a silent truncation or wrap."""
+    """`values` as `dtype` (an input's declared element type). Data the type cannot hold (for an
+    integer type: fractions or values out of range; for a float type: finite values that would
+    become infinite) is an error naming the sample, never a silent truncation, wrap or inf."""
     values = np.asarray(values)
-    if dtype.kind in "iub" and values.dtype.kind not in "iub":
-        info = np.iinfo(dtype) if dtype.kind != "b" else None
-        lo, hi = (info.min, info.max) if info else (0, 1)
-        bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= lo) & (values <= hi))
-        if bad.any():
-            i = np.unravel_index(int(np.argmax(bad)), bad.shape)
-            raise ModelError(f"{what}: the float model declares {dtype} but sample {first + i[0]} holds {values[i]}; "
-                             f"give data it can hold (integers {lo}..{hi}) or another --float-model")
+    if dtype.kind in "iub":
+        lo, hi = (0, 1) if dtype.kind == "b" else (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+        if values.dtype.kind in "iub":
+            bad = (values < lo) | (values > hi)  # numpy compares integers exactly
+        else:  # lo and hi + 1 are powers of two (or 0, 2): exact as floats, so the test is too
+            bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= lo) & (values < float(hi + 1)))
+        need = f"integers {lo}..{hi}"
+    else:
+        with np.errstate(over="ignore"):
+            cast = values.astype(dtype)
+        bad = np.isfinite(values) & ~np.isfinite(cast) if values.dtype.kind == "f" else np.zeros(values.shape, bool)
+        need = f"magnitudes up to {np.finfo(dtype).max:g}"
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise ModelError(f"{what}: the float model declares {dtype} but sample {first + i[0]} holds {values[i]}; "
+                         f"give data it can hold ({need}) or another --float-model")
     return values.astype(dtype, copy=False)
 
 

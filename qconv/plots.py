@@ -48,7 +48,8 @@ def pareto_plot(rows: list[dict], path: str | Path, quality: str, cost: str = "l
     ok = [(i, r) for i, r in enumerate(rows)
           if r.get("status") == "ok" and r.get(quality) is not None and r.get(cost) is not None]
     if not ok:
-        raise QconvError(f"no point has a {quality} to plot")
+        raise QconvError(f"no point has {'an' if quality[0] in 'aeiou' else 'a'} {quality} to plot (a sweep run with "
+                         "--labels has accuracy; one with a float reference, agreement)")
     xy = [(float(r[cost]), float(r[quality])) for _, r in ok]
     front = pareto_front(xy)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)

@@ -16,6 +16,7 @@ import csv
 import hashlib
 import itertools
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -104,6 +105,8 @@ def run_point(model: str, point: dict, data: list[str], labels: str | None, refe
     row = dict(point)
     try:
         graph = compile_model(model, **{k: point[k] for k in COMPILE_KEYS if k in point})
+        if graph.notes:
+            row["notes"] = list(graph.notes)  # printed by qconv sweep; in a .json table, not in the CSV
         d = _design(graph, point)
         row.update(io_built=d.io.removeprefix("io_"), lut=d.totals["lut"], dsp=d.totals["dsp"], ff=d.totals["ff"],
                    bram18=d.totals["bram18"], interval=d.interval, latency=d.latency, fits=d.fits,
@@ -228,7 +231,19 @@ def read_table(path: str | Path) -> list[dict]:
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and None not in r and "status" in r
                                                          for r in rows):
         raise QconvError(f"{bad} (no rows, or rows without a 'status' column): write one with qconv sweep -o")
+    for i, row in enumerate(rows):  # what the plots read: numbers, or empty
+        for key in NUMBERS:
+            value = row.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0):
+                raise QconvError(f"{path}: row {i}: '{key}' is {value!r}, not a number >= 0; write the table with "
+                                 "qconv sweep -o")
+        if row.get("fits") not in (None, True, False):
+            raise QconvError(f"{path}: row {i}: 'fits' is {row['fits']!r}, not True or False")
     return rows
+
+
+NUMBERS = ("lut", "dsp", "ff", "bram18", "accuracy", "auc", "agreement")  # the measures plotted
 
 
 def _cell(text):

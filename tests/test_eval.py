@@ -6,6 +6,7 @@ or on Dask workers."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -453,3 +454,51 @@ def test_an_integer_input_float_model_gets_integers_or_an_error(tmp_path):
     assert r.exit_code == 2 and r.output.strip().splitlines() == [
         f"error: {tmp_path / 'int8.onnx'}: input 'x': the float model declares int8 but sample 2 holds 300.0; "
         "give data it can hold (integers -128..127) or another --float-model"], r.output
+
+
+@pytest.mark.parametrize("data,message", [
+    (np.array([[1, 2, 3], [4, 5, -6], [7, 8, 172]], np.int16), "sample 2 holds 172; give data it can hold (integers "
+     "-128..127)"),  # was fed as -84, silently
+    (np.array([[1, 2, 3], [4, 5, -6], [7, 8, 2.0**63]]), "sample 2 holds 9.223372036854776e+18"),  # became -2^63
+])
+def test_integer_data_outside_an_integer_float_model_is_refused(tmp_path, data, message):
+    from qconv.evaluate import _cast
+    from qconv.errors import ModelError
+    with pytest.raises(ModelError, match=re.escape(message)):
+        _cast(np.dtype(np.int8 if data.dtype == np.int16 else np.int64), data, "m")
+
+
+def test_data_a_float16_model_cannot_hold_is_one_error_line(tmp_path):
+    """Before: numpy's overflow warning, then 'output is NaN/Inf ... fix the float model'."""
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "c"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 3])],
+                              [numpy_helper.from_array(np.array(0.5, np.float16), "c")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "h.onnx"))
+    x = np.ones((8, 3), np.float32)
+    x[5, 1] = 70000
+    np.save(tmp_path / "x.npy", x)
+    r = cli("eval", tmp_path / "h.onnx", "--data", tmp_path / "x.npy", "--default-type", "ap_fixed<24,20>")
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp_path / 'h.onnx'}: input 'x': the float model declares float16 but sample 5 holds 70000.0; "
+        "give data it can hold (magnitudes up to 65504) or another --float-model"], r.output
+
+
+@pytest.mark.parametrize("command,option", [("eval", "--json"), ("eval", "--profile"), ("report", "--html"),
+                                            ("sweep", "-o"), ("sweep", "--plot")])
+def test_an_output_that_is_an_input_is_refused(data, tmp_path, command, option):
+    """Before: the model, the data or the table was overwritten, exit 0."""
+    tmp = data[0]
+    model = tmp_path / "m.onnx"
+    model.write_bytes(shared_path("models", *MODEL).read_bytes())
+    (tmp_path / "grid.yaml").write_text("default_type: ['ap_fixed<16,6>']\n")
+    x = tmp_path / ("x.png" if option in ("--profile", "--plot") else "x.npy")
+    x.write_bytes((tmp / "x.npy").read_bytes())
+    target = x if command != "report" else model
+    args = {"eval": ["--data", x, *TYPES], "report": [*TYPES],
+            "sweep": ["--grid", tmp_path / "grid.yaml", "--data", x, "-o", tmp_path / "s.csv"]}[command]
+    before = target.read_bytes()
+    r = cli(command, model, *args, option, target)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "writing it would destroy it" in r.output, r.output
+    assert target.read_bytes() == before

@@ -167,3 +167,44 @@ def test_html_report_embeds_the_layer_table_profile_and_pareto_plot(data):
         r = cli("report", MODEL, "--html", data / "r2.html", "--sweep", data / name)
         assert r.exit_code == 2 and f"{name}: not a qconv sweep table" in r.output, r.output
         assert len(r.output.splitlines()) == 1
+
+
+def test_a_plot_without_any_quality_is_refused_before_any_point_runs(tmp_path, data):
+    """--plot with neither labels nor a float reference (before: every point ran, then 'no point
+    has a agreement to plot')."""
+    r = cli("sweep", MODEL, "--grid", data / "grid.yaml", "--data", data / "x.npy", "--no-float",
+            "-o", tmp_path / "s.csv", "--plot", tmp_path / "p.png")
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp_path / 'p.png'}: the Pareto plot needs a quality per point: give --labels (accuracy) or a "
+        "float reference (agreement)"], r.output
+    assert not os.path.exists(tmp_path / "s.csv.cache")
+
+
+@pytest.mark.parametrize("cell,message", [
+    ("abc", "row 0: 'lut' is 'abc', not a number >= 0"),  # was a ValueError traceback in the plot
+    ("nan", "row 0: 'lut' is nan, not a number >= 0"),
+    ("-5", "row 0: 'lut' is -5, not a number >= 0"),
+])
+def test_a_table_with_a_bad_number_is_one_error_line(tmp_path, cell, message):
+    (tmp_path / "t.csv").write_text(f"point,status,lut,accuracy\n0,ok,{cell},0.5\n")
+    r = cli("report", MODEL, "--default-type", "ap_fixed<16,6>", "--html", tmp_path / "r.html",
+            "--sweep", tmp_path / "t.csv")
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp_path / 't.csv'}: {message}; write the table with qconv sweep -o"], r.output
+    (tmp_path / "t.json").write_text(json.dumps([{"status": "ok", "lut": 3, "accuracy": {"a": 1}}]))
+    with pytest.raises(Exception, match="row 0: 'accuracy' is {'a': 1}, not a number"):
+        read_table(tmp_path / "t.json")
+
+
+def test_a_points_notes_are_printed_once_with_its_points(tmp_path, data):
+    """A constant outside a point's --default-type is a note naming the points (before: qconv eval
+    printed it, qconv sweep did not)."""
+    (tmp_path / "grid.yaml").write_text("default_type: ['ap_fixed<4,1>', 'ap_fixed<16,6>', 'ap_fixed<5,1>']\n")
+    r = cli("sweep", MODEL, "--grid", tmp_path / "grid.yaml", "--data", data / "x.npy", "--no-float",
+            "-o", tmp_path / "s.json")
+    assert r.exit_code == 0, r.output
+    notes = [line for line in r.output.splitlines() if line.startswith("note (")]
+    rows = json.loads((tmp_path / "s.json").read_text())
+    assert notes and all(line.startswith(("note (points 0, 2): ", "note (point 0): ", "note (point 2): "))
+                         for line in notes), notes
+    assert "notes" not in rows[1] and any("lie outside ap_fixed<4,1>" in n for n in rows[0]["notes"])
