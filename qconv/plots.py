@@ -45,7 +45,7 @@ def pareto_plot(rows: list[dict], path: str | Path, quality: str, cost: str = "l
     """Each `ok` row's `quality` against its `cost` (log scale), labelled by point number; the
     Pareto front joined. Returns the front's point numbers."""
     plt = _pyplot()
-    ok = [(i, r) for i, r in enumerate(rows)
+    ok = [(r.get("point", i), r) for i, r in enumerate(rows)  # a table's own point numbers, if it has them
           if r.get("status") == "ok" and r.get(quality) is not None and r.get(cost) is not None]
     if not ok:
         raise QconvError(f"no point has {'an' if quality[0] in 'aeiou' else 'a'} {quality} to plot (a sweep run with "

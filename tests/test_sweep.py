@@ -208,3 +208,13 @@ def test_a_points_notes_are_printed_once_with_its_points(tmp_path, data):
     assert notes and all(line.startswith(("note (points 0, 2): ", "note (point 0): ", "note (point 2): "))
                          for line in notes), notes
     assert "notes" not in rows[1] and any("lie outside ap_fixed<4,1>" in n for n in rows[0]["notes"])
+
+
+def test_the_pareto_plot_labels_points_by_their_number_in_the_table(tmp_path):
+    """A table cut to points 3 and 7 (before: labelled and reported as points 0 and 1)."""
+    from qconv.plots import pareto_plot
+    rows = [{"point": 3, "status": "ok", "lut": 10, "accuracy": 0.5}, {"point": 7, "status": "ok", "lut": 20,
+                                                                       "accuracy": 0.9}]
+    assert pareto_plot(rows, tmp_path / "p.svg", "accuracy") == [3, 7]
+    assert pareto_plot([{k: v for k, v in r.items() if k != "point"} for r in rows], tmp_path / "q.svg",
+                       "accuracy") == [0, 1]
