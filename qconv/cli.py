@@ -273,23 +273,14 @@ def sim(model, inputs_path, output_path, raw, trace, chunk, workers, scheduler, 
                   f"(type range [{t.min_value}, {t.max_value}]){counts}")
 
 
-def _check_writable(*paths) -> None:
-    """Refuse, before any work is done, an output file whose folder does not exist or cannot be
-    written (an evaluation of hours would otherwise end in that error). None entries are skipped."""
+def _check_outputs(outputs, inputs=()) -> None:
+    """Refuse, before any work is done (an evaluation of hours would otherwise end in the error),
+    an output file whose folder does not exist or cannot be written, or that is also an input (the
+    model, a dataset's file, the labels, a table): writing it would destroy it. None entries are
+    skipped; data specs may be NAME=file or file.h5:/dataset. (Dataset outputs of `qconv sim` are
+    checked against its readers by sim/datasets.py `check_outputs_apart`.)"""
     import os
-    for path in paths:
-        if path is None:
-            continue
-        folder = Path(path).parent
-        if not folder.is_dir():
-            raise ModelError(f"{path}: the folder {folder} does not exist; create it or give another path")
-        if not os.access(folder, os.W_OK):
-            raise ModelError(f"{path}: the folder {folder} is not writable; give another path")
 
-
-def _check_apart(outputs, inputs) -> None:
-    """Refuse an output file that is also an input (the model, a dataset's file, the labels, a
-    table): writing it would destroy it. Data specs may be NAME=file or file.h5:/dataset."""
     def file(spec) -> Path:
         text = str(spec)
         if "=" in text and not Path(text).exists():
@@ -298,9 +289,14 @@ def _check_apart(outputs, inputs) -> None:
             text = text.split(":", 1)[0]
         return Path(text)
     sources = [(file(s), s) for s in inputs if s]
-    for out in outputs:
+    for out in filter(None, outputs):
+        folder = Path(out).parent
+        if not folder.is_dir():
+            raise ModelError(f"{out}: the folder {folder} does not exist; create it or give another path")
+        if not os.access(folder, os.W_OK):
+            raise ModelError(f"{out}: the folder {folder} is not writable; give another path")
         for source, spec in sources:
-            if out and Path(out).exists() and source.exists() and Path(out).samefile(source):
+            if Path(out).exists() and source.exists() and Path(out).samefile(source):
                 raise ModelError(f"{out}: it is also an input ({spec}); writing it would destroy it: give another path")
 
 
@@ -395,8 +391,7 @@ def evaluate_cmd(model, data, labels, float_model, no_float, threshold, chunk, w
     if profile_path:
         from .plots import check_output
         check_output(profile_path)
-    _check_writable(json_path, profile_path)
-    _check_apart([json_path, profile_path], [model, *data, labels, float_model])
+    _check_outputs([json_path, profile_path], [model, *data, labels, float_model])
     graph = compile_model(model, **types)
     _notes(graph)
     inputs = dataset_inputs(graph, data)
@@ -462,8 +457,7 @@ def sweep_cmd(model, grid_path, data, labels, float_model, no_float, out, plot_p
     if plot_path:
         from .plots import check_output
         check_output(plot_path)
-    _check_writable(out, plot_path)
-    _check_apart([out, plot_path], [model, grid_path, *data, labels, float_model])
+    _check_outputs([out, plot_path], [model, grid_path, *data, labels, float_model])
     if float_model and no_float:
         raise ModelError("give --float-model FILE or --no-float, not both")
     if not Path(model).is_file():
@@ -674,8 +668,7 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     from .report import build_report, print_report
     if (data or sweep_table) and not html_path:
         raise ModelError("--data and --sweep add plots to the HTML page: give --html FILE too")
-    _check_writable(html_path)
-    _check_apart([html_path], [model, *data, sweep_table])
+    _check_outputs([html_path], [model, *data, sweep_table])
     sweep_rows = None
     if sweep_table:  # a bad table fails before the compile
         from .sweep import read_table
@@ -808,7 +801,7 @@ def conform(root, do_csim, csim_samples, input_type, default_type, json_path, pa
     from .conform import conform_model, find_models, read_spec, unexpected
     from .errors import ConformanceError
     root = Path(root).resolve()
-    _check_writable(json_path)
+    _check_outputs([json_path])
     table = Table(title=f"qconv conform {root}")
     for col in ("model", "ops", "status", "exact", "max err", "argmax", "last quantizer exact", "csim", "s"):
         table.add_column(col, overflow="fold")

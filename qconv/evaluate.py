@@ -60,20 +60,18 @@ class FloatModel:
         self.sizes = output_classes(graph)
         self.dtypes = {i.name: _numpy_type(i.type) for i in self.session.get_inputs()}
 
-    def _cast(self, name: str, values: np.ndarray, first: int) -> np.ndarray:
-        return _cast(self.dtypes[self.inputs[name]], values, f"{self.path}: input '{name}'", first)
-
     def reference(self, start: int, stop: int, inputs: dict) -> dict[str, np.ndarray]:
         """The float outputs of samples start..stop of the readers `inputs`."""
         return self.run({k: r.read(start, stop) for k, r in inputs.items()}, start)
 
-    def run(self, inputs: dict[str, np.ndarray], first: int = 0) -> dict[str, np.ndarray]:
+    def run(self, inputs: dict[str, np.ndarray], start: int = 0) -> dict[str, np.ndarray]:
         """The float outputs of samples (N, ...) keyed by output name. A model declaring a fixed
         batch of b (the Keras exports' 1) runs b samples at a time, the last batch filled up with
         copies of its last sample (their outputs dropped); one declaring no batch axis (a sample
-        is its whole input), one sample at a time. `first`: the first sample's number, for errors."""
+        is its whole input), one sample at a time. `start`: the first sample's number, for errors."""
         declared = {i.name: i.shape for i in self.session.get_inputs()}
-        x = {self.inputs[k]: self._cast(k, v, first) for k, v in inputs.items()}
+        x = {self.inputs[k]: _cast(self.dtypes[self.inputs[k]], v, f"{self.path}: input '{k}'", start)
+             for k, v in inputs.items()}
         n = len(next(iter(x.values())))
         first = {k: declared[k][0] if len(declared[k]) == v.ndim else None for k, v in x.items()}
         step = next((b for b in first.values() if isinstance(b, int) and b > 0), n)
@@ -96,7 +94,7 @@ class FloatModel:
         return out
 
 
-def _cast(dtype: np.dtype, values: np.ndarray, what: str, first: int = 0) -> np.ndarray:
+def _cast(dtype: np.dtype, values: np.ndarray, what: str, start: int = 0) -> np.ndarray:
     """`values` as `dtype` (an input's declared element type). Data the type cannot hold (for an
     integer type: fractions or values out of range; for a float type: finite values that would
     become infinite) is an error naming the sample, never a silent truncation, wrap or inf."""
@@ -115,7 +113,7 @@ def _cast(dtype: np.dtype, values: np.ndarray, what: str, first: int = 0) -> np.
         need = f"magnitudes up to {np.finfo(dtype).max:g}"
     if bad.any():
         i = np.unravel_index(int(np.argmax(bad)), bad.shape)
-        raise ModelError(f"{what}: the float model declares {dtype} but sample {first + i[0]} holds {values[i]}; "
+        raise ModelError(f"{what}: the float model declares {dtype} but sample {start + i[0]} holds {values[i]}; "
                          f"give data it can hold ({need}) or another --float-model")
     return values.astype(dtype, copy=False)
 

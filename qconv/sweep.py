@@ -36,6 +36,7 @@ DESIGN_KEYS = ("reuse_factor", "strategy", "target_ii", "io", "part", "clock_per
 GRID_KEYS = COMPILE_KEYS + DESIGN_KEYS
 MEASURES = ("status", "io_built", "lut", "dsp", "ff", "bram18", "interval", "latency", "fits", "synthesizable", "accuracy", "auc",
             "agreement", "max_abs_error", "mean_abs_error", "overflow")
+NUMBERS = ("lut", "dsp", "ff", "bram18", "accuracy", "auc", "agreement")  # the measures plotted: numbers >= 0
 
 
 def load_grid(path: str | Path) -> list[dict]:
@@ -241,9 +242,6 @@ def read_table(path: str | Path) -> list[dict]:
         if row.get("fits") not in (None, True, False):
             raise QconvError(f"{path}: row {i}: 'fits' is {row['fits']!r}, not True or False")
     return rows
-
-
-NUMBERS = ("lut", "dsp", "ff", "bram18", "accuracy", "auc", "agreement")  # the measures plotted
 
 
 def _cell(text):
