@@ -112,6 +112,10 @@ def _peak_rss_mb(model: Path, input_type: str, x_path: Path, y_path: Path) -> fl
     return int(run.stdout.split("peak_kib")[1]) / 1024
 
 
+def _listed(seconds: list[float]) -> str:
+    return " ".join(f"{s:.2f}" for s in seconds)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # dataset scale (issue 17: 10^7-10^9 events): 10-20 s in one process each
@@ -144,16 +148,27 @@ def main() -> None:
                 raise RuntimeError(f"the plain pool ran every task in one process: {warm}")
             np.save(tmp / "few.npy", x[:SMALL_RUN])
             ones, pairs, twos, fixed = [], [], [], []
-            for _ in range(args.rounds):  # taking turns, median of each: the ratios of one moment
-                for y in ("y1.npy", "y2.npy", "few_y.npy"):  # new files (freeing the last run's took up to 0.3 s)
-                    (tmp / y).unlink(missing_ok=True)
+            def one_process():
                 ones.append(plain.submit(_timed_alone, *model, tmp / "x.npy", tmp / "y1.npy", chunk).result())
+
+            def plain_pair():
                 seconds, pids = _plain(plain, model, tmp / "x.npy", tmp / "yp.npy", out, chunk)
                 assert len(pids) == 2, f"the plain spans ran in one process ({pids})"
                 pairs.append(seconds)
+
+            def cluster():
                 twos.append(_timed(graph, tmp / "x.npy", tmp / "y2.npy", chunk, client))
+            runs = [one_process, plain_pair, cluster]
+            for r in range(args.rounds):  # taking turns, median of each: the ratios of one moment
+                for y in ("y1.npy", "y2.npy", "few_y.npy"):  # new files (freeing the last run's took up to 0.3 s)
+                    (tmp / y).unlink(missing_ok=True)
+                for run in runs[r % 3:] + runs[:r % 3]:  # each in each place of the turn
+                    os.sync()  # no run pays for writing back another's output
+                    run()
                 fixed.append(_timed(graph, tmp / "few.npy", tmp / "few_y.npy", chunk, client))
             one, two, pair = statistics.median(ones), statistics.median(twos), statistics.median(pairs)
+            print(f"{label}: seconds per round: one process {_listed(ones)}, 2 plain {_listed(pairs)}, "
+                  f"2 workers {_listed(twos)}", flush=True)
             follows = statistics.median(p / t for p, t in zip(pairs, twos))
             y1 = np.load(tmp / "y1.npy")
             same = [np.array_equal(y1, np.load(tmp / y)) for y in ("y2.npy", "yp.npy")]

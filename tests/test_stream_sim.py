@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from qconv.pipeline import compile_model
 from qconv.sim import simulate
-from qconv.sim.datasets import ArrayReader, NpyReader
+from qconv.sim.datasets import ArrayReader, NpyReader, NpyWriter
 from qconv.sim.stream import simulate_files
 
 from .conftest import shared_path
@@ -40,6 +40,35 @@ def test_streamed_integers_equal_whole_array_simulation(jet, tmp_path, chunk):
     assert np.array_equal(np.load(tmp_path / "y.npy"), whole.outputs[name])
     assert counts.overflows == whole.overflows and sum(counts.overflows.values()) > 0
     assert counts.clipped == whole.clipped and counts.accumulator_overflows == whole.accumulator_overflows
+
+
+def test_a_stream_prepares_its_graph_once(jet, tmp_path, monkeypatch):
+    """The kernels' plans (sim.prepare) are made once per stream, not per chunk (5% of a small
+    CNN's streaming time), in one process and in a task's span of chunks (simulate_slice); the
+    integers are those of `simulate`."""
+    import qconv.sim
+    import qconv.sim.stream
+    made = []
+
+    def counted(graph):
+        made.append(graph)
+        return real(graph)
+    real = qconv.sim.prepare
+    monkeypatch.setattr(qconv.sim, "prepare", counted)
+    monkeypatch.setattr(qconv.sim.stream, "prepare", counted)
+    x = np.random.default_rng(2).normal(0, 2, (530, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (name,) = jet.output_names
+    simulate_files(jet, {"global_in": NpyReader(tmp_path / "x.npy")}, {name: tmp_path / "y.npy"}, raw=True, chunk=50)
+    assert len(made) == 1
+    writer = NpyWriter(tmp_path / "z.npy", (530, *jet.node(jet.outputs[0]).out.shape), np.int64).sized()
+    qconv.sim.stream.simulate_slice(jet, {"global_in": NpyReader(tmp_path / "x.npy")}, 20, 530, True, 1 << 30,
+                                    writers={name: writer}, chunk=50)
+    assert len(made) == 2
+    monkeypatch.undo()
+    whole = simulate(jet, {"global_in": x}).outputs[name]
+    assert np.array_equal(np.load(tmp_path / "y.npy"), whole)
+    assert np.array_equal(np.load(tmp_path / "z.npy")[20:], whole[20:])
 
 
 def test_simulate_counts_add_up_over_its_own_batches(jet):

@@ -199,19 +199,21 @@ def magnitude_histogram(m: np.ndarray) -> np.ndarray:
 
 def run(graph: Graph, mantissas: dict[str, np.ndarray], trace: bool = False,
         budget: int = memory.DEFAULT_BUDGET, profile: bool = False,
-        convert: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None) -> SimResult:
+        convert: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+        steps: list["Step"] | None = None) -> SimResult:
     """Evaluate the graph on input mantissas (keyed by input node name), in chunks of at most CHUNK
     samples that keep the kernels' working memory within `budget` bytes (sim/memory.py).
     `profile`: also each node's magnitude_histogram (qconv eval --profile). `convert`: what each
     chunk of `mantissas` goes through first (`simulate` gives doubles and quantizes them here,
-    a chunk at a time, while they are in cache).
+    a chunk at a time, while they are in cache). `steps`: `prepare(graph)`, when the caller runs
+    the graph on many chunks (sim/stream.py) and made them once.
     BLAS runs on one thread: the products are small, and threads only add contention (scale out
     with `--workers` instead, sim/stream.py)."""
     n = next(iter(mantissas.values())).shape[0] if mantissas else 0
     wide = memory.widest(graph)
     most = min(2 * CHUNK if wide <= NARROW else CHUNK, max(1, memory.HEAP_BLOCK // (8 * wide)))
     step = memory.chunk_samples(graph, most, budget, wide)
-    steps = prepare(graph)
+    steps = prepare(graph) if steps is None else steps
     convert = convert or (lambda batch: batch)
     batches = [{k: v[i:i + step] for k, v in mantissas.items()} for i in range(0, n, step)] if n > step else [mantissas]
     with _blas().limit(limits=1, user_api="blas"):
@@ -300,10 +302,11 @@ def _run_batch(graph: Graph, steps: list[Step], mantissas: dict[str, np.ndarray]
     return SimResult(outs, types, kept, changes.overflows, wraps, changes.clipped, hist)
 
 
-def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False,
-             budget: int = memory.DEFAULT_BUDGET, profile: bool = False) -> SimResult:
-    """quantize_inputs + run; values outside an input type are counted with the layers'. The
-    inputs are checked whole, and quantized a chunk at a time inside `run`."""
+def simulate(graph: Graph, inputs: dict[str, np.ndarray], trace: bool = False, budget: int = memory.DEFAULT_BUDGET,
+             profile: bool = False, steps: list["Step"] | None = None) -> SimResult:
+    """quantize_inputs + run (`steps` as there); values outside an input type are counted with the
+    layers'. The inputs are checked whole, and quantized a chunk at a time inside `run`."""
     changes = Changes()
     return run(graph, real_inputs(graph, inputs), trace, budget, profile,
-               convert=functools.partial(_quantize, graph, changes=changes, as_float=True)).add_input_changes(changes)
+               convert=functools.partial(_quantize, graph, changes=changes, as_float=True), steps=steps
+               ).add_input_changes(changes)

@@ -240,6 +240,24 @@ def test_softmax_error_and_argmax_on_random_vectors(out):
     assert worst_lowered <= bound_lowered * out_t.lsb, worst_lowered / out_t.lsb
 
 
+def test_softmax_over_a_middle_axis_is_each_positions_own_softmax():
+    """softmax_mantissas on (N, outer, n, inner) (it computes classes first, sim/activation.py)
+    gives at every (outer, inner) position exactly the softmax of that position's n values."""
+    x_t, out_t, n, outer, inner = FixedType.parse("ap_fixed<16,6>"), FixedType.parse("ap_fixed<16,6>"), 5, 3, 4
+    rng = np.random.default_rng(7)
+    x = _logits(rng, x_t, 60 * outer * inner, n).reshape(60, outer, inner, n).transpose(0, 1, 3, 2).copy()
+    node = _softmax_node(x_t, out_t, n)
+    node.attrs.update(outer=outer, inner=inner)
+    p, ovf, lowered = softmax_mantissas(x, node)
+    assert p.shape == ovf.shape == lowered.shape == (60, outer, n, inner)
+    for o in range(outer):
+        for i in range(inner):
+            one = softmax_mantissas(np.ascontiguousarray(x[:, o:o + 1, :, i:i + 1]), _softmax_node(x_t, out_t, n))
+            for got, want in zip((p, ovf, lowered), one):
+                np.testing.assert_array_equal(got[:, o:o + 1, :, i:i + 1], want)
+    assert lowered.any()  # near ties: the argmax guard is exercised
+
+
 def test_softmax_exact_ties_keep_numpy_argmax():
     x_t = FixedType.parse("ap_fixed<8,4>")
     node = _softmax_node(x_t, SOFTMAX_OUTPUT, 4)
