@@ -671,8 +671,9 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     _check_outputs([html_path], [model, *data, sweep_table])
     sweep_rows = None
     if sweep_table:  # a bad table fails before the compile
-        from .sweep import read_table
+        from .sweep import check_model, read_table
         sweep_rows = read_table(sweep_table)
+        check_model(sweep_rows, sweep_table, model)
     graph = compile_model(model, **types)
     _notes(graph)
     inputs = None

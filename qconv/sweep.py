@@ -37,6 +37,7 @@ GRID_KEYS = COMPILE_KEYS + DESIGN_KEYS
 MEASURES = ("status", "io_built", "lut", "dsp", "ff", "bram18", "interval", "latency", "fits", "synthesizable", "accuracy", "auc",
             "agreement", "max_abs_error", "mean_abs_error", "overflow")
 NUMBERS = ("lut", "dsp", "ff", "bram18", "accuracy", "auc", "agreement")  # the measures plotted: numbers >= 0
+MODEL_COLUMN = "model"  # every row's "sha256:<hex>" of the swept model file: `report --html --sweep` checks it
 
 
 def load_grid(path: str | Path) -> list[dict]:
@@ -175,7 +176,8 @@ def sweep(model: str, points: list[dict], data: list[str], labels: str | None, r
     """Every point's row, in grid order, and how many came from the cache. `done(i, row)` is
     called as each point finishes (in any order with Dask)."""
     cache.mkdir(parents=True, exist_ok=True)
-    base = [__version__, hashlib.sha256(Path(model).read_bytes()).hexdigest(), [_file_id(s) for s in data],
+    digest = model_digest(model)
+    base = [__version__, digest.removeprefix("sha256:"), [_file_id(s) for s in data],
             _file_id(labels) if labels else None, reference, chunk]
     files = [cache / f"point-{_digest([base, p])}.json" for p in points]
     rows = {i: json.loads(f.read_text()) for i, f in enumerate(files) if f.exists()}
@@ -200,21 +202,40 @@ def sweep(model: str, points: list[dict], data: list[str], labels: str | None, r
                    for i in todo}
         for future in as_completed(futures):
             finish(futures[future], future.result())
-    return [rows[i] for i in range(len(points))], cached
+    return [{**rows[i], MODEL_COLUMN: digest} for i in range(len(points))], cached
+
+
+def model_digest(model: str | Path) -> str:
+    return "sha256:" + hashlib.sha256(Path(model).read_bytes()).hexdigest()
+
+
+def check_model(rows: list[dict], path: str | Path, model: str | Path) -> None:
+    """Refuse the rows of a table (read_table) that were not swept on this model file."""
+    have, want = {r.get(MODEL_COLUMN) for r in rows}, model_digest(model)
+    if have == {want}:
+        return
+    if have == {None}:
+        raise QconvError(f"{path}: the table does not name the model it swept (an older qconv wrote it); write it "
+                         "again with qconv sweep -o (the finished points come from its cache)")
+    other = next(str(h) for h in have if h != want)
+    raise QconvError(f"{path}: its points were swept on another model ({other[:19]}...), not {model} "
+                     f"({want[:19]}...); give the table of this model's sweep")
 
 
 def write_table(rows: list[dict], path: str | Path) -> None:
-    """The rows as CSV (a column per grid key, then MEASURES) or, for a .json path, JSON."""
+    """The rows as CSV (a column per grid key, then MEASURES and MODEL_COLUMN) or, for a .json
+    path, JSON."""
     path = Path(path)
     if path.suffix == ".json":
         path.write_text(json.dumps(rows, indent=1))
         return
     keys = [k for k in GRID_KEYS if any(k in r for r in rows)]
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, ["point", *keys, *MEASURES], extrasaction="ignore")
+        columns = (*keys, *MEASURES, MODEL_COLUMN)
+        w = csv.DictWriter(f, ["point", *columns], extrasaction="ignore")
         w.writeheader()
         for i, r in enumerate(rows):
-            w.writerow({"point": i, **{k: "" if r.get(k) is None else r[k] for k in (*keys, *MEASURES)}})
+            w.writerow({"point": i, **{k: "" if r.get(k) is None else r[k] for k in columns}})
 
 
 def read_table(path: str | Path) -> list[dict]:

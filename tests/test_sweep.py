@@ -5,6 +5,7 @@ without redoing finished points; Dask workers give the same table; a bad grid is
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -167,6 +168,28 @@ def test_html_report_embeds_the_layer_table_profile_and_pareto_plot(data):
         r = cli("report", MODEL, "--html", data / "r2.html", "--sweep", data / name)
         assert r.exit_code == 2 and f"{name}: not a qconv sweep table" in r.output, r.output
         assert len(r.output.splitlines()) == 1
+
+
+def test_a_table_of_another_models_sweep_is_one_error_line(tmp_path, data):
+    """A table names the model file it swept (sha256); report --html --sweep refuses another
+    model's table, and a table that names none (before: the Pareto plot of any table was embedded
+    in any model's report)."""
+    _sweep(data, data / "m.csv", "--cache", data / "m.cache")
+    _sweep(data, data / "m.json", "--cache", data / "m.cache")
+    digest = "sha256:" + hashlib.sha256(Path(MODEL).read_bytes()).hexdigest()
+    assert {r["model"] for r in read_table(data / "m.csv")} == {r["model"] for r in read_table(data / "m.json")} \
+        == {digest}
+    other = shared_path("models", "qonnx_model_zoo", "qkeras_jettagging.onnx")
+    for table in ("m.csv", "m.json"):
+        r = cli("report", other, "--html", tmp_path / "r.html", "--sweep", data / table)
+        assert r.exit_code == 2 and r.output.strip().splitlines() == [
+            f"error: {data / table}: its points were swept on another model ({digest[:19]}...), not {other} "
+            f"(sha256:{hashlib.sha256(Path(other).read_bytes()).hexdigest()[:12]}...); give the "
+            "table of this model's sweep"], r.output
+    (tmp_path / "old.csv").write_text("point,status,lut,accuracy\n0,ok,5,0.5\n")
+    r = cli("report", MODEL, "--html", tmp_path / "r.html", "--sweep", tmp_path / "old.csv")
+    assert r.exit_code == 2 and "old.csv: the table does not name the model it swept" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and not os.path.exists(tmp_path / "r.html")
 
 
 def test_a_plot_without_any_quality_is_refused_before_any_point_runs(tmp_path, data):
