@@ -668,6 +668,9 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
     from .report import build_report, print_report
     if (data or sweep_table) and not html_path:
         raise ModelError("--data and --sweep add plots to the HTML page: give --html FILE too")
+    if html_path:
+        from .html_report import check_output
+        check_output(html_path)
     _check_outputs([html_path], [model, *data, sweep_table])
     sweep_rows = None
     if sweep_table:  # a bad table fails before the compile
@@ -676,32 +679,32 @@ def report(model, as_json, html_path, data, sweep_table, cost, types, design):
         check_model(sweep_rows, sweep_table, model)
     graph = compile_model(model, **types)
     _notes(graph)
-    inputs = None
-    if data:  # data that does not fit fails before the report is printed
-        from .evaluate import dataset_inputs
+    profile = None
+    if data:  # data that does not fit, or that the model refuses (NaN), fails before the report is printed
+        from .evaluate import dataset_inputs, evaluate
         from .sim.stream import check_inputs
         inputs = dataset_inputs(graph, data)
-        check_inputs(graph, inputs)
+        n = check_inputs(graph, inputs)
+        with _progress_bar(n, "profiling") as progress:
+            profile = evaluate(graph, inputs, chunk=_stream_chunk(graph, None), budget=types["max_memory"],
+                               progress=progress, profile=True)["profile"], n
     rep = build_report(graph, types["accumulator"], _plan(graph, design, types["config"], strict=False))
     if as_json:
         click.echo(json.dumps(rep, indent=2))
     else:
         print_report(rep)
     if html_path:
-        _html_report(graph, rep, html_path, inputs, data, sweep_table, sweep_rows, cost, types)
+        _html_report(rep, html_path, profile, data, sweep_table, sweep_rows, cost)
 
 
-def _html_report(graph, rep, html_path, inputs, data, sweep_table, rows, cost, types):
+def _html_report(rep, html_path, profile, data, sweep_table, rows, cost):
+    """The page of `qconv report --html`: `profile` is (eval's per-layer profile, samples) or None."""
     from .html_report import svg_figure, write_html
     from .plots import pareto_plot, profile_plot
     figures = []
-    if inputs:
-        from .evaluate import evaluate
-        n = next(iter(inputs.values())).samples
-        with _progress_bar(n, "profiling") as progress:
-            ev = evaluate(graph, inputs, chunk=_stream_chunk(graph, None), budget=types["max_memory"],
-                          progress=progress, profile=True)
-        figures.append({"title": "Profile", "svg": svg_figure(profile_plot, ev["profile"], title=f"{n:,} samples"),
+    if profile:
+        layers, n = profile
+        figures.append({"title": "Profile", "svg": svg_figure(profile_plot, layers, title=f"{n:,} samples"),
                         "note": f"Every layer's observed |value| over {n:,} samples of {', '.join(data)} (blue: "
                                 "whiskers from the smallest to the largest nonzero power of two, box 25-75%) "
                                 "against its type's range (grey). Counts are exact (bit lengths of the mantissas)."})

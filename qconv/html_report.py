@@ -12,7 +12,14 @@ import jinja2
 
 from . import __version__
 from .backend.resources import templates_dir
+from .errors import QconvError
 from .report import NUMERIC, design_summary, table_rows
+
+
+def check_output(path: str | Path) -> None:
+    """Refuse, before any work is done, a page file whose suffix is not .html or .htm."""
+    if Path(path).suffix.lower() not in (".html", ".htm"):
+        raise QconvError(f"{path}: the report page is written as .html; give the file that suffix")
 
 
 def svg_figure(draw: Callable, *args, **kwargs) -> str:

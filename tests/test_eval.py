@@ -415,7 +415,7 @@ def test_an_output_in_a_missing_folder_is_refused_before_any_work(data, command)
     tmp = data[0]
     (tmp / "grid.yaml").write_text("default_type: ['ap_fixed<16,6>']\n")
     name, option = command.split()
-    out = tmp / "missing" / ("p.png" if option in ("--profile", "--plot") else "out.json")
+    out = tmp / "missing" / {"--profile": "p.png", "--plot": "p.png", "--html": "r.html"}.get(option, "out.json")
     model = shared_path("models", *MODEL)
     args = {"eval": ["--data", tmp / "x.npy", *TYPES],
             "sweep": ["--grid", tmp / "grid.yaml", "--data", tmp / "x.npy", "-o", tmp / "s.csv"],
@@ -489,7 +489,7 @@ def test_data_a_float16_model_cannot_hold_is_one_error_line(tmp_path):
 def test_an_output_that_is_an_input_is_refused(data, tmp_path, command, option):
     """Before: the model, the data or the table was overwritten, exit 0."""
     tmp = data[0]
-    model = tmp_path / "m.onnx"
+    model = tmp_path / ("m.html" if command == "report" else "m.onnx")  # (--html refuses other suffixes)
     model.write_bytes(shared_path("models", *MODEL).read_bytes())
     (tmp_path / "grid.yaml").write_text("default_type: ['ap_fixed<16,6>']\n")
     x = tmp_path / ("x.png" if option in ("--profile", "--plot") else "x.npy")

@@ -170,6 +170,26 @@ def test_html_report_embeds_the_layer_table_profile_and_pareto_plot(data):
         assert len(r.output.splitlines()) == 1
 
 
+def test_html_report_data_the_model_refuses_is_one_error_line_before_the_report(tmp_path):
+    """(before: the whole text report was printed, then the NaN error, exit 2)"""
+    x = np.zeros((300, 16), np.float32)
+    x[250, 3] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    r = cli("report", MODEL, "--default-type", "ap_fixed<12,5>", "--html", tmp_path / "r.html", "--data",
+            tmp_path / "x.npy")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "NaN" in r.output and "250" in r.output and not os.path.exists(tmp_path / "r.html")
+
+
+def test_an_html_page_of_another_suffix_is_refused(tmp_path):
+    """(before: report --html page.txt wrote the HTML into page.txt)"""
+    r = cli("report", MODEL, "--html", tmp_path / "page.txt")
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
+        f"error: {tmp_path / 'page.txt'}: the report page is written as .html; give the file that suffix"], r.output
+    assert not os.path.exists(tmp_path / "page.txt")
+    assert cli("report", MODEL, "--default-type", "ap_fixed<12,5>", "--html", tmp_path / "page.HTM").exit_code == 0
+
+
 def test_a_table_of_another_models_sweep_is_one_error_line(tmp_path, data):
     """A table names the model file it swept (sha256); report --html --sweep refuses another
     model's table, and a table that names none (before: the Pareto plot of any table was embedded
