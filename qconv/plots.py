@@ -21,6 +21,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path) -> None:
+    """Write and close the figure; the same plot gives the same bytes (an SVG without its date and
+    with ids from a fixed salt: matplotlib's defaults differ on every run)."""
+    plt = _pyplot()
+    svg = Path(path).suffix.lower() == ".svg"
+    with plt.rc_context({"svg.hashsalt": "qconv"}):
+        fig.savefig(path, metadata={"Date": None} if svg else None)
+    plt.close(fig)
+
+
 def check_output(path: str | Path) -> None:
     """Refuse, before any work is done, a plot file that cannot be written: a suffix other than
     .png or .svg, or no matplotlib."""
@@ -70,8 +80,7 @@ def pareto_plot(rows: list[dict], path: str | Path, quality: str, cost: str = "l
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return [ok[k][0] for k in front]
 
 
@@ -121,5 +130,4 @@ def profile_plot(rows: list[dict], path: str | Path, title: str = "") -> None:
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)

@@ -181,6 +181,19 @@ def test_html_report_data_the_model_refuses_is_one_error_line_before_the_report(
     assert "NaN" in r.output and "250" in r.output and not os.path.exists(tmp_path / "r.html")
 
 
+def test_the_same_report_page_twice_is_the_same_bytes(tmp_path, data):
+    """Its inline SVG plots carry no date and no random ids (before: matplotlib's creation date
+    and per-run ids made every page differ)."""
+    _sweep(data, data / "same.csv", "--cache", data / "same.cache")
+    pages = []
+    for name in ("a.html", "b.html"):
+        r = cli("report", MODEL, "--default-type", "ap_fixed<12,5>", "--html", tmp_path / name, "--data",
+                data / "x.npy", "--sweep", data / "same.csv")
+        assert r.exit_code == 0, r.output
+        pages.append((tmp_path / name).read_bytes())
+    assert pages[0] == pages[1] and pages[0].count(b"<svg") == 2 and b"<dc:date>" not in pages[0]
+
+
 def test_an_html_page_of_another_suffix_is_refused(tmp_path):
     """(before: report --html page.txt wrote the HTML into page.txt)"""
     r = cli("report", MODEL, "--html", tmp_path / "page.txt")
