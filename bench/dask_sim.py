@@ -165,6 +165,7 @@ def main() -> None:
                 for run in runs[r % 3:] + runs[:r % 3]:  # each in each place of the turn
                     os.sync()  # no run pays for writing back another's output
                     run()
+                os.sync()
                 fixed.append(_timed(graph, tmp / "few.npy", tmp / "few_y.npy", chunk, client))
             one, two, pair = statistics.median(ones), statistics.median(twos), statistics.median(pairs)
             print(f"{label}: seconds per round: one process {_listed(ones)}, 2 plain {_listed(pairs)}, "

@@ -5,12 +5,12 @@ HDF5, Zarr), so memory stays bounded by a few chunks whatever the dataset's size
 samples, and every kernel computes each sample on its own, so the integers are those of
 `simulate` on the whole array, whatever the chunking; the overflow and clipping counts add up.
 
-With a `dask.distributed` client the compiled graph is shipped to the workers once (scattered,
-broadcast); the main process reads each chunk, a worker simulates it, and the main process
-writes the results in order, keeping at most two chunks per worker in flight. On a local cluster
-(`--workers N`) with .npy files the workers read and write their slices themselves, in tasks of
-several chunks (`task_spans`). The same function runs on every chunk either way, so the
-integers are the same with or without workers.
+With a `dask.distributed` client the compiled graph and its kernels' plans (sim.prepare) are
+shipped to the workers once (scattered, broadcast); the main process reads each chunk, a worker
+simulates it, and the main process writes the results in order, keeping at most two chunks per
+worker in flight. On a local cluster (`--workers N`) with .npy files the workers read and write
+their slices themselves, in tasks of several chunks (`task_spans`). The same function runs on
+every chunk either way, so the integers are the same with or without workers.
 """
 
 from __future__ import annotations
@@ -54,14 +54,15 @@ def simulate_chunk(graph: Graph, inputs: dict[str, np.ndarray], raw: bool, budge
 
 
 def simulate_slice(graph: Graph, readers: dict, start: int, stop: int, raw: bool, budget: int, profile: bool = False,
-                   writers: dict | None = None, chunk: int | None = None):
+                   writers: dict | None = None, chunk: int | None = None, steps: list | None = None):
     """simulate_chunk of samples start:stop, read here, `chunk` samples at a time: on a worker of
     a local cluster, which sees the files the readers name (the main process then does not read
     and send them). With `writers` (sized NpyWriters by output name) the outputs are written here
-    too (values: None; else start:stop is one chunk)."""
+    too (values: None; else start:stop is one chunk). `steps`: as simulate_chunk's (made here if
+    not given)."""
     total = values = None
     step = chunk if writers and chunk else stop - start
-    steps = prepare(graph)
+    steps = prepare(graph) if steps is None else steps
     for first in range(start, stop, step):
         last = min(stop, first + step)
         values, part = simulate_chunk(graph, {k: r.read(first, last) for k, r in readers.items()}, raw, budget,
@@ -177,10 +178,11 @@ def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writ
     # once, not with every chunk; a key of its own (hash=False): a second run on the same client
     # must not share, and then lose, the first run's copy when that one is released
     shipped = client.scatter(graph, broadcast=True, hash=False)
+    (plans,) = client.scatter([prepare(graph)], broadcast=True, hash=False)  # the kernels' plans, made here once
     if local and writers:
         starts, stops = zip(*bounds)
         futures = client.map(simulate_slice, [shipped] * len(bounds), [readers] * len(bounds), starts, stops, raw=raw,
-                             budget=budget, profile=profile, writers=writers, chunk=chunk, pure=False)
+                             budget=budget, profile=profile, writers=writers, chunk=chunk, steps=plans, pure=False)
         size = {f.key: stop - start for f, (start, stop) in zip(futures, bounds)}
         with _cancelled_on_error(lambda: futures):
             for future in as_completed(futures, loop=client.loop):  # this client's, not the default one
@@ -197,7 +199,7 @@ def _on_cluster(client, graph, bounds, read, raw, budget, profile, readers, writ
         for start, stop in bounds:
             task = (simulate_slice, shipped, readers, start, stop, raw, budget, profile) if local else \
                    (simulate_chunk, shipped, read(start, stop), raw, budget, profile)
-            pending.append((stop - start, client.submit(*task, pure=False)))
+            pending.append((stop - start, client.submit(*task, steps=plans, pure=False)))
             if len(pending) >= limit:
                 done, future = pending.popleft()
                 yield done, future.result()
